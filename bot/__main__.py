@@ -1,0 +1,90 @@
+"""Command line: `python -m bot run | migrate | ingest | ask | docs`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from bot import cli
+from bot.config import ConfigError, load_settings
+from bot.storage.migrator import SchemaError
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kb-bot", description="Telegram knowledge-base bot (Vikhr-Nemo)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (long polling)")
+    sub.add_parser("migrate", help="create or upgrade the Qdrant schema")
+
+    ingest = sub.add_parser("ingest", help="add files or folders to the knowledge base")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--chat", type=int, default=None, help="a chat's own base (default: global)")
+
+    ask = sub.add_parser("ask", help="answer a question without Telegram")
+    ask.add_argument("question")
+    ask.add_argument("--chat", type=int, default=None, help="answer as this chat (its base + history)")
+    ask.add_argument("--json", action="store_true", help="print documents, ids, answer and citations")
+
+    docs = sub.add_parser("docs", help="list or delete documents")
+    docs_sub = docs.add_subparsers(dest="docs_command", required=True)
+    docs_list = docs_sub.add_parser("list")
+    docs_list.add_argument("--chat", type=int, default=None)
+    docs_delete = docs_sub.add_parser("delete")
+    docs_delete.add_argument("doc_id")
+    docs_delete.add_argument("--chat", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return asyncio.run(_dispatch(args, settings))
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SchemaError as exc:
+        print(f"Schema error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: cli.Settings) -> int:
+    if args.command == "run":
+        await cli.run_bot(settings)
+        return 0
+    if args.command == "migrate":
+        applied = await cli.migrate(settings)
+        print("Applied: " + ", ".join(applied) if applied else "Schema is up to date.")
+        return 0
+    if args.command == "ingest":
+        return await cli.ingest(settings, args.paths, args.chat)
+    if args.command == "ask":
+        answer = await cli.ask(settings, args.question, args.chat)
+        if args.json:
+            print(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+        else:
+            print(cli.format_answer_text(answer))
+        return 0
+    if args.docs_command == "list":
+        await cli.list_docs(settings, args.chat)
+        return 0
+    return 0 if await cli.delete_doc(settings, args.doc_id, args.chat) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Composition root: settings → adapters → services → bot and dispatcher. Nothing else wires."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from qdrant_client import AsyncQdrantClient
+from redis.asyncio import Redis
+
+from bot.config import ConfigError, Settings
+from bot.embed.embedder import Embedder
+from bot.handlers import setup_routers
+from bot.handlers.sending import RetryAfterMiddleware
+from bot.i18n.setup import create_i18n_middleware
+from bot.ingest.pipeline import IngestionService
+from bot.llm.client import ChatModel
+from bot.rag.answering import AnsweringService, SamplingConfig
+from bot.rag.retrieval import Retriever
+from bot.storage.chunk_store import ChunkStore
+from bot.storage.history import ChatHistory
+from bot.storage.migrator import MigrationContext, check_schema
+from bot.storage.redis_server import RedisServerProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    answering: AnsweringService
+    ingestion: IngestionService
+    history: ChatHistory
+    migration: MigrationContext
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    return Embedder(settings.embedding_model, settings.embedding_model_path)
+
+
+def open_qdrant(settings: Settings) -> AsyncQdrantClient:
+    if settings.qdrant_url:
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        return AsyncQdrantClient(url=settings.qdrant_url, api_key=api_key)
+    if str(settings.qdrant_path) == ":memory:":
+        return AsyncQdrantClient(location=":memory:")
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    try:
+        return AsyncQdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as exc:
+        # Embedded Qdrant locks its folder: a second process (CLI next to a running bot) can't open it.
+        raise ConfigError(
+            f"QDRANT_PATH: {settings.qdrant_path} is in use by another process ({exc}). Stop the bot "
+            "first, or run a Qdrant server and set QDRANT_URL so several processes can share it."
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
+    server: RedisServerProcess | None = None
+    url = settings.redis_url
+    if not url:
+        server = RedisServerProcess(settings.redis_data_dir)
+        url = await server.start()
+        log.info("started embedded redis-server at %s", url)
+    client: Redis = Redis.from_url(url, decode_responses=True)
+    try:
+        await client.ping()
+        yield client
+    finally:
+        await client.aclose()
+        if server is not None:
+            await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def build_services(
+    settings: Settings, *, embedder: Embedder | None = None, require_schema: bool = True
+) -> AsyncIterator[Services]:
+    """Opens every adapter, checks the schema, yields the services, and closes it all."""
+    embedder = embedder or load_embedder(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        qdrant = open_qdrant(settings)
+        stack.push_async_callback(qdrant.close)
+        migration = MigrationContext(
+            client=qdrant,
+            collection=settings.qdrant_collection,
+            vector_name=embedder.vector_name,
+            dim=embedder.dim,
+            embedding_model=embedder.model_name,
+        )
+        if require_schema:
+            await check_schema(migration)
+        redis = await stack.enter_async_context(open_redis(settings))
+        llm = ChatModel(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value(),
+            model=settings.llm_model,
+            timeout_s=settings.llm_timeout_s,
+        )
+        stack.push_async_callback(llm.close)
+        store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
+        history = ChatHistory(redis, max_turns=settings.history_turns, ttl_s=settings.history_ttl_s)
+        answering = AnsweringService(
+            Retriever(embedder, store, settings.retrieval_top_k),
+            llm,
+            history,
+            SamplingConfig(
+                temperature=settings.llm_temperature,
+                top_k=settings.llm_top_k,
+                max_tokens=settings.llm_max_tokens,
+                structured_outputs=settings.llm_structured_outputs,
+                history_budget_chars=settings.history_budget_chars,
+            ),
+        )
+        ingestion = IngestionService(
+            embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
+        )
+        yield Services(settings, answering, ingestion, history, migration)
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession()
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(
+        settings.require_bot_token(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def create_dispatcher(services: Services) -> Dispatcher:
+    # Services reach handlers by parameter name through aiogram's workflow data.
+    dp = Dispatcher(
+        answering=services.answering,
+        ingestion=services.ingestion,
+        history=services.history,
+        settings=services.settings,
+    )
+    create_i18n_middleware().setup(dispatcher=dp)
+    dp.include_router(setup_routers())
+    return dp
+
+
+async def publish_commands(bot: Bot) -> None:
+    """The command menu users see in Telegram clients, in both languages."""
+    commands = {
+        "en": [("help", "How to ask, examples"), ("reset", "Forget our conversation")],
+        "ru": [("help", "Как спросить, примеры"), ("reset", "Забыть наш разговор")],
+    }
+    for language, items in commands.items():
+        await bot.set_my_commands(
+            [BotCommand(command=c, description=d) for c, d in items],
+            scope=BotCommandScopeAllPrivateChats(),
+            language_code=None if language == "en" else language,
+        )

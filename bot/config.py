@@ -1,0 +1,108 @@
+"""One settings tree, read from the environment and `.env`, validated once at start."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_TOKEN_RE = re.compile(r"^\d+:[\w-]{5,}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    redis_url: str = ""
+    redis_data_dir: Path = Path("data/redis")
+
+    qdrant_url: str = ""
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path = Path("data/qdrant")
+    qdrant_collection: str = "kb_chunks"
+
+    llm_base_url: str = "http://localhost:8000/v1"
+    llm_api_key: SecretStr = SecretStr("EMPTY")
+    llm_model: str = "Vikhrmodels/Vikhr-Nemo-12B-Instruct-R-21-09-24"
+    llm_temperature: float = Field(default=0.3, ge=0.0, le=1.0)
+    llm_top_k: int = Field(default=40, ge=1, le=200)
+    llm_max_tokens: int = Field(default=1024, ge=16)
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+    llm_structured_outputs: bool = True
+
+    embedding_model: str = "intfloat/multilingual-e5-small"
+    embedding_model_path: Path | None = None
+
+    retrieval_top_k: int = Field(default=6, ge=1, le=20)
+    chunk_chars: int = Field(default=1500, ge=200, le=4000)
+    max_upload_mb: int = Field(default=20, ge=1)
+    max_question_chars: int = Field(default=2000, ge=50)
+
+    history_turns: int = Field(default=6, ge=0, le=50)
+    history_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    history_budget_chars: int = Field(default=4000, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated numeric Telegram user ids") from None
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("telegram_api_url", "llm_base_url", "redis_url", "qdrant_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+            raise ValueError("must be a URL such as http://host:port")
+        return value.rstrip("/") if value else value
+
+    @field_validator("embedding_model_path")
+    @classmethod
+    def _check_model_path(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"folder {value} does not exist")
+        return value
+
+    def require_bot_token(self) -> str:
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN is not set: get one from @BotFather and put it in .env")
+        return self.bot_token.get_secret_value()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value becomes one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated by pydantic
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from None

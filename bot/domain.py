@@ -1,0 +1,55 @@
+"""Plain data shared by services and adapters; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+GLOBAL_SCOPE = "global"
+
+
+def chat_scope(chat_id: int) -> str:
+    """The knowledge scope of one chat; only that chat (and nobody else) may read it."""
+    return f"chat:{chat_id}"
+
+
+def scopes_for_chat(chat_id: int | None) -> list[str]:
+    return [GLOBAL_SCOPE] if chat_id is None else [GLOBAL_SCOPE, chat_scope(chat_id)]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    scope: str
+    title: str
+    file_name: str
+    kind: str
+    pages: int | None
+    chunks: int
+    content_hash: str
+    uploaded_by: int | None
+    uploaded_at: float
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as retrieval returns it: enough to show the model and to cite."""
+
+    doc_id: str
+    chunk_index: int
+    title: str
+    file_name: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class LLMUnavailableError(Exception):
+    """The model server could not be reached or failed; the user is told to try later."""

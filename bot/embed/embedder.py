@@ -1,0 +1,95 @@
+"""Dense embeddings with fastembed, computed off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastembed import TextEmbedding
+from fastembed.common.model_description import ModelSource, PoolingType
+
+
+@dataclass(frozen=True)
+class CustomModel:
+    """A model fastembed does not list itself; registered before loading."""
+
+    dim: int
+    hub_file: str = "onnx/model.onnx"
+
+
+# multilingual-e5-small is the default (Russian + English, 384 dims, fast on CPU) but is not in
+# fastembed's own catalogue, so it is registered here.
+_CUSTOM_MODELS: dict[str, CustomModel] = {
+    "intfloat/multilingual-e5-small": CustomModel(dim=384),
+    "intfloat/multilingual-e5-base": CustomModel(dim=768),
+}
+
+
+def wants_e5_prefixes(model_name: str) -> bool:
+    # e5 models were trained with "query: " / "passage: " and lose accuracy without them.
+    return "e5" in model_name.lower().split("/")[-1]
+
+
+def vector_name_for(model_name: str) -> str:
+    """The named-vector key in Qdrant, derived from the model so two models can coexist."""
+    return "dense-" + re.sub(r"[^a-z0-9]+", "-", model_name.lower().split("/")[-1]).strip("-")
+
+
+class Embedder:
+    def __init__(self, model_name: str, model_path: Path | None = None, threads: int | None = None) -> None:
+        self.model_name = model_name
+        self.vector_name = vector_name_for(model_name)
+        self._prefixes = wants_e5_prefixes(model_name)
+        self._model = _load(model_name, model_path, threads)
+        self.dim = len(next(iter(self._model.embed(["dimension probe"]))))
+        # One worker: onnxruntime already uses every core, and queued calls keep memory flat.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+
+    async def embed_passages(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+        prepared = [f"passage: {t}" if self._prefixes else t for t in texts]
+        return await self._run(prepared, batch_size)
+
+    async def embed_query(self, text: str) -> list[float]:
+        prepared = f"query: {text}" if self._prefixes else text
+        return (await self._run([prepared], 1))[0]
+
+    async def _run(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._embed_sync, texts, batch_size)
+
+    def _embed_sync(self, texts: list[str], batch_size: int) -> list[list[float]]:
+        return [vec.tolist() for vec in self._model.embed(texts, batch_size=batch_size)]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _load(model_name: str, model_path: Path | None, threads: int | None) -> TextEmbedding:
+    custom = _CUSTOM_MODELS.get(model_name)
+    if custom is not None and model_name not in _registered_models():
+        model_file = custom.hub_file
+        if model_path is not None and (model_path / "model.onnx").exists():
+            model_file = "model.onnx"
+        TextEmbedding.add_custom_model(
+            model=model_name,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            sources=ModelSource(hf=model_name),
+            dim=custom.dim,
+            model_file=model_file,
+        )
+    if model_path is not None:
+        return TextEmbedding(
+            model_name, specific_model_path=str(model_path), local_files_only=True, threads=threads
+        )
+    return TextEmbedding(model_name, threads=threads)
+
+
+def _registered_models() -> set[str]:
+    return {str(m["model"]) for m in TextEmbedding.list_supported_models()}

@@ -1,0 +1,169 @@
+"""The answering service: history → retrieval → two grounded passes → answer with citations."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.domain import StoredChunk, Turn
+from bot.rag.language import Language, detect_language
+from bot.rag.protocol import (
+    RELEVANT_IDS_SCHEMA,
+    answer_messages,
+    grounded_messages,
+    keep_known_ids,
+    parse_relevant_ids,
+)
+from bot.rag.retrieval import Retriever
+
+log = logging.getLogger(__name__)
+
+
+class ChatCompleter(Protocol):
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> str: ...
+
+
+class HistoryStore(Protocol):
+    async def recent(self, chat_id: int, thread_id: int | None, budget_chars: int) -> list[Turn]: ...
+    async def append(self, chat_id: int, thread_id: int | None, question: str, answer: str) -> None: ...
+    async def clear(self, chat_id: int, thread_id: int | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int
+    doc_id: str
+    title: str
+    file_name: str
+    page: int | None
+    section: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    language: Language
+    found: bool
+    text: str  # the model's Markdown; empty when nothing was found
+    citations: list[Citation] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    relevant_ids: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.3
+    top_k: int = 40
+    max_tokens: int = 1024
+    structured_outputs: bool = True
+    history_budget_chars: int = 4000
+
+
+# What the history keeps for a question the knowledge base could not answer.
+_NOT_FOUND_MEMO = "[no answer in the knowledge base]"
+
+
+class AnsweringService:
+    def __init__(
+        self, retriever: Retriever, llm: ChatCompleter, history: HistoryStore, sampling: SamplingConfig
+    ) -> None:
+        self._retriever = retriever
+        self._llm = llm
+        self._history = history
+        self._sampling = sampling
+
+    async def answer(
+        self, question: str, *, chat_id: int | None, thread_id: int | None = None, remember: bool = True
+    ) -> Answer:
+        started = time.monotonic()
+        language = detect_language(question)
+        history = (
+            await self._history.recent(chat_id, thread_id, self._sampling.history_budget_chars)
+            if chat_id is not None
+            else []
+        )
+        chunks = await self._retriever.retrieve(question, chat_id)
+        documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
+        relevant: list[int] = []
+        text = ""
+        if documents:
+            messages = grounded_messages(documents, history, question)
+            pass1 = await self._llm.complete(
+                messages,
+                temperature=0.0,
+                max_tokens=64,
+                json_schema=RELEVANT_IDS_SCHEMA if self._sampling.structured_outputs else None,
+            )
+            parsed = parse_relevant_ids(pass1)
+            if parsed is None:
+                log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
+            relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
+            if relevant:
+                text = await self._llm.complete(
+                    answer_messages(messages, pass1),
+                    temperature=self._sampling.temperature,
+                    top_k=self._sampling.top_k,
+                    max_tokens=self._sampling.max_tokens,
+                )
+        found = bool(relevant and text.strip())
+        answer = Answer(
+            question=question,
+            language=language,
+            found=found,
+            text=text.strip() if found else "",
+            citations=_citations(chunks, relevant) if found else [],
+            documents=documents,
+            relevant_ids=relevant,
+            seconds=time.monotonic() - started,
+        )
+        if remember and chat_id is not None:
+            await self._history.append(
+                chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO
+            )
+        return answer
+
+    async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
+        """/reset: the conversation is forgotten; the knowledge base is untouched."""
+        await self._history.clear(chat_id, thread_id)
+
+
+def _document_for_model(doc_id: int, chunk: StoredChunk) -> dict[str, Any]:
+    # The model sees only title and content, so the section goes into the title.
+    title = (
+        f"{chunk.title} › {chunk.section}" if chunk.section and chunk.section != chunk.title else chunk.title
+    )
+    return {"doc_id": doc_id, "title": title, "content": chunk.text}
+
+
+def _citations(chunks: list[StoredChunk], relevant: list[int]) -> list[Citation]:
+    """Numbered sources for the cited chunks, one line per document page or section."""
+    citations: list[Citation] = []
+    seen: set[tuple[str, int | None, str | None]] = set()
+    for doc_id in relevant:
+        chunk = chunks[doc_id]
+        key = (chunk.doc_id, chunk.page, chunk.section)
+        if key in seen:
+            continue
+        seen.add(key)
+        citations.append(
+            Citation(
+                number=len(citations) + 1,
+                doc_id=chunk.doc_id,
+                title=chunk.title,
+                file_name=chunk.file_name,
+                page=chunk.page,
+                section=chunk.section,
+            )
+        )
+    return citations

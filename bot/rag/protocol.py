@@ -1,0 +1,95 @@
+"""Vikhr-Nemo's grounded RAG protocol: the exact messages of both passes and pass 1's parser.
+
+See ../shared/design/vikhr-protocol.md. The system prompt is the one the model was trained with for
+RAG mode; changing one byte of it degrades grounding, so it is a constant, not a setting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from bot.domain import Turn
+
+SYSTEM_PROMPT = (
+    "Your task is to answer the user's questions using only the information from the provided "
+    "documents. Give two answers to each question: one with a list of relevant document identifiers "
+    "and the second with the answer to the question itself, using documents with these identifiers."
+)
+
+RELEVANT_IDS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"relevant_doc_ids": {"type": "array", "items": {"type": "integer"}}},
+    "required": ["relevant_doc_ids"],
+    "additionalProperties": False,
+}
+
+Message = dict[str, str]
+
+
+def grounded_messages(
+    documents: Sequence[dict[str, Any]], history: Sequence[Turn], question: str
+) -> list[Message]:
+    """Pass 1's messages. Pass 2 appends one assistant message to this very list."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        # ensure_ascii=False: the model saw raw Cyrillic in training, and \\u escapes cost 6x tokens.
+        {"role": "documents", "content": json.dumps(list(documents), ensure_ascii=False)},
+        *({"role": turn.role, "content": turn.content} for turn in history),
+        {"role": "user", "content": question},
+    ]
+
+
+def answer_messages(pass1_messages: Sequence[Message], pass1_text: str) -> list[Message]:
+    # The prefix must stay byte-identical so vLLM's prefix cache serves pass 2's prefill.
+    return [*pass1_messages, {"role": "assistant", "content": pass1_text}]
+
+
+_IDS_KEY_RE = re.compile(r'"?relevant_doc_ids"?\s*[:=]\s*\[([^\]]*)\]')
+_BARE_LIST_RE = re.compile(r"\[\s*(-?\d+(?:\s*,\s*-?\d+)*)?\s*\]")
+
+
+def parse_relevant_ids(text: str) -> list[int] | None:
+    """Pass 1's ids from strict JSON, or from JSON wrapped in prose or code fences.
+
+    Returns None when nothing id-like is found at all.
+    """
+    stripped = text.strip()
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("relevant_doc_ids"), list):
+        return _ints(data["relevant_doc_ids"])
+    if isinstance(data, list):
+        return _ints(data)
+    match = _IDS_KEY_RE.search(stripped) or _BARE_LIST_RE.search(stripped)
+    if match is None:
+        return None
+    return [int(n) for n in re.findall(r"-?\d+", match.group(1) or "")]
+
+
+def _ints(values: list[Any]) -> list[int]:
+    out = []
+    for value in values:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            out.append(value)
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            out.append(int(value))
+    return out
+
+
+def keep_known_ids(ids: Sequence[int], known: Sequence[int]) -> list[int]:
+    """Drops ids the model invented and repeats, keeping the model's order."""
+    allowed = set(known)
+    seen: set[int] = set()
+    out = []
+    for doc_id in ids:
+        if doc_id in allowed and doc_id not in seen:
+            seen.add(doc_id)
+            out.append(doc_id)
+    return out

@@ -1,0 +1,162 @@
+"""Chunks and document metadata in one Qdrant collection.
+
+Every chunk carries its document's metadata, so the collection is the single source of truth for
+documents (no second store to drift). A document's chunks are written with status "pending" and
+flipped to "ready" in one payload update after the last one is stored; searches see only "ready",
+so a half-ingested document is never searchable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+from bot.domain import DocumentInfo, StoredChunk
+
+READY = "ready"
+PENDING = "pending"
+_POINT_NAMESPACE = uuid.UUID("6f1c2d4e-8a11-4c55-9b7e-2f0c9d3a7b10")
+_UPSERT_BATCH = 128
+
+
+@dataclass(frozen=True)
+class ChunkToStore:
+    index: int
+    text: str
+    page: int | None
+    section: str | None
+    vector: list[float]
+
+
+class ChunkStore:
+    def __init__(self, client: AsyncQdrantClient, collection: str, vector_name: str) -> None:
+        self._client = client
+        self._collection = collection
+        self._vector_name = vector_name
+
+    async def store_document(self, doc: DocumentInfo, chunks: Sequence[ChunkToStore]) -> None:
+        """Write all chunks, then publish them at once; on failure nothing stays behind."""
+        try:
+            for start in range(0, len(chunks), _UPSERT_BATCH):
+                batch = chunks[start : start + _UPSERT_BATCH]
+                await self._client.upsert(
+                    self._collection,
+                    points=[self._point(doc, chunk) for chunk in batch],
+                    wait=True,
+                )
+            await self._client.set_payload(
+                self._collection,
+                payload={"status": READY},
+                points=models.Filter(must=[_match("doc_id", doc.doc_id)]),
+                wait=True,
+            )
+        except BaseException:
+            await self.delete_document(doc.doc_id)
+            raise
+
+    async def search(self, vector: list[float], scopes: Sequence[str], limit: int) -> list[StoredChunk]:
+        response = await self._client.query_points(
+            self._collection,
+            query=vector,
+            using=self._vector_name,
+            query_filter=models.Filter(
+                must=[
+                    _match("status", READY),
+                    models.FieldCondition(key="scope", match=models.MatchAny(any=list(scopes))),
+                ]
+            ),
+            limit=limit,
+            with_payload=True,
+        )
+        return [_chunk_from(point.payload or {}, point.score) for point in response.points]
+
+    async def find_by_hash(self, scope: str, content_hash: str) -> DocumentInfo | None:
+        docs = await self._documents([_match("scope", scope), _match("content_hash", content_hash)], limit=1)
+        return docs[0] if docs else None
+
+    async def get_document(self, doc_id: str) -> DocumentInfo | None:
+        docs = await self._documents([_match("doc_id", doc_id)], limit=1)
+        return docs[0] if docs else None
+
+    async def list_documents(self, scopes: Sequence[str], limit: int = 500) -> list[DocumentInfo]:
+        condition = models.FieldCondition(key="scope", match=models.MatchAny(any=list(scopes)))
+        docs = await self._documents([condition], limit=limit)
+        return sorted(docs, key=lambda d: d.uploaded_at, reverse=True)
+
+    async def delete_document(self, doc_id: str) -> None:
+        await self._client.delete(
+            self._collection,
+            points_selector=models.FilterSelector(filter=models.Filter(must=[_match("doc_id", doc_id)])),
+            wait=True,
+        )
+
+    async def count_chunks(self, doc_id: str) -> int:
+        result = await self._client.count(
+            self._collection, count_filter=models.Filter(must=[_match("doc_id", doc_id)]), exact=True
+        )
+        return result.count
+
+    async def _documents(self, conditions: list[models.Condition], limit: int) -> list[DocumentInfo]:
+        # One point per document: its first chunk carries the metadata like every other one.
+        points, _ = await self._client.scroll(
+            self._collection,
+            scroll_filter=models.Filter(
+                must=[*conditions, _match("status", READY), _match_int("chunk_index", 0)]
+            ),
+            limit=limit,
+            with_payload=True,
+            with_vectors=False,
+        )
+        return [_document_from(p.payload or {}) for p in points]
+
+    def _point(self, doc: DocumentInfo, chunk: ChunkToStore) -> models.PointStruct:
+        payload: dict[str, Any] = {
+            **asdict(doc),
+            "status": PENDING,
+            "chunk_index": chunk.index,
+            "text": chunk.text,
+            "page": chunk.page,
+            "section": chunk.section,
+        }
+        point_id = str(uuid.uuid5(_POINT_NAMESPACE, f"{doc.doc_id}:{chunk.index}"))
+        return models.PointStruct(id=point_id, vector={self._vector_name: chunk.vector}, payload=payload)
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _match_int(key: str, value: int) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _document_from(payload: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=str(payload["doc_id"]),
+        scope=str(payload["scope"]),
+        title=str(payload["title"]),
+        file_name=str(payload["file_name"]),
+        kind=str(payload["kind"]),
+        pages=payload.get("pages"),
+        chunks=int(payload["chunks"]),
+        content_hash=str(payload["content_hash"]),
+        uploaded_by=payload.get("uploaded_by"),
+        uploaded_at=float(payload["uploaded_at"]),
+    )
+
+
+def _chunk_from(payload: dict[str, Any], score: float) -> StoredChunk:
+    return StoredChunk(
+        doc_id=str(payload["doc_id"]),
+        chunk_index=int(payload["chunk_index"]),
+        title=str(payload["title"]),
+        file_name=str(payload["file_name"]),
+        page=payload.get("page"),
+        section=payload.get("section"),
+        text=str(payload["text"]),
+        score=score,
+    )
