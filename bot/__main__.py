@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from bot import cli
-from bot.config import ConfigError, load_settings
-from bot.storage.migrator import SchemaError
+from bot.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 
@@ -52,18 +50,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
-        return asyncio.run(_dispatch(args, settings))
+        if args.command == "run":
+            settings.require_bot_token()  # fail fast, before the heavy imports below
+        from bot.storage.migrator import SchemaError
+
+        try:
+            return asyncio.run(_dispatch(args, settings))
+        except SchemaError as exc:
+            print(f"Schema error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except SchemaError as exc:
-        print(f"Schema error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
 
 
-async def _dispatch(args: argparse.Namespace, settings: cli.Settings) -> int:
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here so that `--help` and configuration errors answer instantly.
+    from bot import cli
+
     if args.command == "run":
         await cli.run_bot(settings)
         return 0

@@ -27,7 +27,7 @@ from bot.rag.answering import AnsweringService, SamplingConfig
 from bot.rag.retrieval import Retriever
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.history import ChatHistory
-from bot.storage.migrator import MigrationContext, check_schema
+from bot.storage.migrator import MigrationContext, check_schema, migrate
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,24 @@ def open_qdrant(settings: Settings) -> AsyncQdrantClient:
         ) from None
 
 
+def migration_context(settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder) -> MigrationContext:
+    return MigrationContext(
+        client=qdrant,
+        collection=settings.qdrant_collection,
+        vector_name=embedder.vector_name,
+        dim=embedder.dim,
+        embedding_model=embedder.model_name,
+    )
+
+
+async def run_migrations(settings: Settings, embedder: Embedder) -> list[str]:
+    qdrant = open_qdrant(settings)
+    try:
+        return await migrate(migration_context(settings, qdrant, embedder))
+    finally:
+        await qdrant.close()
+
+
 @contextlib.asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     server: RedisServerProcess | None = None
@@ -90,13 +108,7 @@ async def build_services(
     async with contextlib.AsyncExitStack() as stack:
         qdrant = open_qdrant(settings)
         stack.push_async_callback(qdrant.close)
-        migration = MigrationContext(
-            client=qdrant,
-            collection=settings.qdrant_collection,
-            vector_name=embedder.vector_name,
-            dim=embedder.dim,
-            embedding_model=embedder.model_name,
-        )
+        migration = migration_context(settings, qdrant, embedder)
         if require_schema:
             await check_schema(migration)
         redis = await stack.enter_async_context(open_redis(settings))

@@ -11,17 +11,15 @@ from bot.app import (
     create_bot,
     create_dispatcher,
     load_embedder,
-    open_qdrant,
     publish_commands,
+    run_migrations,
 )
 from bot.config import Settings
 from bot.domain import GLOBAL_SCOPE, chat_scope, scopes_for_chat
 from bot.ingest.parsing import SUPPORTED_EXTENSIONS, DocumentError
 from bot.rag.answering import Answer
-from bot.storage.migrator import MigrationContext
-from bot.storage.migrator import migrate as apply_migrations
 
-__all__ = ["Settings", "ask", "delete_doc", "format_answer_text", "ingest", "list_docs", "migrate", "run_bot"]
+__all__ = ["ask", "delete_doc", "format_answer_text", "ingest", "list_docs", "migrate", "run_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +39,9 @@ async def run_bot(settings: Settings) -> None:
 
 async def migrate(settings: Settings) -> list[str]:
     embedder = load_embedder(settings)
-    qdrant = open_qdrant(settings)
     try:
-        ctx = MigrationContext(
-            qdrant, settings.qdrant_collection, embedder.vector_name, embedder.dim, embedder.model_name
-        )
-        return await apply_migrations(ctx)
+        return await run_migrations(settings, embedder)
     finally:
-        await qdrant.close()
         embedder.close()
 
 

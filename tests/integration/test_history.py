@@ -1,0 +1,38 @@
+"""Chat history on a real Redis: capped, expiring, per chat and topic, whole turns only."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from bot.storage.history import ChatHistory, history_key
+
+
+async def test_keeps_only_the_last_turns_with_a_ttl(redis: Redis) -> None:
+    history = ChatHistory(redis, max_turns=2, ttl_s=600)
+    for i in range(5):
+        await history.append(7, None, f"вопрос {i}", f"ответ {i}")
+    turns = await history.recent(7, None, budget_chars=10_000)
+    assert [t.content for t in turns] == ["вопрос 3", "ответ 3", "вопрос 4", "ответ 4"]
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert 0 < await redis.ttl(history_key(7, None)) <= 600
+
+
+async def test_budget_keeps_newest_whole_turns(redis: Redis) -> None:
+    history = ChatHistory(redis, max_turns=10, ttl_s=600)
+    await history.append(7, None, "old question " * 20, "old answer " * 20)
+    await history.append(7, None, "new q", "new a")
+    turns = await history.recent(7, None, budget_chars=50)
+    assert [t.content for t in turns] == ["new q", "new a"]
+    assert await history.recent(7, None, budget_chars=3) == []
+
+
+async def test_chats_and_topics_are_separate_and_reset_clears_one(redis: Redis) -> None:
+    history = ChatHistory(redis, max_turns=5, ttl_s=600)
+    await history.append(-100, 11, "topic 11", "a")
+    await history.append(-100, 12, "topic 12", "b")
+    await history.append(5, None, "private", "c")
+    assert [t.content for t in await history.recent(-100, 11, 1000)] == ["topic 11", "a"]
+    await history.clear(-100, 11)
+    assert await history.recent(-100, 11, 1000) == []
+    assert [t.content for t in await history.recent(-100, 12, 1000)] == ["topic 12", "b"]
+    assert await history.size(5, None) == 2

@@ -1,0 +1,104 @@
+"""The Qdrant schema steps and the chunk store on the real client in embedded mode."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from bot.domain import DocumentInfo
+from bot.storage.chunk_store import ChunkStore, ChunkToStore
+from bot.storage.migrator import (
+    MigrationContext,
+    SchemaError,
+    check_schema,
+    latest_version,
+    migrate,
+    read_metadata,
+)
+
+
+def _ctx(client: AsyncQdrantClient, model: str = "test/model", dim: int = 3) -> MigrationContext:
+    return MigrationContext(client, "kb", "dense-test", dim, model)
+
+
+def _doc(doc_id: str, scope: str = "global", chunks: int = 2) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id,
+        scope,
+        f"Doc {doc_id}",
+        f"{doc_id}.txt",
+        "text",
+        None,
+        chunks,
+        f"hash-{doc_id}",
+        1,
+        time.time(),
+    )
+
+
+async def test_migrate_is_idempotent_and_records_the_model(tmp_path: Path) -> None:
+    client = AsyncQdrantClient(path=str(tmp_path / "q"))
+    try:
+        with pytest.raises(SchemaError, match="migrate"):
+            await check_schema(_ctx(client))
+        assert await migrate(_ctx(client)) == ["m0001_chunks_collection"]
+        assert await migrate(_ctx(client)) == []
+        await check_schema(_ctx(client))
+        metadata = await read_metadata(_ctx(client))
+        assert metadata == {
+            "schema_version": latest_version(),
+            "embedding_model": "test/model",
+            "embedding_dim": 3,
+            "vector_name": "dense-test",
+        }
+        with pytest.raises(SchemaError, match="EMBEDDING_MODEL"):
+            await check_schema(_ctx(client, model="other/model", dim=768))
+        with pytest.raises(SchemaError, match="EMBEDDING_MODEL"):
+            await migrate(_ctx(client, model="other/model", dim=768))
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def store() -> ChunkStore:
+    client = AsyncQdrantClient(location=":memory:")
+    await migrate(_ctx(client))
+    return ChunkStore(client, "kb", "dense-test")
+
+
+async def test_scopes_never_leak_between_chats(store: ChunkStore) -> None:
+    await store.store_document(
+        _doc("a", "chat:-1"), [ChunkToStore(0, "secret of group 1", None, None, [1, 0, 0])]
+    )
+    await store.store_document(
+        _doc("b", "chat:-2"), [ChunkToStore(0, "secret of group 2", None, None, [1, 0, 0])]
+    )
+    await store.store_document(_doc("g"), [ChunkToStore(0, "public", None, None, [0.9, 0.1, 0])])
+    found = await store.search([1, 0, 0], ["global", "chat:-1"], limit=10)
+    assert {c.text for c in found} == {"secret of group 1", "public"}
+    assert [d.doc_id for d in await store.list_documents(["global"])] == ["g"]
+
+
+async def test_a_failed_write_leaves_nothing_searchable(store: ChunkStore) -> None:
+    bad_vector = [1.0, 0.0]  # wrong dimension: Qdrant refuses the second chunk
+    chunks = [
+        ChunkToStore(0, "first", None, None, [1, 0, 0]),
+        ChunkToStore(1, "second", None, None, bad_vector),
+    ]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever Qdrant raises, the point is what remains
+        await store.store_document(_doc("x"), chunks)
+    assert await store.count_chunks("x") == 0
+    assert await store.search([1, 0, 0], ["global"], 10) == []
+
+
+async def test_delete_removes_every_chunk(store: ChunkStore) -> None:
+    chunks = [ChunkToStore(i, f"part {i}", i + 1, None, [1, 0, i]) for i in range(300)]
+    await store.store_document(_doc("big", chunks=300), chunks)
+    assert await store.count_chunks("big") == 300
+    assert (await store.get_document("big")) is not None
+    await store.delete_document("big")
+    assert await store.count_chunks("big") == 0
+    assert await store.get_document("big") is None

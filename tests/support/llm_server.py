@@ -1,0 +1,375 @@
+"""A fake OpenAI-compatible server that plays Vikhr-Nemo in grounded RAG mode.
+
+Vikhr-Nemo-12B-Instruct-R answers from documents in two passes over one conversation:
+
+1. ``[system, documents, ...history, user]`` at temperature 0 with a JSON schema, and the
+   model replies ``{"relevant_doc_ids": [...]}``;
+2. the same messages plus that reply as an ``assistant`` turn, sampled at a moderate
+   temperature, and the model writes the answer from those documents.
+
+The model only behaves when the prompt is exactly this shape, so the server checks every
+detail and reports deviations instead of quietly answering: each violation becomes an
+HTTP 400 (which the openai client raises as ``BadRequestError``) and is appended to
+``violations``, which tests assert to be empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+
+# Deliberately a copy, not an import from the bot: a typo there must fail the tests.
+SYSTEM_PROMPT = (
+    "Your task is to answer the user's questions using only the information from the provided "
+    "documents. Give two answers to each question: one with a list of relevant document identifiers "
+    "and the second with the answer to the question itself, using documents with these identifiers."
+)
+DEFAULT_MODEL = "Vikhrmodels/Vikhr-Nemo-12B-Instruct-R-21-09-24"
+NO_ANSWER_RU = "Я не нашёл ответа в документах."
+NO_ANSWER_EN = "I could not find the answer in the documents."
+
+_WORD_RE = re.compile(r"[^\W\d_]+")  # runs of Unicode letters, Cyrillic included
+_CYRILLIC_RE = re.compile(r"[\u0400-\u04FF]")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
+# Question words that would otherwise make every document "relevant".
+_STOPWORDS = frozenset(
+    {
+        "about", "after", "before", "being", "could", "does", "doing", "other", "please", "should",
+        "their", "there", "these", "those", "where", "which", "while", "would", "what's", "tell",
+        "какой", "какая", "какие", "какое", "каких", "который", "которая", "которые", "сколько",
+        "почему", "нужно", "можно", "через", "после", "перед", "между", "чтобы", "этого", "расскажи",
+        "скажи", "пожалуйста", "сейчас", "какого",
+    }
+)  # fmt: skip
+
+
+class ProtocolViolationError(Exception):
+    """The request does not follow the grounded RAG protocol."""
+
+
+def stems(text: str) -> set[str]:
+    """Crude language-agnostic stemming: the first 5 letters of every word of 5+ letters."""
+    return {w[:5] for w in _WORD_RE.findall(text.lower()) if len(w) >= 5 and w not in _STOPWORDS}
+
+
+def first_sentence(text: str) -> str:
+    return _SENTENCE_END_RE.split(text.strip(), maxsplit=1)[0].strip()
+
+
+def _approx_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bind_localhost() -> socket.socket:
+    # Binding port 0 ourselves gives a free port with no race between "find" and "listen".
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class _Pass1:
+    """What a successful pass 1 saw and answered, so pass 2 can be checked against it."""
+
+    def __init__(self, messages: list[JSONDict], docs: list[JSONDict], reply: str, ids: list[int]) -> None:
+        self.messages = messages
+        self.docs = docs
+        self.reply = reply
+        self.ids = ids
+
+
+class GroundedLLMServer:
+    """OpenAI-compatible ``/v1/chat/completions`` that enforces Vikhr's grounded RAG protocol."""
+
+    def __init__(self, *, structured_outputs: bool = True, model: str = DEFAULT_MODEL) -> None:
+        # False imitates a server without guided decoding: response_format is ignored and
+        # pass 1 comes back as chatty text around the JSON.
+        self.structured_outputs = structured_outputs
+        self.model = model
+        # Overrides relevance: (question, docs) -> doc_ids.
+        self.choose_ids: Callable[[str, list[JSONDict]], list[int]] | None = None
+        # Appended to every pass-2 answer (long answers, tricky Markdown).
+        self.answer_suffix = ""
+        self.requests: list[JSONDict] = []
+        self.violations: list[str] = []
+        self.base_url = ""
+        self._kinds: list[str] = []
+        self._pass1: list[_Pass1] = []
+        self._completion_ids = 0
+        self._fail_next: list[int] = []
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # many large documents
+        app.router.add_post("/v1/chat/completions", self._handle_chat)
+        app.router.add_get("/v1/models", self._handle_models)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        sock = _bind_localhost()
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def pass1_requests(self) -> list[JSONDict]:
+        """Requests whose last message is the user's question (valid or not)."""
+        return [r for r, kind in zip(self.requests, self._kinds, strict=True) if kind == "pass1"]
+
+    @property
+    def pass2_requests(self) -> list[JSONDict]:
+        """Requests whose last message is the assistant's doc-id turn (valid or not)."""
+        return [r for r, kind in zip(self.requests, self._kinds, strict=True) if kind == "pass2"]
+
+    def fail_next(self, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` chat requests with a plain server error (outage tests).
+
+        Note the openai client retries 5xx/429 itself (``max_retries``, 2 by default).
+        """
+        self._fail_next.extend([status] * times)
+
+    # ------------------------------------------------------------------ HTTP handlers
+
+    async def _handle_models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "vikhrmodels"}],
+            }
+        )
+
+    async def _handle_chat(self, request: web.Request) -> web.Response:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        index = len(self.requests)
+        self.requests.append(body if isinstance(body, dict) else {"_invalid_body": body})
+        self._kinds.append(self._classify(body))
+        if self._fail_next:
+            status = self._fail_next.pop(0)
+            return self._error(status, "injected failure", "server_error", "injected")
+        try:
+            if not isinstance(body, dict):
+                raise ProtocolViolationError("request body is not a JSON object")
+            content = self._answer(body)
+        except ProtocolViolationError as violation:
+            reason = f"request #{index}: {violation}"
+            self.violations.append(reason)
+            return self._error(400, reason, "invalid_request_error", "grounded_protocol_violation")
+        prompt_text = "".join(str(m.get("content", "")) for m in body["messages"])
+        self._completion_ids += 1
+        prompt_tokens, completion_tokens = _approx_tokens(prompt_text), _approx_tokens(content)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-fake-{self._completion_ids}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    @staticmethod
+    def _error(status: int, message: str, kind: str, code: str) -> web.Response:
+        return web.json_response(
+            {"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status
+        )
+
+    @staticmethod
+    def _classify(body: Any) -> str:
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+            role = messages[-1].get("role")
+            if role == "user":
+                return "pass1"
+            if role == "assistant":
+                return "pass2"
+        return "invalid"
+
+    # ------------------------------------------------------------------ protocol
+
+    def _answer(self, body: JSONDict) -> str:
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise ProtocolViolationError("model must be a non-empty string")
+        if body.get("stream"):
+            raise ProtocolViolationError("streaming is not part of the protocol; send stream=false")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or len(messages) < 3:
+            raise ProtocolViolationError("messages must be [system, documents, ..., user|assistant]")
+        for position, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+                raise ProtocolViolationError(f"messages[{position}] must be an object with string content")
+        if messages[0] != {"role": "system", "content": SYSTEM_PROMPT}:
+            raise ProtocolViolationError(
+                f"messages[0] must be exactly the Vikhr grounded system prompt, got {messages[0]!r}"
+            )
+        docs = self._check_documents(messages[1])
+        for position, message in enumerate(messages[2:-1], start=2):
+            if message.get("role") not in ("user", "assistant") or set(message) != {"role", "content"}:
+                raise ProtocolViolationError(
+                    f"messages[{position}] must be a plain user/assistant history turn, got {message!r}"
+                )
+        last = messages[-1]
+        if set(last) != {"role", "content"}:
+            raise ProtocolViolationError(f"last message must have only role and content, got {sorted(last)}")
+        if last["role"] == "user":
+            return self._pass1_reply(body, messages, docs)
+        if last["role"] == "assistant":
+            return self._pass2_reply(body, messages, docs)
+        raise ProtocolViolationError(
+            f"last message must be user (pass 1) or assistant (pass 2), got {last['role']!r}"
+        )
+
+    @staticmethod
+    def _check_documents(message: JSONDict) -> list[JSONDict]:
+        if message.get("role") != "documents" or set(message) != {"role", "content"}:
+            raise ProtocolViolationError(
+                f"messages[1] must be {{'role': 'documents', 'content': ...}}, got {message!r}"
+            )
+        content = message["content"]
+        try:
+            docs = json.loads(content)
+        except ValueError as error:
+            raise ProtocolViolationError(f"documents content is not JSON: {error}") from error
+        if not isinstance(docs, list):
+            raise ProtocolViolationError("documents content must be a JSON list")
+        seen: set[int] = set()
+        for doc in docs:
+            if not isinstance(doc, dict) or set(doc) != {"doc_id", "title", "content"}:
+                raise ProtocolViolationError(
+                    f"each document must have exactly doc_id, title, content: {doc!r}"
+                )
+            doc_id = doc["doc_id"]
+            if not isinstance(doc_id, int) or isinstance(doc_id, bool):
+                raise ProtocolViolationError(f"doc_id must be an int, got {doc_id!r}")
+            if doc_id in seen:
+                raise ProtocolViolationError(f"duplicate doc_id {doc_id}")
+            seen.add(doc_id)
+            if not (doc["title"] is None or isinstance(doc["title"], str)):
+                raise ProtocolViolationError(f"title must be a string or null, got {doc['title']!r}")
+            if not isinstance(doc["content"], str):
+                raise ProtocolViolationError(f"content must be a string, got {doc['content']!r}")
+        # Vikhr was trained on this exact serialisation; other spacing or \u escapes drift it.
+        if content != json.dumps(docs, ensure_ascii=False):
+            raise ProtocolViolationError("documents content must equal json.dumps(docs, ensure_ascii=False)")
+        return docs
+
+    def _pass1_reply(self, body: JSONDict, messages: list[JSONDict], docs: list[JSONDict]) -> str:
+        temperature = body.get("temperature")
+        if not _is_number(temperature) or temperature != 0:
+            raise ProtocolViolationError(f"pass 1 needs temperature=0, got {temperature!r}")
+        if self.structured_outputs:
+            self._check_schema(body.get("response_format"))
+        question = messages[-1]["content"]
+        if self.choose_ids is not None:
+            ids = list(self.choose_ids(question, docs))
+        else:
+            wanted = stems(question)
+            ids = [d["doc_id"] for d in docs if wanted & stems(f"{d['title'] or ''} {d['content']}")]
+        payload = json.dumps({"relevant_doc_ids": ids})
+        # Without guided decoding the model wraps the JSON in prose and a code fence.
+        reply = payload if self.structured_outputs else f"Relevant documents: ```json\n{payload}\n```"
+        self._pass1.append(_Pass1(messages, docs, reply, ids))
+        return reply
+
+    @staticmethod
+    def _check_schema(response_format: Any) -> None:
+        if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+            raise ProtocolViolationError(
+                f"pass 1 needs response_format type json_schema, got {response_format!r}"
+            )
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        prop = properties.get("relevant_doc_ids") if isinstance(properties, dict) else None
+        items = prop.get("items") if isinstance(prop, dict) else None
+        if not (
+            isinstance(prop, dict)
+            and prop.get("type") == "array"
+            and isinstance(items, dict)
+            and items.get("type") == "integer"
+        ):
+            raise ProtocolViolationError(
+                "pass 1 json_schema must declare relevant_doc_ids as an array of integers, "
+                f"got {response_format!r}"
+            )
+
+    def _pass2_reply(self, body: JSONDict, messages: list[JSONDict], docs: list[JSONDict]) -> str:
+        prefix, reply = messages[:-1], messages[-1]["content"]
+        same_prompt = [p for p in self._pass1 if p.messages == prefix]
+        if not same_prompt:
+            raise ProtocolViolationError("pass 2 messages[:-1] do not match any earlier pass-1 request")
+        matched = next((p for p in reversed(same_prompt) if p.reply == reply), None)
+        if matched is None:
+            raise ProtocolViolationError(
+                f"pass 2 assistant turn must be the pass-1 reply verbatim: expected "
+                f"{same_prompt[-1].reply!r}, got {reply!r}"
+            )
+        temperature = body.get("temperature")
+        if (
+            not isinstance(temperature, int | float)
+            or isinstance(temperature, bool)
+            or not 0.2 <= temperature <= 0.5
+        ):
+            raise ProtocolViolationError(f"pass 2 needs 0.2 <= temperature <= 0.5, got {temperature!r}")
+        top_k = body.get("top_k")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 30 <= top_k <= 50:
+            raise ProtocolViolationError(f"pass 2 needs top_k in [30, 50] (extra_body), got {top_k!r}")
+        if isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text":
+            # A schema here would force the answer itself into JSON.
+            raise ProtocolViolationError("pass 2 must not constrain the answer with response_format")
+        question = messages[-2]["content"]
+        russian = bool(_CYRILLIC_RE.search(question))
+        by_id = {d["doc_id"]: d for d in docs}
+        sentences = [first_sentence(by_id[i]["content"]) for i in matched.ids if i in by_id]
+        sentences = [s for s in sentences if s]
+        if not sentences:
+            answer = NO_ANSWER_RU if russian else NO_ANSWER_EN
+        else:
+            answer = ("**Ответ.** " if russian else "**Answer.** ") + " ".join(sentences)
+        return answer + self.answer_suffix

@@ -1,0 +1,843 @@
+"""A fake Telegram Bot API server for end-to-end tests.
+
+The bot under test talks to it over real HTTP through aiogram's ``AiohttpSession``::
+
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+
+so the whole client stack (serialisation, error mapping, retries, file download) runs
+exactly as in production. The server keeps just enough state (chats, messages, files,
+pending updates) to answer like Telegram does, records every call, and can be told to
+fail on purpose (flood control, HTML parse errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import itertools
+import json
+import mimetypes
+import re
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+
+# Telegram's own limits; enforcing them lets e2e tests catch a bot that forgets to split.
+MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+
+# Tags Telegram accepts with parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
+_HTML_TAGS = frozenset(
+    {
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+        "a", "code", "pre", "blockquote", "tg-emoji",
+    }
+)  # fmt: skip
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>")
+
+# Form values are strings; these keys carry free text that may legitimately look like JSON,
+# so they are never decoded (a user asking about "[1, 2]" must stay a string).
+_PLAIN_TEXT_KEYS = frozenset(
+    {
+        "text", "caption", "title", "description", "short_description", "question", "explanation",
+        "data", "query", "url", "message_text", "name", "custom_title", "callback_query_id",
+        "inline_message_id", "file_id",
+    }
+)  # fmt: skip
+
+# Telegram method names are case-insensitive; recording them in canonical camelCase keeps
+# test assertions independent of how a client spells them.
+_KNOWN_METHODS = (
+    "getMe", "getUpdates", "sendMessage", "editMessageText", "sendDocument", "sendChatAction",
+    "answerCallbackQuery", "deleteWebhook", "setWebhook", "setMyCommands", "getMyCommands",
+    "deleteMyCommands", "deleteMessage", "getChatMember", "getChatAdministrators", "getFile",
+    "editMessageReplyMarkup", "getChat", "close", "logOut",
+)  # fmt: skip
+_CANONICAL = {name.lower(): name for name in _KNOWN_METHODS}
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart request."""
+
+    part_name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    """One Bot API call as the server saw it.
+
+    ``params`` holds form values as strings, except JSON objects/arrays (reply_markup,
+    entities, ...), which are decoded; ``raw`` keeps every value exactly as received.
+    """
+
+    method: str
+    params: JSONDict
+    raw: dict[str, str] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+    failed: bool = False
+    error: str | None = None
+    result: Any = None
+    token: str = ""
+    content_type: str = ""
+
+    def int_param(self, name: str) -> int | None:
+        value = self.params.get(name)
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                return None
+        return None
+
+    @property
+    def chat_id(self) -> int | None:
+        return self.int_param("chat_id")
+
+    @property
+    def text(self) -> str | None:
+        value = self.params.get("text")
+        return value if isinstance(value, str) else None
+
+
+class TelegramAPIError(Exception):
+    """Raised by handlers to produce an ``{"ok": false}`` response."""
+
+    def __init__(self, error_code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.error_code = error_code
+        self.description = description
+        self.retry_after = retry_after
+
+
+@dataclass
+class _StoredFile:
+    file_id: str
+    file_unique_id: str
+    file_name: str
+    file_path: str
+    mime_type: str
+    data: bytes
+
+
+_Handler = Callable[[RecordedRequest], Awaitable[Any]]
+
+
+def _is_truthy(value: Any) -> bool:
+    # aiogram sends booleans as the JSON literals "true"/"false".
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _utf16_len(text: str) -> int:
+    # Entity offsets/lengths in Telegram are counted in UTF-16 code units.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _decode_form_value(key: str, value: str) -> Any:
+    if key in _PLAIN_TEXT_KEYS or value.lstrip()[:1] not in ("{", "["):
+        return value
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, dict | list) else value
+
+
+def _html_to_text(text: str) -> str:
+    """Validate Telegram-flavoured HTML and return the text the user would see.
+
+    Only the failure modes bots actually hit are detected: unsupported tags (``<br>``,
+    ``<p>``, ``<h1>`` from a Markdown converter), unbalanced tags and a stray ``<``.
+    """
+    stack: list[str] = []
+    out: list[str] = []
+    pos = 0
+    for match in re.finditer(r"<", text):
+        start = match.start()
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        tag = _TAG_RE.match(text, start)
+        offset = len(text[:start].encode())
+        if tag is None:
+            raise TelegramAPIError(
+                400,
+                f"Bad Request: can't parse entities: Unexpected end of name token at byte offset {offset}",
+            )
+        closing, name = tag.group(1) == "/", tag.group(2).lower()
+        if name not in _HTML_TAGS:
+            kind = "end" if closing else "start"
+            raise TelegramAPIError(
+                400,
+                "Bad Request: can't parse entities: "
+                f'Unsupported {kind} tag "{name}" at byte offset {offset}',
+            )
+        if closing:
+            if not stack or stack[-1] != name:
+                expected = f', expected "</{stack[-1]}>"' if stack else ""
+                raise TelegramAPIError(
+                    400,
+                    f"Bad Request: can't parse entities: Unmatched end tag at byte offset {offset}"
+                    f'{expected}, found "</{name}>"',
+                )
+            stack.pop()
+        else:
+            stack.append(name)
+        pos = tag.end()
+    out.append(text[pos:])
+    if stack:
+        raise TelegramAPIError(
+            400,
+            "Bad Request: can't parse entities: Can't find end tag corresponding to start tag "
+            f'"{stack[-1]}"',
+        )
+    return html.unescape("".join(out))
+
+
+def _bind_localhost() -> socket.socket:
+    # Binding port 0 ourselves gives a free port with no race between "find" and "listen".
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class FakeTelegramServer:
+    """In-process Telegram Bot API double served over real HTTP on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        bot_id: int = 42,
+        bot_username: str = "kb_test_bot",
+        bot_first_name: str = "KB Bot",
+        strict_html: bool = True,
+    ) -> None:
+        self.bot_user: JSONDict = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        # When True, HTML messages are checked like Telegram does; off only for tests
+        # that deliberately send something this tiny parser does not understand.
+        self.strict_html = strict_html
+        self.requests: list[RecordedRequest] = []
+        self.base_url = ""
+
+        self._pending_updates: list[JSONDict] = []
+        self._update_ids = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._last_message_id: dict[int, int] = {}
+        self._messages: dict[tuple[int, int], JSONDict] = {}
+        self._chats: dict[int, JSONDict] = {}
+        self._members: dict[tuple[int, int], JSONDict] = {}
+        self._commands: dict[str, Any] = {}
+        self._files: dict[str, _StoredFile] = {}
+        self._files_by_path: dict[str, _StoredFile] = {}
+        self._faults: dict[str, deque[TelegramAPIError]] = {}
+        self._html_rejects = 0
+        self._consumed: set[int] = set()
+        self._closing = False
+        self._update_event = asyncio.Event()
+        self._request_event = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+        self._handlers: dict[str, _Handler] = {
+            "getme": self._get_me,
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "senddocument": self._send_document,
+            "deletewebhook": self._delete_webhook,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemessage": self._delete_message,
+            "getchatmember": self._get_chat_member,
+            "getchatadministrators": self._get_chat_administrators,
+            "getfile": self._get_file,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        # Events are re-created here so they belong to the loop that serves requests.
+        self._update_event = asyncio.Event()
+        self._request_event = asyncio.Event()
+        self._closing = False
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # bots may upload big docs
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        # A few seconds is plenty: the longest-running handler is a ≤1 s long poll.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        sock = _bind_localhost()
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._update_event.set()  # release pending long polls so shutdown is quick
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ fault injection
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        error_code: int = 429,
+        description: str = "Too Many Requests: retry after 1",
+        retry_after: int | None = 1,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail with the given Bot API error."""
+        queue = self._faults.setdefault(method.lower(), deque())
+        for _ in range(times):
+            queue.append(TelegramAPIError(error_code, description, retry_after))
+
+    def reject_html_next(self, times: int = 1) -> None:
+        """Make the next ``times`` sendMessage calls with parse_mode=HTML fail to parse."""
+        self._html_rejects += times
+
+    # ------------------------------------------------------------------ state set-up
+
+    def add_file(self, file_id: str, data: bytes, file_name: str) -> JSONDict:
+        """Register a downloadable file; returns its Document dict."""
+        path = f"documents/{file_name}"
+        existing = self._files_by_path.get(path)
+        if existing is not None and existing.file_id != file_id:
+            # Keep paths unique so each download returns the right bytes.
+            path = f"documents/{file_id}_{file_name}"
+        mime_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        stored = _StoredFile(file_id, f"uniq-{file_id}", file_name, path, mime_type, data)
+        self._files[file_id] = stored
+        self._files_by_path[path] = stored
+        return self.document_for(file_id)
+
+    def document_for(self, file_id: str) -> JSONDict:
+        stored = self._files[file_id]
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": stored.file_name,
+            "mime_type": stored.mime_type,
+            "file_size": len(stored.data),
+        }
+
+    def file_data(self, file_id: str) -> bytes:
+        return self._files[file_id].data
+
+    def set_chat_member(
+        self,
+        chat_id: int,
+        user_id: int,
+        status: str = "administrator",
+        *,
+        first_name: str = "User",
+        username: str | None = None,
+    ) -> None:
+        """Set what getChatMember/getChatAdministrators report (default is "member")."""
+        user = self._user(user_id, first_name, username, None)
+        member: JSONDict = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update(
+                {
+                    "can_be_edited": False,
+                    "is_anonymous": False,
+                    "can_manage_chat": True,
+                    "can_delete_messages": True,
+                    "can_manage_video_chats": True,
+                    "can_restrict_members": True,
+                    "can_promote_members": False,
+                    "can_change_info": True,
+                    "can_invite_users": True,
+                    "can_post_stories": False,
+                    "can_edit_stories": False,
+                    "can_delete_stories": False,
+                    "can_send_welcome_messages": False,
+                }
+            )
+        elif status == "kicked":
+            member["until_date"] = 0
+        self._members[(chat_id, user_id)] = member
+
+    # ------------------------------------------------------------------ update builders
+
+    def push_update(self, update: JSONDict) -> JSONDict:
+        """Queue a raw update; an ``update_id`` is assigned when missing."""
+        if "update_id" not in update:
+            update["update_id"] = next(self._update_ids)
+        else:
+            # Keep later auto-assigned ids increasing past an explicit one.
+            self._update_ids = itertools.count(max(int(update["update_id"]) + 1, next(self._update_ids)))
+        self._pending_updates.append(update)
+        self._update_event.set()
+        return update
+
+    def push_message(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str | None = None,
+        language_code: str = "en",
+        chat_type: str | None = None,
+        first_name: str = "User",
+        username: str | None = None,
+        document: JSONDict | None = None,
+        caption: str | None = None,
+        reply_to_message: JSONDict | None = None,
+        message_thread_id: int | None = None,
+        entities: list[JSONDict] | None = None,
+    ) -> JSONDict:
+        """Queue a user message update and return it."""
+        chat = self._chat(chat_id, chat_type, first_name, username)
+        message: JSONDict = {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(user_id, first_name, username, language_code),
+        }
+        if message_thread_id is not None:
+            message["message_thread_id"] = message_thread_id
+            if chat.get("is_forum"):
+                message["is_topic_message"] = True
+        if text is not None:
+            message["text"] = text
+            if entities is None and text.startswith("/"):
+                # Telegram marks a leading /command with a bot_command entity.
+                command = text.split(maxsplit=1)[0]
+                entities = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command)}]
+            if entities:
+                message["entities"] = entities
+        if document is not None:
+            message["document"] = document
+        if caption is not None:
+            message["caption"] = caption
+            if entities and text is None:
+                message["caption_entities"] = entities
+        if reply_to_message is not None:
+            message["reply_to_message"] = reply_to_message
+        self._messages[(chat_id, message["message_id"])] = message
+        return self.push_update({"message": message})
+
+    def push_callback_query(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        data: str,
+        language_code: str = "en",
+        first_name: str = "User",
+        username: str | None = None,
+    ) -> JSONDict:
+        """Queue a button press on ``message_id`` (usually a message the bot sent)."""
+        message = self._messages.get((chat_id, message_id))
+        if message is None:
+            message = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": self._chat(chat_id, None, first_name, username),
+                "from": self.bot_user,
+            }
+        query: JSONDict = {
+            "id": str(next(self._callback_ids)),
+            "from": self._user(user_id, first_name, username, language_code),
+            "chat_instance": f"ci{chat_id}",
+            "message": message,
+            "data": data,
+        }
+        return self.push_update({"callback_query": query})
+
+    # ------------------------------------------------------------------ inspection
+
+    def calls(self, method: str, *, include_failed: bool = False) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and (include_failed or not r.failed)]
+
+    def sent_messages(self, chat_id: int | None = None) -> list[RecordedRequest]:
+        return [r for r in self.calls("sendMessage") if chat_id is None or r.chat_id == chat_id]
+
+    async def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[RecordedRequest], bool] | None = None,
+        timeout: float = 15.0,  # noqa: ASYNC109 -- a plain number reads better in tests
+    ) -> RecordedRequest:
+        """Return the first successful matching call no earlier ``wait_for`` returned.
+
+        Consuming matches lets a test walk forward through a conversation with
+        repeated waits instead of tracking indices itself.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for index, request in enumerate(self.requests):
+                if index in self._consumed or request.failed or request.method != method:
+                    continue
+                if predicate is None or predicate(request):
+                    self._consumed.add(index)
+                    return request
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no successful {method} call matched within {timeout}s; recorded:\n" + self.dump()
+                )
+            self._request_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._request_event.wait(), remaining)
+
+    def dump(self) -> str:
+        """Human-readable listing of recorded calls, for assertion messages."""
+        lines = []
+        for index, request in enumerate(self.requests):
+            status = f"FAILED ({request.error})" if request.failed else "ok"
+            params = json.dumps(request.params, ensure_ascii=False, default=str)
+            if len(params) > 300:
+                params = params[:300] + "…"
+            lines.append(f"  #{index} {request.method} {status} {params}")
+        return "\n".join(lines) or "  (no requests)"
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        received = request.match_info["method"]
+        method = _CANONICAL.get(received.lower(), received)
+        params, raw, files = await self._parse_params(request)
+        recorded = RecordedRequest(
+            method=method,
+            params=params,
+            raw=raw,
+            files=files,
+            token=request.match_info["token"],
+            content_type=request.content_type,
+        )
+        try:
+            faults = self._faults.get(method.lower())
+            if faults:
+                raise faults.popleft()
+            handler = self._handlers.get(method.lower(), self._default_handler)
+            result = await handler(recorded)
+        except TelegramAPIError as error:
+            recorded.failed = True
+            recorded.error = error.description
+            self._record(recorded)
+            body: JSONDict = {"ok": False, "error_code": error.error_code, "description": error.description}
+            if error.retry_after is not None:
+                body["parameters"] = {"retry_after": error.retry_after}
+            return web.json_response(body, status=error.error_code)
+        recorded.result = result
+        self._record(recorded)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        stored = self._files_by_path.get(request.match_info["path"])
+        if stored is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=stored.data, content_type=stored.mime_type)
+
+    async def _parse_params(
+        self, request: web.Request
+    ) -> tuple[JSONDict, dict[str, str], dict[str, UploadedFile]]:
+        params: JSONDict = {}
+        raw: dict[str, str] = {}
+        files: dict[str, UploadedFile] = {}
+        for key, query_value in request.query.items():
+            raw[key] = query_value
+            params[key] = _decode_form_value(key, query_value)
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                for key, item in body.items():
+                    raw[key] = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+                    params[key] = item
+        elif request.can_read_body:
+            # request.post() understands both urlencoded and multipart bodies.
+            form = await request.post()
+            for key, value in form.items():
+                if isinstance(value, web.FileField):
+                    files[key] = UploadedFile(key, value.filename, value.content_type, value.file.read())
+                else:
+                    text = value if isinstance(value, str) else bytes(value).decode()
+                    raw[key] = text
+                    params[key] = _decode_form_value(key, text)
+        # aiogram uploads as ``document=attach://<random>`` plus a part named <random>;
+        # re-key such parts by the parameter that references them.
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                part = files.pop(value.removeprefix("attach://"), None)
+                if part is not None:
+                    files[key] = part
+        return params, raw, files
+
+    def _record(self, request: RecordedRequest) -> None:
+        self.requests.append(request)
+        self._request_event.set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next_message_id(self, chat_id: int) -> int:
+        # One counter per chat shared by user and bot messages, as in real private chats.
+        self._last_message_id[chat_id] = self._last_message_id.get(chat_id, 0) + 1
+        return self._last_message_id[chat_id]
+
+    def _user(
+        self, user_id: int, first_name: str, username: str | None, language_code: str | None
+    ) -> JSONDict:
+        user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if username is not None:
+            user["username"] = username
+        if language_code is not None:
+            user["language_code"] = language_code
+        return user
+
+    def _chat(self, chat_id: int, chat_type: str | None, first_name: str, username: str | None) -> JSONDict:
+        known = self._chats.get(chat_id)
+        if known is not None and chat_type in (None, known["type"]):
+            return known
+        kind = chat_type or ("private" if chat_id > 0 else "supergroup")
+        chat: JSONDict = {"id": chat_id, "type": kind}
+        if kind == "private":
+            chat["first_name"] = first_name
+            if username is not None:
+                chat["username"] = username
+        else:
+            chat["title"] = f"Test {kind} {chat_id}"
+        self._chats[chat_id] = chat
+        return chat
+
+    def _require_chat_id(self, request: RecordedRequest) -> int:
+        chat_id = request.chat_id
+        if chat_id is None:
+            raise TelegramAPIError(400, "Bad Request: chat not found")
+        return chat_id
+
+    def _require_int(self, request: RecordedRequest, name: str) -> int:
+        value = request.int_param(name)
+        if value is None:
+            raise TelegramAPIError(400, f"Bad Request: {name} is required")
+        return value
+
+    def _render(self, text: str, parse_mode: Any, *, caption: bool = False) -> str:
+        """Return the visible text after parse_mode processing, enforcing Telegram's limits."""
+        mode = parse_mode.lower() if isinstance(parse_mode, str) else ""
+        visible = _html_to_text(text) if mode == "html" and self.strict_html else text
+        if caption:
+            if len(visible) > MAX_CAPTION_LENGTH:
+                raise TelegramAPIError(400, "Bad Request: message caption is too long")
+            return visible
+        if not visible.strip():
+            raise TelegramAPIError(400, "Bad Request: message text is empty")
+        if len(visible) > MAX_TEXT_LENGTH:
+            raise TelegramAPIError(400, "Bad Request: message is too long")
+        return visible
+
+    def _new_bot_message(self, request: RecordedRequest, chat_id: int) -> JSONDict:
+        message: JSONDict = {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id, None, "User", None),
+            "from": self.bot_user,
+        }
+        thread_id = request.int_param("message_thread_id")
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+        reply_to = request.params.get("reply_parameters")
+        reply_id = reply_to.get("message_id") if isinstance(reply_to, dict) else None
+        reply_id = reply_id if isinstance(reply_id, int) else request.int_param("reply_to_message_id")
+        if reply_id is not None and (chat_id, reply_id) in self._messages:
+            original = dict(self._messages[(chat_id, reply_id)])
+            original.pop("reply_to_message", None)  # Telegram nests only one level
+            message["reply_to_message"] = original
+        markup = request.params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            # Message.reply_markup can only be inline; reply keyboards are not echoed.
+            message["reply_markup"] = markup
+        return message
+
+    # ------------------------------------------------------------------ Bot API methods
+
+    async def _default_handler(self, request: RecordedRequest) -> Any:
+        return True
+
+    async def _get_me(self, request: RecordedRequest) -> Any:
+        return self.bot_user
+
+    async def _get_updates(self, request: RecordedRequest) -> Any:
+        offset = request.int_param("offset")
+        limit = request.int_param("limit") or 100
+        timeout = request.int_param("timeout") or 0
+        if offset is not None:
+            # Like Telegram, a positive offset confirms (forgets) every earlier update.
+            if offset >= 0:
+                self._pending_updates = [u for u in self._pending_updates if u["update_id"] >= offset]
+            else:
+                self._pending_updates = self._pending_updates[offset:]
+        loop = asyncio.get_running_loop()
+        # Long poll, but capped at 1 s so a stopping server never keeps the bot hanging.
+        deadline = loop.time() + min(timeout, 1.0)
+        while not self._pending_updates and not self._closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._update_event.clear()
+            try:
+                await asyncio.wait_for(self._update_event.wait(), remaining)
+            except TimeoutError:
+                break
+        return self._pending_updates[:limit]
+
+    async def _delete_webhook(self, request: RecordedRequest) -> Any:
+        if _is_truthy(request.params.get("drop_pending_updates")):
+            # Real Telegram discards the queue here; push updates after the bot started.
+            self._pending_updates.clear()
+        return True
+
+    async def _send_message(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        text = request.text or ""
+        parse_mode = request.params.get("parse_mode")
+        if isinstance(parse_mode, str) and parse_mode.lower() == "html" and self._html_rejects > 0:
+            self._html_rejects -= 1
+            raise TelegramAPIError(400, "Bad Request: can't parse entities: Unsupported start tag")
+        visible = self._render(text, parse_mode)
+        message = self._new_bot_message(request, chat_id)
+        message["text"] = visible
+        entities = request.params.get("entities")
+        if isinstance(entities, list) and entities:
+            message["entities"] = entities
+        self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    async def _edit_message_text(self, request: RecordedRequest) -> Any:
+        if "inline_message_id" in request.params:
+            return True  # inline messages are not tracked; Telegram returns True for them
+        chat_id = self._require_chat_id(request)
+        message_id = self._require_int(request, "message_id")
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None:
+            raise TelegramAPIError(400, "Bad Request: message to edit not found")
+        if stored.get("from", {}).get("id") != self.bot_user["id"]:
+            raise TelegramAPIError(400, "Bad Request: message can't be edited")
+        visible = self._render(request.text or "", request.params.get("parse_mode"))
+        markup = request.params.get("reply_markup")
+        markup = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
+        if visible == stored.get("text") and markup == stored.get("reply_markup"):
+            raise TelegramAPIError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup "
+                "are exactly the same as a current content and reply markup of the message",
+            )
+        edited = dict(stored)
+        edited["text"] = visible
+        edited["edit_date"] = int(time.time())
+        edited.pop("reply_markup", None)
+        if markup is not None:
+            edited["reply_markup"] = markup
+        entities = request.params.get("entities")
+        edited.pop("entities", None)
+        if isinstance(entities, list) and entities:
+            edited["entities"] = entities
+        self._messages[(chat_id, message_id)] = edited
+        return edited
+
+    async def _send_document(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        upload = request.files.get("document")
+        if upload is not None:
+            file_id = f"uploaded-{next(self._file_ids)}"
+            document = self.add_file(file_id, upload.data, upload.filename or "document")
+        else:
+            reference = request.params.get("document")
+            if not isinstance(reference, str) or reference not in self._files:
+                raise TelegramAPIError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            document = self.document_for(reference)
+        message = self._new_bot_message(request, chat_id)
+        message["document"] = document
+        caption = request.params.get("caption")
+        if isinstance(caption, str) and caption:
+            message["caption"] = self._render(caption, request.params.get("parse_mode"), caption=True)
+        self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    async def _delete_message(self, request: RecordedRequest) -> Any:
+        key = (self._require_chat_id(request), self._require_int(request, "message_id"))
+        if self._messages.pop(key, None) is None:
+            raise TelegramAPIError(400, "Bad Request: message to delete not found")
+        return True
+
+    async def _set_my_commands(self, request: RecordedRequest) -> Any:
+        scope = request.raw.get("scope", "")
+        self._commands[f"{scope}|{request.params.get('language_code', '')}"] = request.params.get("commands")
+        return True
+
+    async def _get_my_commands(self, request: RecordedRequest) -> Any:
+        scope = request.raw.get("scope", "")
+        return self._commands.get(f"{scope}|{request.params.get('language_code', '')}") or []
+
+    async def _get_chat_member(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        user_id = self._require_int(request, "user_id")
+        member = self._members.get((chat_id, user_id))
+        if member is not None:
+            return member
+        user = self.bot_user if user_id == self.bot_user["id"] else self._user(user_id, "User", None, None)
+        return {"status": "member", "user": user}
+
+    async def _get_chat_administrators(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        return [
+            member
+            for (member_chat, _), member in self._members.items()
+            if member_chat == chat_id and member["status"] in ("creator", "administrator")
+        ]
+
+    async def _get_file(self, request: RecordedRequest) -> Any:
+        file_id = request.params.get("file_id")
+        stored = self._files.get(file_id) if isinstance(file_id, str) else None
+        if stored is None:
+            raise TelegramAPIError(400, "Bad Request: invalid file_id")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }
