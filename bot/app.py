@@ -1,4 +1,5 @@
-"""Composition root: settings → adapters → services → bot and dispatcher. Nothing else wires."""
+"""Composition root, service half: settings → adapters → services. The CLI needs only this half;
+`bot.telegram_app` adds the bot and dispatcher on top. Nothing else wires."""
 
 from __future__ import annotations
 
@@ -7,20 +8,11 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import Redis
 
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
-from bot.handlers import setup_routers
-from bot.handlers.sending import RetryAfterMiddleware
-from bot.i18n.setup import create_i18n_middleware
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
@@ -137,42 +129,3 @@ async def build_services(
             embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
         )
         yield Services(settings, answering, ingestion, history, migration)
-
-
-def create_bot(settings: Settings) -> Bot:
-    session = AiohttpSession()
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(RetryAfterMiddleware())
-    return Bot(
-        settings.require_bot_token(),
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
-
-
-def create_dispatcher(services: Services) -> Dispatcher:
-    # Services reach handlers by parameter name through aiogram's workflow data.
-    dp = Dispatcher(
-        answering=services.answering,
-        ingestion=services.ingestion,
-        history=services.history,
-        settings=services.settings,
-    )
-    create_i18n_middleware().setup(dispatcher=dp)
-    dp.include_router(setup_routers())
-    return dp
-
-
-async def publish_commands(bot: Bot) -> None:
-    """The command menu users see in Telegram clients, in both languages."""
-    commands = {
-        "en": [("help", "How to ask, examples"), ("reset", "Forget our conversation")],
-        "ru": [("help", "Как спросить, примеры"), ("reset", "Забыть наш разговор")],
-    }
-    for language, items in commands.items():
-        await bot.set_my_commands(
-            [BotCommand(command=c, description=d) for c, d in items],
-            scope=BotCommandScopeAllPrivateChats(),
-            language_code=None if language == "en" else language,
-        )

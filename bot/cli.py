@@ -8,10 +8,7 @@ from pathlib import Path
 
 from bot.app import (
     build_services,
-    create_bot,
-    create_dispatcher,
     load_embedder,
-    publish_commands,
     run_migrations,
 )
 from bot.config import Settings
@@ -25,16 +22,10 @@ log = logging.getLogger(__name__)
 
 
 async def run_bot(settings: Settings) -> None:
-    bot = create_bot(settings)  # validates BOT_TOKEN before anything heavy loads
-    async with build_services(settings) as services:
-        dp = create_dispatcher(services)
-        await publish_commands(bot)
-        me = await bot.get_me()
-        log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))
-        try:
-            await dp.start_polling(bot, handle_signals=True)
-        finally:
-            await bot.session.close()
+    # aiogram's import costs seconds; only `run` pays for it.
+    from bot.telegram_app import run_polling
+
+    await run_polling(settings)
 
 
 async def migrate(settings: Settings) -> list[str]:

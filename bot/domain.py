@@ -53,3 +53,19 @@ class Turn:
 
 class LLMUnavailableError(Exception):
     """The model server could not be reached or failed; the user is told to try later."""
+
+
+def heading_path(title: str, section: str | None) -> str:
+    """ "Title › Section", without repeating the title when the section path already starts with it."""
+    if not section or section == title:
+        return title
+    if section.startswith(f"{title} › "):
+        return section
+    return f"{title} › {section}"
+
+
+def section_within(title: str, section: str | None) -> str | None:
+    """The section path below the document title, for source lines that already show the title."""
+    if not section or section == title:
+        return None
+    return section.removeprefix(f"{title} › ")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from bot.app import Services, build_services, run_migrations
 from bot.config import Settings, load_settings
 from bot.embed.embedder import Embedder
 from bot.storage.redis_server import RedisServerProcess
@@ -58,7 +59,7 @@ async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 
 @pytest.fixture
-async def redis_url(redis_server: str) -> AsyncIterator[str]:
+async def redis_url(redis_server: str) -> str:
     client: Redis = Redis.from_url(redis_server)
     await client.flushall()
     await client.aclose()
@@ -110,3 +111,12 @@ def make_settings(
         return load_settings(**values)
 
     return build
+
+
+@pytest.fixture
+async def services(make_settings: SettingsFactory, embedder: Embedder) -> AsyncIterator[Services]:
+    """The bot's own services on real Redis, embedded Qdrant and the fake grounded LLM."""
+    settings = make_settings()
+    await run_migrations(settings, embedder)
+    async with build_services(settings, embedder=embedder) as built:
+        yield built

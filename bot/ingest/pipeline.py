@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import DocumentInfo
+from bot.domain import DocumentInfo, heading_path
 from bot.ingest.chunking import split_into_chunks
 from bot.ingest.parsing import DocumentError, ParsedDocument, parse_document
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
@@ -97,5 +97,4 @@ def document_id(scope: str, content_hash: str) -> str:
 
 
 def _embedding_text(title: str, section: str | None, text: str) -> str:
-    head = f"{title} › {section}" if section and section != title else title
-    return f"{head}\n{text}"
+    return f"{heading_path(title, section)}\n{text}"

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.domain import StoredChunk, Turn
+from bot.domain import StoredChunk, Turn, section_within
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     RELEVANT_IDS_SCHEMA,
@@ -163,7 +163,7 @@ def _citations(chunks: list[StoredChunk], relevant: list[int]) -> list[Citation]
                 title=chunk.title,
                 file_name=chunk.file_name,
                 page=chunk.page,
-                section=chunk.section,
+                section=section_within(chunk.title, chunk.section),
             )
         )
     return citations

@@ -62,7 +62,9 @@ def stems(text: str) -> set[str]:
 
 
 def first_sentence(text: str) -> str:
-    return _SENTENCE_END_RE.split(text.strip(), maxsplit=1)[0].strip()
+    # Like the model, answer with prose: Markdown heading lines are skipped.
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return _SENTENCE_END_RE.split(body.strip(), maxsplit=1)[0].strip()
 
 
 def _approx_tokens(text: str) -> int:

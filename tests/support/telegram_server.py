@@ -115,6 +115,13 @@ class RecordedRequest:
         value = self.params.get("text")
         return value if isinstance(value, str) else None
 
+    @property
+    def visible_text(self) -> str:
+        """What the user reads: the text after Telegram applied parse_mode (markup gone)."""
+        if isinstance(self.result, dict) and isinstance(self.result.get("text"), str):
+            return str(self.result["text"])
+        return ""
+
 
 class TelegramAPIError(Exception):
     """Raised by handlers to produce an ``{"ok": false}`` response."""

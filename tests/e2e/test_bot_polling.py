@@ -1,0 +1,217 @@
+"""The real polling loop against a local Bot API server (TELEGRAM_API_URL) and the grounded LLM server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from bot.app import run_migrations
+from bot.config import Settings
+from bot.embed.embedder import Embedder
+from bot.storage.history import history_key
+from bot.telegram_app import run_polling
+from tests.conftest import ADMIN_ID, USER_ID, SettingsFactory
+from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
+from tests.support.llm_server import GroundedLLMServer
+from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+ADMIN_CHAT = ADMIN_ID  # private chats share the user's id
+USER_CHAT = USER_ID
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, embedder: Embedder, tg: FakeTelegramServer) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_polling(settings, embedder=embedder, stop=stop))
+    await tg.wait_for("getUpdates")  # the bot is up and polling
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _bot_settings(make_settings: SettingsFactory, tg: FakeTelegramServer, **overrides: object) -> Settings:
+    return make_settings(telegram_api_url=tg.base_url, **overrides)
+
+
+def _text_to(chat_id: int) -> Callable[[RecordedRequest], bool]:
+    return lambda r: r.chat_id == chat_id
+
+
+async def _upload(tg: FakeTelegramServer, user_id: int, file_id: str, name: str, data: bytes) -> None:
+    tg.add_file(file_id, data, name)
+    tg.push_message(chat_id=user_id, user_id=user_id, document=tg.document_for(file_id), language_code="ru")
+
+
+async def _upload_and_wait(tg: FakeTelegramServer, file_id: str, name: str, data: bytes) -> RecordedRequest:
+    await _upload(tg, ADMIN_ID, file_id, name, data)
+    await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_CHAT and name in (r.text or ""))
+    return await tg.wait_for("editMessageText", lambda r: r.chat_id == ADMIN_CHAT)
+
+
+async def _ask(tg: FakeTelegramServer, chat_id: int, text: str, language_code: str = "ru") -> RecordedRequest:
+    tg.push_message(chat_id=chat_id, user_id=chat_id, text=text, language_code=language_code)
+    return await tg.wait_for("sendMessage", lambda r: r.chat_id == chat_id)
+
+
+async def test_admin_uploads_and_users_get_cited_answers(
+    make_settings: SettingsFactory,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        done = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        assert "Проиндексирован <b>Правила возврата</b> (returns.md)" in (done.text or "")
+        assert "фрагментов: 2" in (done.text or "")
+
+        question = tg.push_message(
+            chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
+        )
+        reply = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
+        assert tg.calls("sendChatAction"), "the user saw no 'typing…' while the bot worked"
+        text = reply.text or ""
+        assert "14 дней" in text
+        assert "Источники" in text
+        assert "1. <b>Правила возврата</b> — returns.md, Сроки" in text
+        assert reply.params["reply_parameters"]["message_id"] == question["message"]["message_id"]
+
+        reply = await _ask(tg, USER_CHAT, OUT_OF_DOMAIN_RU)
+        assert "В базе знаний нет ответа" in (reply.text or "")
+        assert "Источники" not in (reply.text or "")
+
+        reply = await _ask(tg, USER_CHAT, "How long is the refund period?", language_code="en")
+        assert "Answer." in (reply.text or "") or "I could not find" in (reply.text or "")
+    assert llm_server.violations == []
+
+
+async def test_non_admin_upload_is_refused_and_nothing_is_stored(
+    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        await _upload(tg, USER_ID, "f-vpn", "vpn.md", VPN_MD.encode())
+        refusal = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
+        assert "только администраторы" in (refusal.text or "")
+        assert tg.calls("getFile") == []  # the file was never even downloaded
+        reply = await _ask(tg, USER_CHAT, "What does error ERR-4512 mean?", language_code="en")
+        assert "could not find an answer" in (reply.text or "")
+        tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
+        docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
+        assert "no documents yet" in (docs.text or "")
+
+
+async def test_reset_forgets_the_conversation(
+    make_settings: SettingsFactory,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+    redis: Redis,
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        await _ask(tg, USER_CHAT, "Какой срок возврата?")
+        assert await redis.llen(history_key(USER_CHAT, None)) == 2
+        reset = await _ask(tg, USER_CHAT, "/reset")
+        assert "забыл наш разговор" in (reset.text or "")
+        assert await redis.llen(history_key(USER_CHAT, None)) == 0
+        await _ask(tg, USER_CHAT, "Какие документы нужны для возврата?")
+        roles = [m["role"] for m in llm_server.pass1_requests[-1]["messages"]]
+        assert roles == ["system", "documents", "user"]
+
+
+async def test_history_and_documents_survive_a_restart_with_embedded_redis(
+    make_settings: SettingsFactory,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+    tmp_path: Path,
+) -> None:
+    tg = telegram_server
+    # REDIS_URL empty: the bot runs its own redis-server, persisting under REDIS_DATA_DIR.
+    settings = _bot_settings(make_settings, tg, redis_url="", redis_data_dir=tmp_path / "redis-data")
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        await _ask(tg, USER_CHAT, "Какой срок возврата?")
+
+    async with running_bot(settings, embedder, tg):
+        reply = await _ask(tg, USER_CHAT, "Какие документы нужны для возврата?")
+        assert "Источники" in (reply.text or "")
+        messages = llm_server.pass1_requests[-1]["messages"]
+        assert [m["role"] for m in messages] == ["system", "documents", "user", "assistant", "user"]
+        assert messages[2]["content"] == "Какой срок возврата?"
+
+
+async def test_rejected_html_falls_back_to_plain_text_and_floods_are_retried(
+    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        tg.reject_html_next()
+        reply = await _ask(tg, USER_CHAT, "Какой срок возврата?")
+        assert "parse_mode" not in reply.params
+        assert "14 дней" in (reply.text or "")
+        assert "Источники" in (reply.text or "")
+
+        tg.fail_next("sendMessage", retry_after=1)
+        reply = await _ask(tg, USER_CHAT, "Какие документы нужны для возврата?")
+        assert "чек" in (reply.text or "")
+        assert [r.failed for r in tg.calls("sendMessage", include_failed=True)][-2:] == [True, False]
+
+
+async def test_long_answers_arrive_whole_in_several_messages(
+    make_settings: SettingsFactory,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    llm_server.answer_suffix = "".join(
+        f"\n\nПункт {i}: **важно** — `код <{i}>` & подробности." * 1 for i in range(200)
+    )
+    async with running_bot(settings, embedder, tg):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        tg.push_message(chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        parts = [await tg.wait_for("sendMessage", _text_to(USER_CHAT)) for _ in range(3)]
+        while not any("Источники" in (p.text or "") for p in parts):
+            parts.append(await tg.wait_for("sendMessage", _text_to(USER_CHAT)))
+    text = "\n".join(p.visible_text for p in parts)
+    for i in range(200):
+        assert f"Пункт {i}: важно — код <{i}> & подробности." in text
+    assert all(len(p.text or "") <= 4096 for p in parts)
+    assert "Источники" in (parts[-1].text or "")
+
+
+async def test_model_outage_gets_a_clear_message(
+    make_settings: SettingsFactory,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        llm_server.fail_next(status=503, times=10)
+        reply = await _ask(tg, USER_CHAT, "Какой срок возврата?")
+        assert "Языковая модель сейчас не отвечает" in (reply.text or "")

@@ -1,0 +1,117 @@
+"""`python -m bot` as an operator runs it: migrate, ingest a folder, ask with --json, manage documents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qdrant_client import AsyncQdrantClient
+
+from tests.conftest import MODEL_NAME, REPO_ROOT, model_path
+from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.llm_server import GroundedLLMServer
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def _cli(workdir: Path, env: dict[str, str], *args: str) -> CliResult:
+    # Async, so the test's own LLM server keeps serving while the CLI talks to it.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 180)
+    assert process.returncode is not None
+    return CliResult(process.returncode, out.decode(), err.decode())
+
+
+def _env(tmp_path: Path, redis_url: str, llm: GroundedLLMServer) -> dict[str, str]:
+    path = model_path()
+    return {
+        "REDIS_URL": redis_url,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "LLM_BASE_URL": llm.base_url,
+        "EMBEDDING_MODEL": MODEL_NAME,
+        "EMBEDDING_MODEL_PATH": str(path) if path else "",
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def test_ingest_a_folder_then_ask_with_json(
+    tmp_path: Path, redis_url: str, llm_server: GroundedLLMServer
+) -> None:
+    env = _env(tmp_path, redis_url, llm_server)
+    docs = tmp_path / "kb"
+    (docs / "en").mkdir(parents=True)
+    (docs / "returns.md").write_text(RETURNS_MD, encoding="utf-8")
+    (docs / "en" / "vpn.md").write_text(VPN_MD, encoding="utf-8")
+    (docs / "en" / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+
+    refused = await _cli(tmp_path, env, "ask", "Какой срок возврата?")
+    assert refused.returncode == 2
+    assert "migrate" in refused.stderr
+
+    assert (await _cli(tmp_path, env, "migrate")).returncode == 0
+    again = await _cli(tmp_path, env, "migrate")
+    assert "up to date" in again.stdout
+
+    ingest = await _cli(tmp_path, env, "ingest", str(docs))
+    assert ingest.returncode == 1, ingest.stderr  # one broken file is reported, the rest is indexed
+    assert "INDEXED" in ingest.stdout
+    assert "returns.md" in ingest.stdout
+    assert "vpn.md" in ingest.stdout
+    assert "FAILED" in ingest.stdout
+    assert "broken.pdf" in ingest.stdout
+    assert "EXISTS" in (await _cli(tmp_path, env, "ingest", str(docs / "returns.md"))).stdout
+
+    ru = await _cli(tmp_path, env, "ask", "--json", "Какой срок возврата для электроники?")
+    assert ru.returncode == 0, ru.stderr
+    result = json.loads(ru.stdout)
+    assert result["found"] is True
+    assert result["language"] == "ru"
+    assert result["relevant_ids"]
+    assert {d["doc_id"] for d in result["documents"]} >= set(result["relevant_ids"])
+    assert result["citations"][0]["file_name"] == "returns.md"
+    assert "дней" in result["text"]
+
+    en = json.loads((await _cli(tmp_path, env, "ask", "--json", "What does error ERR-4512 mean?")).stdout)
+    assert en["found"] is True
+    assert en["citations"][0]["file_name"] == "vpn.md"
+
+    listing = await _cli(tmp_path, env, "docs", "list")
+    doc_ids = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert len(doc_ids) == 2
+    assert (await _cli(tmp_path, env, "docs", "delete", doc_ids[0])).returncode == 0
+    assert (await _cli(tmp_path, env, "docs", "delete", doc_ids[0])).returncode == 1
+    assert len((await _cli(tmp_path, env, "docs", "list")).stdout.splitlines()) == 2
+
+
+async def test_embedded_qdrant_in_use_gives_a_clear_message(
+    tmp_path: Path, redis_url: str, llm_server: GroundedLLMServer
+) -> None:
+    env = _env(tmp_path, redis_url, llm_server)
+    holder = AsyncQdrantClient(path=str(tmp_path / "qdrant"))  # stands in for a running bot
+    try:
+        await holder.get_collections()
+        result = await _cli(tmp_path, env, "docs", "list")
+    finally:
+        await holder.close()
+    assert result.returncode == 2
+    assert "QDRANT_PATH" in result.stderr
+    assert "QDRANT_URL" in result.stderr
