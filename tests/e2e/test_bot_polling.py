@@ -215,3 +215,30 @@ async def test_model_outage_gets_a_clear_message(
         llm_server.fail_next(status=503, times=10)
         reply = await _ask(tg, USER_CHAT, "Какой срок возврата?")
         assert "Языковая модель сейчас не отвечает" in (reply.text or "")
+
+
+async def test_bad_uploads_get_a_clear_message_and_store_nothing(
+    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    settings = _bot_settings(make_settings, tg, max_upload_mb=1)
+    await run_migrations(settings, embedder)
+    async with running_bot(settings, embedder, tg):
+        unsupported = await _upload_and_wait(tg, "f-exe", "setup.exe", b"MZ\x90\x00binary")
+        assert "Не умею читать такой файл (setup.exe)" in (unsupported.text or "")
+        broken = await _upload_and_wait(tg, "f-pdf", "broken.pdf", b"%PDF-1.7 truncated")
+        assert "Не удалось открыть broken.pdf" in (broken.text or "")
+        empty = await _upload_and_wait(tg, "f-empty", "empty.txt", b"   \n")
+        assert "нет текста" in (empty.text or "")
+
+        tg.add_file("f-big", b"x" * (2 * 1024 * 1024), "big.txt")
+        tg.push_message(
+            chat_id=ADMIN_CHAT, user_id=ADMIN_ID, document=tg.document_for("f-big"), language_code="en"
+        )
+        too_big = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
+        assert "This file is 2.0 MB; the limit is 1 MB" in (too_big.text or "")
+        assert [r.params["file_id"] for r in tg.calls("getFile")] == ["f-exe", "f-pdf", "f-empty"]
+
+        tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
+        docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
+        assert "no documents yet" in (docs.text or "")

@@ -1,0 +1,14 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    FASTEMBED_CACHE_PATH=/app/data/fastembed
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY migrations ./migrations
+RUN pip install . && useradd --create-home --uid 10001 kb && mkdir -p /app/data && chown kb /app/data
+USER kb
+
+ENTRYPOINT ["kb-bot"]
+CMD ["run"]

@@ -1,0 +1,126 @@
+"""Handlers fed real updates through the dispatcher; the replies are read from a recording session."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+
+from bot.app import Services
+from bot.domain import GLOBAL_SCOPE
+from bot.telegram_app import create_dispatcher
+from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID
+from tests.support.corpus import RETURNS_MD
+from tests.support.llm_server import GroundedLLMServer
+from tests.support.recording_session import RecordingSession
+
+
+@dataclass
+class Harness:
+    bot: Bot
+    dp: Dispatcher
+    session: RecordingSession
+    update_id: int = 0
+
+    async def send(
+        self, text: str | None = None, *, user_id: int = USER_ID, lang: str = "en", **extra: Any
+    ) -> list[str]:
+        """Feeds one private message and returns the texts the bot sent in response."""
+        self.update_id += 1
+        before = len(self.session.sent_texts())
+        message: dict[str, Any] = {
+            "message_id": self.update_id,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": "Анна"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Анна", "language_code": lang},
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        await self.dp.feed_update(
+            self.bot, Update.model_validate({"update_id": self.update_id, "message": message})
+        )
+        return self.session.sent_texts()[before:]
+
+
+@pytest.fixture
+async def harness(services: Services) -> AsyncIterator[Harness]:
+    session = RecordingSession()
+    bot = Bot(BOT_TOKEN, session=session)
+    dp = create_dispatcher(services)
+    await dp.emit_startup(bot=bot, dispatcher=dp)  # loads the Fluent catalogues
+    yield Harness(bot, dp, session)
+    await dp.emit_shutdown(bot=bot, dispatcher=dp)
+
+
+async def test_start_greets_in_the_users_language(harness: Harness) -> None:
+    [ru] = await harness.send("/start", lang="ru")
+    assert ru.startswith("Здравствуйте, Анна!")
+    [en] = await harness.send("/start", lang="en-US")
+    assert en.startswith("Hi, Анна!")
+
+
+async def test_help_shows_admin_commands_only_to_admins(harness: Harness) -> None:
+    [user_help] = await harness.send("/help")
+    assert "Examples" in user_help
+    assert "/docs" not in user_help
+    [admin_help] = await harness.send("/help", user_id=ADMIN_ID)
+    assert "/docs" in admin_help
+    assert "20 MB" in admin_help
+
+
+async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_call(
+    harness: Harness, llm_server: GroundedLLMServer
+) -> None:
+    sticker = {
+        "sticker": {
+            "file_id": "s",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+        }
+    }
+    [reply] = await harness.send(lang="ru", **sticker)
+    assert reply == "Пришлите вопрос текстом."
+    [reply] = await harness.send("слово " * 1000, lang="ru")
+    assert "слишком длинный" in reply
+    assert llm_server.requests == []
+
+
+async def test_document_commands_are_for_admins(harness: Harness, services: Services) -> None:
+    assert await harness.send("/docs") == ["This command is for the bot's administrators."]
+    assert await harness.send("/delete abc") == ["This command is for the bot's administrators."]
+    [empty] = await harness.send("/docs", user_id=ADMIN_ID)
+    assert "no documents yet" in empty
+
+    result = await services.ingestion.ingest(
+        RETURNS_MD.encode(), "returns.md", scope=GLOBAL_SCOPE, uploaded_by=ADMIN_ID
+    )
+    [listing] = await harness.send("/docs", user_id=ADMIN_ID)
+    assert f"<code>{result.document.doc_id}</code> — Правила возврата (returns.md, 2 chunks" in listing
+    assert "usage" in (await harness.send("/delete", user_id=ADMIN_ID))[0].lower()
+    [missing] = await harness.send("/delete nope<", user_id=ADMIN_ID)
+    assert "nope&lt;" in missing
+    [deleted] = await harness.send(f"/delete {result.document.doc_id}", user_id=ADMIN_ID)
+    assert "Deleted <b>Правила возврата</b>" in deleted
+    assert await services.ingestion.documents([GLOBAL_SCOPE]) == []
+
+
+async def test_questions_are_answered_with_sources(harness: Harness, services: Services) -> None:
+    await services.ingestion.ingest(
+        RETURNS_MD.encode(), "returns.md", scope=GLOBAL_SCOPE, uploaded_by=ADMIN_ID
+    )
+    [answer] = await harness.send("Какие документы нужны для возврата?", lang="en")
+    assert "чек и паспорт" in answer
+    assert "<b>Источники</b>" in answer  # the answer follows the question's language
+    assert "1. <b>Правила возврата</b> — returns.md, Документы" in answer
