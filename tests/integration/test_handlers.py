@@ -28,7 +28,12 @@ class Harness:
     update_id: int = 0
 
     async def send(
-        self, text: str | None = None, *, user_id: int = USER_ID, lang: str = "en", **extra: Any
+        self,
+        text: str | None = None,
+        *,
+        user_id: int = USER_ID,
+        lang: str = "en",
+        extra: dict[str, Any] | None = None,
     ) -> list[str]:
         """Feeds one private message and returns the texts the bot sent in response."""
         self.update_id += 1
@@ -38,7 +43,7 @@ class Harness:
             "date": int(time.time()),
             "chat": {"id": user_id, "type": "private", "first_name": "Анна"},
             "from": {"id": user_id, "is_bot": False, "first_name": "Анна", "language_code": lang},
-            **extra,
+            **(extra or {}),
         }
         if text is not None:
             message["text"] = text
@@ -90,7 +95,7 @@ async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_
             "is_video": False,
         }
     }
-    [reply] = await harness.send(lang="ru", **sticker)
+    [reply] = await harness.send(lang="ru", extra=sticker)
     assert reply == "Пришлите вопрос текстом."
     [reply] = await harness.send("слово " * 1000, lang="ru")
     assert "слишком длинный" in reply

@@ -6,8 +6,8 @@ test asserts on the exact requests the bot made.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiogram import Bot
@@ -42,7 +42,7 @@ class RecordingSession(BaseSession):
             chat_id = int(method.chat_id or 0)
             return Message(
                 message_id=self._message_id,
-                date=int(time.time()),
+                date=datetime.now(tz=UTC),
                 chat=Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup"),
                 from_user=BOT_USER,
                 text=method.text,
@@ -50,7 +50,7 @@ class RecordingSession(BaseSession):
         return True
 
     def sent_texts(self) -> list[str]:
-        return [m.text for m in self.requests if isinstance(m, SendMessage | EditMessageText)]
+        return [m.text or "" for m in self.requests if isinstance(m, SendMessage | EditMessageText)]
 
     async def stream_content(
         self,
@@ -60,8 +60,10 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        raise AssertionError(f"unexpected file download in a handler test: {url}")
-        yield b""  # makes this an async generator, as the base class requires
+        # Handler tests never download; the e2e tests cover files through a real HTTP server.
+        if url:
+            raise AssertionError(f"unexpected file download in a handler test: {url}")
+        yield b""
 
     async def close(self) -> None:
         return None
