@@ -44,6 +44,10 @@ def router() -> Router:
             return
         await reply_html(message, render_answer(answer, i18n))
 
+    @r.message(F.text.startswith("/"))
+    async def unknown_command(message: Message, i18n: I18nContext) -> None:
+        await message.answer(i18n.get("unknown-command"))
+
     @r.message(~F.document)
     async def not_text(message: Message, i18n: I18nContext) -> None:
         await message.answer(i18n.get("not-a-question"))

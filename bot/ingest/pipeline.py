@@ -15,7 +15,7 @@ from bot.storage.chunk_store import ChunkStore, ChunkToStore
 
 
 class PassageEmbedder(Protocol):
-    async def embed_passages(self, texts: list[str], batch_size: int = 32) -> list[list[float]]: ...
+    async def embed_passages(self, texts: list[str], batch_size: int = 1) -> list[list[float]]: ...
 
 
 class FileTooLargeError(DocumentError):

@@ -47,3 +47,4 @@ docs-item = <code>{ $doc_id }</code> — { $title } ({ $name }, { $chunks } chun
 delete-usage = Usage: /delete ID (ids are in /docs).
 delete-done = Deleted <b>{ $title }</b> and its { $chunks } chunks.
 delete-not-found = There is no document with id <code>{ $doc_id }</code> here. See /docs.
+unknown-command = I don't know this command. /help lists what I can do.

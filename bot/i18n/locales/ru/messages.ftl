@@ -47,3 +47,4 @@ docs-item = <code>{ $doc_id }</code> — { $title } ({ $name }, фрагмент
 delete-usage = Использование: /delete ID (id есть в /docs).
 delete-done = Удалён <b>{ $title }</b> и его фрагменты ({ $chunks }).
 delete-not-found = Здесь нет документа с id <code>{ $doc_id }</code>. Смотрите /docs.
+unknown-command = Не знаю такой команды. Что я умею — в /help.
