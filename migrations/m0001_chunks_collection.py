@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from qdrant_client import models
 
 from bot.storage.migrator import MigrationContext
@@ -21,12 +23,15 @@ async def apply(ctx: MigrationContext) -> None:
             },
             metadata=ctx.base_metadata(),
         )
-    # Payload indexes are idempotent on the server; local mode accepts and ignores them.
-    for field in KEYWORD_FIELDS:
-        await ctx.client.create_payload_index(
-            ctx.collection, field, field_schema=models.PayloadSchemaType.KEYWORD, wait=True
-        )
-    for field in INTEGER_FIELDS:
-        await ctx.client.create_payload_index(
-            ctx.collection, field, field_schema=models.PayloadSchemaType.INTEGER, wait=True
-        )
+    # Payload indexes are idempotent on the server; embedded mode accepts them, ignores them and
+    # warns, which would only alarm an operator running `migrate` on a single machine.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        for field in KEYWORD_FIELDS:
+            await ctx.client.create_payload_index(
+                ctx.collection, field, field_schema=models.PayloadSchemaType.KEYWORD, wait=True
+            )
+        for field in INTEGER_FIELDS:
+            await ctx.client.create_payload_index(
+                ctx.collection, field, field_schema=models.PayloadSchemaType.INTEGER, wait=True
+            )

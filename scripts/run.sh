@@ -4,12 +4,8 @@
 # under ./data unless REDIS_URL / QDRANT_URL point at servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-PYTHON="${PYTHON:-python3}"
-"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet .
+source scripts/venv.sh
+install_into_venv .
 
 .venv/bin/kb-bot migrate
 exec .venv/bin/kb-bot run

@@ -4,12 +4,8 @@
 # embedding model from ../shared/models (or a download by name when that folder is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-PYTHON="${PYTHON:-python3}"
-"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+source scripts/venv.sh
+install_into_venv -e '.[test]'
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

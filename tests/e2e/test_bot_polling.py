@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.app import run_migrations
@@ -23,20 +24,29 @@ ADMIN_CHAT = ADMIN_ID  # private chats share the user's id
 USER_CHAT = USER_ID
 
 
-@contextlib.asynccontextmanager
-async def running_bot(settings: Settings, embedder: Embedder, tg: FakeTelegramServer) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_polling(settings, embedder=embedder, stop=stop))
-    await tg.wait_for("getUpdates")  # the bot is up and polling
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+BotStarter = Callable[..., contextlib.AbstractAsyncContextManager[Settings]]
 
 
-def _bot_settings(make_settings: SettingsFactory, tg: FakeTelegramServer, **overrides: object) -> Settings:
-    return make_settings(telegram_api_url=tg.base_url, **overrides)
+@pytest.fixture
+def start_bot(
+    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> BotStarter:
+    """Runs the real polling loop (schema migrated first) against the fake Bot API server."""
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: object) -> AsyncIterator[Settings]:
+        settings = make_settings(telegram_api_url=telegram_server.base_url, **overrides)
+        await run_migrations(settings, embedder)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_polling(settings, embedder=embedder, stop=stop))
+        await telegram_server.wait_for("getUpdates")  # the bot is up and polling
+        try:
+            yield settings
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    return start
 
 
 def _text_to(chat_id: int) -> Callable[[RecordedRequest], bool]:
@@ -60,15 +70,12 @@ async def _ask(tg: FakeTelegramServer, chat_id: int, text: str, language_code: s
 
 
 async def test_admin_uploads_and_users_get_cited_answers(
-    make_settings: SettingsFactory,
-    embedder: Embedder,
+    start_bot: BotStarter,
     telegram_server: FakeTelegramServer,
     llm_server: GroundedLLMServer,
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         done = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         assert "Проиндексирован <b>Правила возврата</b> (returns.md)" in (done.text or "")
         assert "фрагментов: 2" in (done.text or "")
@@ -94,12 +101,10 @@ async def test_admin_uploads_and_users_get_cited_answers(
 
 
 async def test_non_admin_upload_is_refused_and_nothing_is_stored(
-    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         await _upload(tg, USER_ID, "f-vpn", "vpn.md", VPN_MD.encode())
         refusal = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
         assert "только администраторы" in (refusal.text or "")
@@ -112,16 +117,13 @@ async def test_non_admin_upload_is_refused_and_nothing_is_stored(
 
 
 async def test_reset_forgets_the_conversation(
-    make_settings: SettingsFactory,
-    embedder: Embedder,
+    start_bot: BotStarter,
     telegram_server: FakeTelegramServer,
     llm_server: GroundedLLMServer,
     redis: Redis,
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         await _ask(tg, USER_CHAT, "Какой срок возврата?")
         assert await redis.llen(history_key(USER_CHAT, None)) == 2
@@ -134,21 +136,18 @@ async def test_reset_forgets_the_conversation(
 
 
 async def test_history_and_documents_survive_a_restart_with_embedded_redis(
-    make_settings: SettingsFactory,
-    embedder: Embedder,
+    start_bot: BotStarter,
     telegram_server: FakeTelegramServer,
     llm_server: GroundedLLMServer,
     tmp_path: Path,
 ) -> None:
     tg = telegram_server
     # REDIS_URL empty: the bot runs its own redis-server, persisting under REDIS_DATA_DIR.
-    settings = _bot_settings(make_settings, tg, redis_url="", redis_data_dir=tmp_path / "redis-data")
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot(redis_url="", redis_data_dir=tmp_path / "redis-data"):
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         await _ask(tg, USER_CHAT, "Какой срок возврата?")
 
-    async with running_bot(settings, embedder, tg):
+    async with start_bot(redis_url="", redis_data_dir=tmp_path / "redis-data"):
         reply = await _ask(tg, USER_CHAT, "Какие документы нужны для возврата?")
         assert "Источники" in (reply.text or "")
         messages = llm_server.pass1_requests[-1]["messages"]
@@ -157,12 +156,10 @@ async def test_history_and_documents_survive_a_restart_with_embedded_redis(
 
 
 async def test_rejected_html_falls_back_to_plain_text_and_floods_are_retried(
-    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         tg.reject_html_next()
         reply = await _ask(tg, USER_CHAT, "Какой срок возврата?")
@@ -177,18 +174,15 @@ async def test_rejected_html_falls_back_to_plain_text_and_floods_are_retried(
 
 
 async def test_long_answers_arrive_whole_in_several_messages(
-    make_settings: SettingsFactory,
-    embedder: Embedder,
+    start_bot: BotStarter,
     telegram_server: FakeTelegramServer,
     llm_server: GroundedLLMServer,
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
     llm_server.answer_suffix = "".join(
         f"\n\nПункт {i}: **важно** — `код <{i}>` & подробности." * 1 for i in range(200)
     )
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         tg.push_message(chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
         parts = [await tg.wait_for("sendMessage", _text_to(USER_CHAT)) for _ in range(3)]
@@ -202,15 +196,12 @@ async def test_long_answers_arrive_whole_in_several_messages(
 
 
 async def test_model_outage_gets_a_clear_message(
-    make_settings: SettingsFactory,
-    embedder: Embedder,
+    start_bot: BotStarter,
     telegram_server: FakeTelegramServer,
     llm_server: GroundedLLMServer,
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot():
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         llm_server.fail_next(status=503, times=10)
         reply = await _ask(tg, USER_CHAT, "Какой срок возврата?")
@@ -218,12 +209,10 @@ async def test_model_outage_gets_a_clear_message(
 
 
 async def test_bad_uploads_get_a_clear_message_and_store_nothing(
-    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
 ) -> None:
     tg = telegram_server
-    settings = _bot_settings(make_settings, tg, max_upload_mb=1)
-    await run_migrations(settings, embedder)
-    async with running_bot(settings, embedder, tg):
+    async with start_bot(max_upload_mb=1):
         unsupported = await _upload_and_wait(tg, "f-exe", "setup.exe", b"MZ\x90\x00binary")
         assert "Не умею читать такой файл (setup.exe)" in (unsupported.text or "")
         broken = await _upload_and_wait(tg, "f-pdf", "broken.pdf", b"%PDF-1.7 truncated")

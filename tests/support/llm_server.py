@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.support.local_http import LocalHTTPServer
 
 JSONDict = dict[str, Any]
 
@@ -75,14 +75,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _bind_localhost() -> socket.socket:
-    # Binding port 0 ourselves gives a free port with no race between "find" and "listen".
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 class _Pass1:
     """What a successful pass 1 saw and answered, so pass 2 can be checked against it."""
 
@@ -93,10 +85,11 @@ class _Pass1:
         self.ids = ids
 
 
-class GroundedLLMServer:
+class GroundedLLMServer(LocalHTTPServer):
     """OpenAI-compatible ``/v1/chat/completions`` that enforces Vikhr's grounded RAG protocol."""
 
     def __init__(self, *, structured_outputs: bool = True, model: str = DEFAULT_MODEL) -> None:
+        super().__init__()
         # False imitates a server without guided decoding: response_format is ignored and
         # pass 1 comes back as chatty text around the JSON.
         self.structured_outputs = structured_outputs
@@ -107,41 +100,22 @@ class GroundedLLMServer:
         self.answer_suffix = ""
         self.requests: list[JSONDict] = []
         self.violations: list[str] = []
-        self.base_url = ""
         self._kinds: list[str] = []
         self._pass1: list[_Pass1] = []
         self._completion_ids = 0
         self._fail_next: list[int] = []
-        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)  # many large documents
         app.router.add_post("/v1/chat/completions", self._handle_chat)
         app.router.add_get("/v1/models", self._handle_models)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await self._runner.setup()
-        sock = _bind_localhost()
-        await web.SockSite(self._runner, sock).start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        return app
 
     # ------------------------------------------------------------------ inspection
 

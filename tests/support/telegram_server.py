@@ -19,15 +19,15 @@ import itertools
 import json
 import mimetypes
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.support.local_http import LocalHTTPServer
 
 JSONDict = dict[str, Any]
 
@@ -217,15 +217,7 @@ def _html_to_text(text: str) -> str:
     return html.unescape("".join(out))
 
 
-def _bind_localhost() -> socket.socket:
-    # Binding port 0 ourselves gives a free port with no race between "find" and "listen".
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class FakeTelegramServer:
+class FakeTelegramServer(LocalHTTPServer):
     """In-process Telegram Bot API double served over real HTTP on 127.0.0.1."""
 
     def __init__(
@@ -236,6 +228,7 @@ class FakeTelegramServer:
         bot_first_name: str = "KB Bot",
         strict_html: bool = True,
     ) -> None:
+        super().__init__()
         self.bot_user: JSONDict = {
             "id": bot_id,
             "is_bot": True,
@@ -249,7 +242,6 @@ class FakeTelegramServer:
         # that deliberately send something this tiny parser does not understand.
         self.strict_html = strict_html
         self.requests: list[RecordedRequest] = []
-        self.base_url = ""
 
         self._pending_updates: list[JSONDict] = []
         self._update_ids = itertools.count(1)
@@ -268,7 +260,6 @@ class FakeTelegramServer:
         self._closing = False
         self._update_event = asyncio.Event()
         self._request_event = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
         self._handlers: dict[str, _Handler] = {
             "getme": self._get_me,
@@ -287,40 +278,27 @@ class FakeTelegramServer:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     async def start(self) -> None:
         # Events are re-created here so they belong to the loop that serves requests.
         self._update_event = asyncio.Event()
         self._request_event = asyncio.Event()
         self._closing = False
+        await super().start()
+
+    def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)  # bots may upload big docs
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        # A few seconds is plenty: the longest-running handler is a ≤1 s long poll.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await self._runner.setup()
-        sock = _bind_localhost()
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        return app
 
     async def stop(self) -> None:
         self._closing = True
         self._update_event.set()  # release pending long polls so shutdown is quick
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await super().stop()
 
     # ------------------------------------------------------------------ fault injection
 
