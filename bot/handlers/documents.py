@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import time
 from datetime import UTC, datetime
 
+import aiohttp
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
@@ -23,6 +26,8 @@ from bot.ingest.parsing import (
     UnsupportedFormatError,
 )
 from bot.ingest.pipeline import FileTooLargeError, IngestionService
+
+log = logging.getLogger(__name__)
 
 
 def router() -> Router:
@@ -44,9 +49,14 @@ def router() -> Router:
             return
         progress = await message.answer(i18n.get("upload-working", name=html.escape(name)))
         started = time.monotonic()
+        buffer = io.BytesIO()
         try:
-            buffer = io.BytesIO()
             await bot.download(document, destination=buffer)
+        except (TelegramAPIError, aiohttp.ClientError) as exc:
+            log.warning("download of %s failed: %s", name, exc)
+            await progress.edit_text(i18n.get("upload-download-failed", name=html.escape(name)))
+            return
+        try:
             result = await ingestion.ingest(
                 buffer.getvalue(),
                 name,
@@ -55,6 +65,11 @@ def router() -> Router:
             )
         except DocumentError as exc:
             await progress.edit_text(_document_error(i18n, exc, name, ingestion.max_bytes))
+            return
+        except Exception:
+            # Storage or embedding failed: nothing was published; say so instead of "Indexing…" forever.
+            log.exception("ingestion of %s failed", name)
+            await progress.edit_text(i18n.get("upload-failed", name=html.escape(name)))
             return
         doc = result.document
         if result.already_indexed:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.domain import StoredChunk, Turn, section_within
+from bot.domain import StoredChunk, Turn, heading_path, section_within
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     RELEVANT_IDS_SCHEMA,
@@ -140,10 +140,7 @@ class AnsweringService:
 
 def _document_for_model(doc_id: int, chunk: StoredChunk) -> dict[str, Any]:
     # The model sees only title and content, so the section goes into the title.
-    title = (
-        f"{chunk.title} › {chunk.section}" if chunk.section and chunk.section != chunk.title else chunk.title
-    )
-    return {"doc_id": doc_id, "title": title, "content": chunk.text}
+    return {"doc_id": doc_id, "title": heading_path(chunk.title, chunk.section), "content": chunk.text}
 
 
 def _citations(chunks: list[StoredChunk], relevant: list[int]) -> list[Citation]:

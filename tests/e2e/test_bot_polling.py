@@ -228,6 +228,13 @@ async def test_bad_uploads_get_a_clear_message_and_store_nothing(
         assert "This file is 2.0 MB; the limit is 1 MB" in (too_big.text or "")
         assert [r.params["file_id"] for r in tg.calls("getFile")] == ["f-exe", "f-pdf", "f-empty"]
 
+        # A file Telegram cannot serve (expired file_id): the admin is told, nothing hangs.
+        lost = {"file_id": "f-gone", "file_unique_id": "u-gone", "file_name": "gone.pdf", "file_size": 10}
+        tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, document=lost, language_code="en")
+        await tg.wait_for("sendMessage", lambda r: "Indexing gone.pdf" in (r.text or ""))
+        failed = await tg.wait_for("editMessageText", _text_to(ADMIN_CHAT))
+        assert "could not download gone.pdf" in (failed.text or "")
+
         tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
         docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
         assert "no documents yet" in (docs.text or "")

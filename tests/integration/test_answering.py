@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.app import Services
 from bot.domain import GLOBAL_SCOPE, chat_scope
 from tests.support.corpus import OUT_OF_DOMAIN_EN, OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
@@ -29,6 +31,9 @@ async def test_russian_question_gets_a_cited_answer(
     assert len(llm_server.pass1_requests) == 1
     assert len(llm_server.pass2_requests) == 1
     assert llm_server.pass1_requests[0]["messages"][0]["content"] == SYSTEM_PROMPT
+    # The model sees only title and content: the title carries the section path, once.
+    titles = {d["title"] for d in json.loads(llm_server.pass1_requests[0]["messages"][1]["content"])}
+    assert "Правила возврата › Сроки" in titles
 
 
 async def test_english_question_finds_an_exact_error_code(services: Services) -> None:

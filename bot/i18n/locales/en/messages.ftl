@@ -48,3 +48,5 @@ delete-usage = Usage: /delete ID (ids are in /docs).
 delete-done = Deleted <b>{ $title }</b> and its { $chunks } chunks.
 delete-not-found = There is no document with id <code>{ $doc_id }</code> here. See /docs.
 unknown-command = I don't know this command. /help lists what I can do.
+upload-download-failed = I could not download { $name } from Telegram. Please send it again. Nothing was stored.
+upload-failed = Indexing { $name } failed on my side. Nothing was stored; please try again later or tell the bot's operator.

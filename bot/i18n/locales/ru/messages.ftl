@@ -48,3 +48,5 @@ delete-usage = Использование: /delete ID (id есть в /docs).
 delete-done = Удалён <b>{ $title }</b> и его фрагменты ({ $chunks }).
 delete-not-found = Здесь нет документа с id <code>{ $doc_id }</code>. Смотрите /docs.
 unknown-command = Не знаю такой команды. Что я умею — в /help.
+upload-download-failed = Не удалось скачать { $name } из Telegram. Отправьте файл ещё раз. Ничего не сохранено.
+upload-failed = Не удалось проиндексировать { $name } из-за ошибки на моей стороне. Ничего не сохранено; попробуйте позже или сообщите оператору бота.
