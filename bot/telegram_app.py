@@ -29,6 +29,7 @@ async def run_polling(
     bot = create_bot(settings)  # validates BOT_TOKEN before anything heavy loads
     async with build_services(settings, embedder=embedder) as services:
         dp = create_dispatcher(services)
+        await services.ingestion.clean_up_interrupted()
         await publish_commands(bot)
         me = await bot.get_me()
         log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))

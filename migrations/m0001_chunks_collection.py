@@ -12,6 +12,7 @@ VERSION = 1
 
 KEYWORD_FIELDS = ("doc_id", "scope", "status", "content_hash")
 INTEGER_FIELDS = ("chunk_index",)
+FLOAT_FIELDS = ("uploaded_at",)
 
 
 async def apply(ctx: MigrationContext) -> None:
@@ -34,4 +35,8 @@ async def apply(ctx: MigrationContext) -> None:
         for field in INTEGER_FIELDS:
             await ctx.client.create_payload_index(
                 ctx.collection, field, field_schema=models.PayloadSchemaType.INTEGER, wait=True
+            )
+        for field in FLOAT_FIELDS:
+            await ctx.client.create_payload_index(
+                ctx.collection, field, field_schema=models.PayloadSchemaType.FLOAT, wait=True
             )

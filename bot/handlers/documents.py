@@ -26,6 +26,7 @@ from bot.ingest.parsing import (
     UnsupportedFormatError,
 )
 from bot.ingest.pipeline import FileTooLargeError, IngestionService
+from bot.render.telegram_html import split_for_telegram
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def router() -> Router:
                     date=date,
                 )
             )
-        await message.answer("\n".join(lines))
+        for part in split_for_telegram("\n".join(lines)):
+            await message.answer(part)
 
     @r.message(Command("delete"))
     async def delete_doc(

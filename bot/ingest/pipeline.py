@@ -79,6 +79,10 @@ class IngestionService:
         await self._store.store_document(doc, chunks)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started)
 
+    async def clean_up_interrupted(self) -> None:
+        """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""
+        await self._store.purge_stale_pending(older_than_s=3600)
+
     async def documents(self, scopes: list[str]) -> list[DocumentInfo]:
         return await self._store.list_documents(scopes)
 

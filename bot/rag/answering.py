@@ -99,11 +99,13 @@ class AnsweringService:
         text = ""
         if documents:
             messages = grounded_messages(documents, history, question)
+            structured = self._sampling.structured_outputs
             pass1 = await self._llm.complete(
                 messages,
                 temperature=0.0,
-                max_tokens=64,
-                json_schema=RELEVANT_IDS_SCHEMA if self._sampling.structured_outputs else None,
+                # Constrained JSON is ~20 tokens; a free-form backend may wrap it in prose.
+                max_tokens=64 if structured else 256,
+                json_schema=RELEVANT_IDS_SCHEMA if structured else None,
             )
             parsed = parse_relevant_ids(pass1)
             if parsed is None:

@@ -8,6 +8,7 @@ so a half-ingested document is never searchable.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -92,6 +93,19 @@ class ChunkStore:
             self._collection,
             points_selector=models.FilterSelector(filter=models.Filter(must=[_match("doc_id", doc_id)])),
             wait=True,
+        )
+
+    async def purge_stale_pending(self, older_than_s: float) -> None:
+        """Removes chunks of uploads that crashed before publishing; they were never searchable."""
+        cutoff = time.time() - older_than_s
+        stale = models.Filter(
+            must=[
+                _match("status", PENDING),
+                models.FieldCondition(key="uploaded_at", range=models.Range(lt=cutoff)),
+            ]
+        )
+        await self._client.delete(
+            self._collection, points_selector=models.FilterSelector(filter=stale), wait=True
         )
 
     async def count_chunks(self, doc_id: str) -> int:

@@ -7,12 +7,18 @@ fetched again for every question, and storing them would bloat every later promp
 from __future__ import annotations
 
 import json
+import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot.domain import Turn
 
 _KEY_PREFIX = "kb:history"
+# One long answer must not crowd every earlier turn out of the history budget.
+MAX_ENTRY_CHARS = 1500
+
+log = logging.getLogger(__name__)
 
 
 def history_key(chat_id: int, thread_id: int | None) -> str:
@@ -30,7 +36,12 @@ class ChatHistory:
         """The newest turns that fit in `budget_chars`, oldest first, always whole Q+A pairs."""
         if self._max_entries == 0 or budget_chars <= 0:
             return []
-        raw = await self._redis.lrange(history_key(chat_id, thread_id), 0, -1)
+        try:
+            raw = await self._redis.lrange(history_key(chat_id, thread_id), 0, -1)
+        except RedisError as exc:
+            # Answering without context beats not answering at all.
+            log.warning("history unavailable for chat %s: %s", chat_id, exc)
+            return []
         turns = [Turn(**json.loads(item)) for item in raw]
         kept: list[Turn] = []
         used = 0
@@ -49,18 +60,25 @@ class ChatHistory:
             return
         key = history_key(chat_id, thread_id)
         entries = [
-            json.dumps({"role": "user", "content": question}, ensure_ascii=False),
-            json.dumps({"role": "assistant", "content": answer}, ensure_ascii=False),
+            json.dumps({"role": "user", "content": _clip(question)}, ensure_ascii=False),
+            json.dumps({"role": "assistant", "content": _clip(answer)}, ensure_ascii=False),
         ]
-        # One transaction: concurrent replicas never interleave half a turn or skip the trim.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, *entries)
-            pipe.ltrim(key, -self._max_entries, -1)
-            pipe.expire(key, self._ttl_s)
-            await pipe.execute()
+        try:
+            # One transaction: concurrent replicas never interleave half a turn or skip the trim.
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rpush(key, *entries)
+                pipe.ltrim(key, -self._max_entries, -1)
+                pipe.expire(key, self._ttl_s)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("could not save history for chat %s: %s", chat_id, exc)
 
     async def clear(self, chat_id: int, thread_id: int | None) -> None:
         await self._redis.delete(history_key(chat_id, thread_id))
 
     async def size(self, chat_id: int, thread_id: int | None) -> int:
         return int(await self._redis.llen(history_key(chat_id, thread_id)))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ENTRY_CHARS else text[: MAX_ENTRY_CHARS - 1] + "…"

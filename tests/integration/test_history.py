@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
-from bot.storage.history import ChatHistory, history_key
+from bot.storage.history import MAX_ENTRY_CHARS, ChatHistory, history_key
+from tests.conftest import free_port
 
 
 async def test_keeps_only_the_last_turns_with_a_ttl(redis: Redis) -> None:
@@ -36,3 +39,22 @@ async def test_chats_and_topics_are_separate_and_reset_clears_one(redis: Redis) 
     assert await history.recent(-100, 11, 1000) == []
     assert [t.content for t in await history.recent(-100, 12, 1000)] == ["topic 12", "b"]
     assert await history.size(5, None) == 2
+
+
+async def test_long_entries_are_clipped_so_earlier_turns_still_fit(redis: Redis) -> None:
+    history = ChatHistory(redis, max_turns=5, ttl_s=600)
+    await history.append(7, None, "first", "short")
+    await history.append(7, None, "second", "очень длинный ответ " * 500)
+    turns = await history.recent(7, None, budget_chars=4000)
+    assert [t.content for t in turns][:2] == ["first", "short"]
+    assert len(turns[-1].content) == MAX_ENTRY_CHARS
+    assert turns[-1].content.endswith("…")
+
+
+async def test_a_dead_redis_degrades_to_no_history_instead_of_failing() -> None:
+    # No retries: the production client's backoff would only make this test slow.
+    dead: Redis = Redis(host="127.0.0.1", port=free_port(), retry=Retry(NoBackoff(), 0))
+    history = ChatHistory(dead, max_turns=5, ttl_s=600)
+    assert await history.recent(7, None, 1000) == []
+    await history.append(7, None, "q", "a")  # logged, not raised: the user still gets the answer
+    await dead.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -102,3 +103,20 @@ async def test_delete_removes_every_chunk(store: ChunkStore) -> None:
     await store.delete_document("big")
     assert await store.count_chunks("big") == 0
     assert await store.get_document("big") is None
+
+
+async def test_chunks_left_by_a_crashed_upload_are_purged_at_start(store: ChunkStore) -> None:
+    crashed = dataclasses.replace(_doc("crashed"), uploaded_at=time.time() - 7200)
+    in_flight = _doc("in-flight")
+    # Written but never published, as when the process dies between the two steps.
+    for doc in (crashed, in_flight):
+        await store._client.upsert(
+            "kb",
+            points=[store._point(doc, ChunkToStore(0, "x", None, None, [1, 0, 0]))],
+            wait=True,
+        )
+    await store.store_document(_doc("ok"), [ChunkToStore(0, "ok", None, None, [1, 0, 0])])
+    await store.purge_stale_pending(older_than_s=3600)
+    assert await store.count_chunks("crashed") == 0
+    assert await store.count_chunks("in-flight") == 1  # an upload still running is left alone
+    assert await store.count_chunks("ok") == 1
