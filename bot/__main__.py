@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "run":
             settings.require_bot_token()  # fail fast, before the heavy imports below
+        from bot.domain import LLMUnavailableError
         from bot.storage.migrator import SchemaError
 
         try:
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SchemaError as exc:
             print(f"Schema error: {exc}", file=sys.stderr)
             return EXIT_CONFIG
+        except LLMUnavailableError as exc:
+            print(f"The model at LLM_BASE_URL={settings.llm_base_url} did not answer: {exc}", file=sys.stderr)
+            return 1
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

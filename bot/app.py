@@ -30,8 +30,6 @@ class Services:
     settings: Settings
     answering: AnsweringService
     ingestion: IngestionService
-    history: ChatHistory
-    migration: MigrationContext
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -92,17 +90,28 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 
 @contextlib.asynccontextmanager
-async def build_services(
-    settings: Settings, *, embedder: Embedder | None = None, require_schema: bool = True
-) -> AsyncIterator[Services]:
-    """Opens every adapter, checks the schema, yields the services, and closes it all."""
+async def open_knowledge_base(
+    settings: Settings, embedder: Embedder | None = None
+) -> AsyncIterator[tuple[Embedder, ChunkStore, IngestionService]]:
+    """Qdrant (schema checked) and the ingestion service: all that document commands need."""
     embedder = embedder or load_embedder(settings)
+    qdrant = open_qdrant(settings)
+    try:
+        await check_schema(migration_context(settings, qdrant, embedder))
+        store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
+        ingestion = IngestionService(
+            embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
+        )
+        yield embedder, store, ingestion
+    finally:
+        await qdrant.close()
+
+
+@contextlib.asynccontextmanager
+async def build_services(settings: Settings, *, embedder: Embedder | None = None) -> AsyncIterator[Services]:
+    """Opens every adapter, checks the schema, yields the services, and closes it all."""
     async with contextlib.AsyncExitStack() as stack:
-        qdrant = open_qdrant(settings)
-        stack.push_async_callback(qdrant.close)
-        migration = migration_context(settings, qdrant, embedder)
-        if require_schema:
-            await check_schema(migration)
+        model, store, ingestion = await stack.enter_async_context(open_knowledge_base(settings, embedder))
         redis = await stack.enter_async_context(open_redis(settings))
         llm = ChatModel(
             base_url=settings.llm_base_url,
@@ -111,10 +120,9 @@ async def build_services(
             timeout_s=settings.llm_timeout_s,
         )
         stack.push_async_callback(llm.close)
-        store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         history = ChatHistory(redis, max_turns=settings.history_turns, ttl_s=settings.history_ttl_s)
         answering = AnsweringService(
-            Retriever(embedder, store, settings.retrieval_top_k),
+            Retriever(model, store, settings.retrieval_top_k),
             llm,
             history,
             SamplingConfig(
@@ -125,7 +133,4 @@ async def build_services(
                 history_budget_chars=settings.history_budget_chars,
             ),
         )
-        ingestion = IngestionService(
-            embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
-        )
-        yield Services(settings, answering, ingestion, history, migration)
+        yield Services(settings, answering, ingestion)

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.app import (
     build_services,
     load_embedder,
+    open_knowledge_base,
     run_migrations,
 )
 from bot.config import Settings
@@ -52,12 +53,10 @@ async def ingest(settings: Settings, paths: list[Path], chat_id: int | None) -> 
     """Ingests files and folders; prints one line per file; exit code 1 if any file failed."""
     scope = GLOBAL_SCOPE if chat_id is None else chat_scope(chat_id)
     failures = 0
-    async with build_services(settings) as services:
+    async with open_knowledge_base(settings) as (_, _, ingestion):
         for path in _files_under(paths):
             try:
-                result = await services.ingestion.ingest(
-                    path.read_bytes(), path.name, scope=scope, uploaded_by=None
-                )
+                result = await ingestion.ingest(path.read_bytes(), path.name, scope=scope, uploaded_by=None)
             except (DocumentError, OSError) as exc:
                 failures += 1
                 print(f"FAILED   {path}: {exc}")
@@ -85,8 +84,8 @@ def format_answer_text(answer: Answer) -> str:
 
 
 async def list_docs(settings: Settings, chat_id: int | None) -> None:
-    async with build_services(settings) as services:
-        docs = await services.ingestion.documents(scopes_for_chat(chat_id))
+    async with open_knowledge_base(settings) as (_, _, ingestion):
+        docs = await ingestion.documents(scopes_for_chat(chat_id))
     if not docs:
         print("No documents.")
         return
@@ -97,7 +96,7 @@ async def list_docs(settings: Settings, chat_id: int | None) -> None:
 
 
 async def delete_doc(settings: Settings, doc_id: str, chat_id: int | None) -> bool:
-    async with build_services(settings) as services:
-        doc = await services.ingestion.delete(doc_id, scopes_for_chat(chat_id))
+    async with open_knowledge_base(settings) as (_, _, ingestion):
+        doc = await ingestion.delete(doc_id, scopes_for_chat(chat_id))
     print(f"Deleted {doc.title} ({doc.chunks} chunks)." if doc else f"No document {doc_id} in that scope.")
     return doc is not None

@@ -66,7 +66,6 @@ def create_dispatcher(services: Services) -> Dispatcher:
     dp = Dispatcher(
         answering=services.answering,
         ingestion=services.ingestion,
-        history=services.history,
         settings=services.settings,
     )
     create_i18n_middleware().setup(dispatcher=dp)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qdrant_client import AsyncQdrantClient
 
-from tests.conftest import MODEL_NAME, REPO_ROOT, model_path
+from tests.conftest import MODEL_NAME, REPO_ROOT, free_port, model_path
 from tests.support.corpus import RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
 
@@ -115,3 +115,17 @@ async def test_embedded_qdrant_in_use_gives_a_clear_message(
     assert result.returncode == 2
     assert "QDRANT_PATH" in result.stderr
     assert "QDRANT_URL" in result.stderr
+
+
+async def test_ask_with_the_model_down_says_so_in_one_line(
+    tmp_path: Path, redis_url: str, llm_server: GroundedLLMServer
+) -> None:
+    env = _env(tmp_path, redis_url, llm_server)
+    (tmp_path / "returns.md").write_text(RETURNS_MD, encoding="utf-8")
+    assert (await _cli(tmp_path, env, "migrate")).returncode == 0
+    assert (await _cli(tmp_path, env, "ingest", str(tmp_path / "returns.md"))).returncode == 0
+    down = {**env, "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "LLM_TIMEOUT_S": "2"}
+    result = await _cli(tmp_path, down, "ask", "Какой срок возврата?")
+    assert result.returncode == 1
+    assert "did not answer" in result.stderr
+    assert "Traceback" not in result.stderr
