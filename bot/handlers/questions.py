@@ -27,6 +27,9 @@ def router() -> Router:
         message: Message, bot: Bot, i18n: I18nContext, answering: AnsweringService, settings: Settings
     ) -> None:
         question = (message.text or "").strip()
+        if not question:
+            await message.answer(i18n.get("not-a-question"))
+            return
         if len(question) > settings.max_question_chars:
             await message.answer(
                 i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars)

@@ -97,6 +97,8 @@ async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_
     }
     [reply] = await harness.send(lang="ru", extra=sticker)
     assert reply == "Пришлите вопрос текстом."
+    [reply] = await harness.send("   \n ", lang="ru")
+    assert reply == "Пришлите вопрос текстом."
     [reply] = await harness.send("/frobnicate", lang="ru")
     assert "Не знаю такой команды" in reply
     [reply] = await harness.send("слово " * 1000, lang="ru")
