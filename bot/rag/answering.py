@@ -10,11 +10,12 @@ from typing import Any, Protocol
 from bot.domain import StoredChunk, Turn, heading_path, section_within
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
-    RELEVANT_IDS_SCHEMA,
     answer_messages,
     grounded_messages,
     keep_known_ids,
     parse_relevant_ids,
+    relevant_ids_schema,
+    strip_echoed_ids,
 )
 from bot.rag.retrieval import Retriever
 
@@ -103,20 +104,23 @@ class AnsweringService:
             pass1 = await self._llm.complete(
                 messages,
                 temperature=0.0,
-                # Constrained JSON is ~20 tokens; a free-form backend may wrap it in prose.
-                max_tokens=64 if structured else 256,
-                json_schema=RELEVANT_IDS_SCHEMA if structured else None,
+                # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
+                max_tokens=128 if structured else 256,
+                json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
             )
             parsed = parse_relevant_ids(pass1)
             if parsed is None:
                 log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
             relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
             if relevant:
-                text = await self._llm.complete(
-                    answer_messages(messages, pass1),
-                    temperature=self._sampling.temperature,
-                    top_k=self._sampling.top_k,
-                    max_tokens=self._sampling.max_tokens,
+                text = strip_echoed_ids(
+                    await self._llm.complete(
+                        answer_messages(messages, pass1),
+                        temperature=self._sampling.temperature,
+                        top_k=self._sampling.top_k,
+                        max_tokens=self._sampling.max_tokens,
+                    ),
+                    pass1,
                 )
         found = bool(relevant and text.strip())
         answer = Answer(

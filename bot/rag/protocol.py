@@ -19,12 +19,23 @@ SYSTEM_PROMPT = (
     "and the second with the answer to the question itself, using documents with these identifiers."
 )
 
-RELEVANT_IDS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"relevant_doc_ids": {"type": "array", "items": {"type": "integer"}}},
-    "required": ["relevant_doc_ids"],
-    "additionalProperties": False,
-}
+
+def relevant_ids_schema(doc_ids: Sequence[int]) -> dict[str, Any]:
+    """Pass 1's JSON schema. The enum and maxItems keep guided decoding to the ids actually sent:
+    a small model on an open integer array was seen counting 1, 2, 3… until max_tokens cut it off."""
+    return {
+        "type": "object",
+        "properties": {
+            "relevant_doc_ids": {
+                "type": "array",
+                "items": {"type": "integer", "enum": list(doc_ids)},
+                "maxItems": len(doc_ids),
+            }
+        },
+        "required": ["relevant_doc_ids"],
+        "additionalProperties": False,
+    }
+
 
 Message = dict[str, str]
 
@@ -47,7 +58,8 @@ def answer_messages(pass1_messages: Sequence[Message], pass1_text: str) -> list[
     return [*pass1_messages, {"role": "assistant", "content": pass1_text}]
 
 
-_IDS_KEY_RE = re.compile(r'"?relevant_doc_ids"?\s*[:=]\s*\[([^\]]*)\]')
+# The closing bracket is optional: a reply cut off by max_tokens still names the ids it got to.
+_IDS_KEY_RE = re.compile(r'"?relevant_doc_ids"?\s*[:=]\s*\[([^\]]*)\]?')
 _BARE_LIST_RE = re.compile(r"\[\s*(-?\d+(?:\s*,\s*-?\d+)*)?\s*\]")
 
 
@@ -81,6 +93,13 @@ def _ints(values: list[Any]) -> list[int]:
         elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
             out.append(int(value))
     return out
+
+
+def strip_echoed_ids(answer: str, pass1_text: str) -> str:
+    """Some servers (llama.cpp's default "prefill assistant") continue the final assistant message
+    instead of opening a new turn, so pass 2's text starts with pass 1's JSON: drop that echo."""
+    stripped, echo = answer.lstrip(), pass1_text.strip()
+    return stripped[len(echo) :].lstrip() if echo and stripped.startswith(echo) else answer
 
 
 def keep_known_ids(ids: Sequence[int], known: Sequence[int]) -> list[int]:

@@ -67,6 +67,7 @@ async def test_an_empty_knowledge_base_makes_no_llm_call(
 
 async def test_ids_the_model_invents_are_dropped(services: Services, llm_server: GroundedLLMServer) -> None:
     await _ingest_corpus(services)
+    llm_server.structured_outputs = False  # with guided decoding the schema's enum already forbids them
     llm_server.choose_ids = lambda question, docs: [99, 0, 0]
     answer = await services.answering.answer("Какой срок возврата?", chat_id=5)
     assert answer.relevant_ids == [0]
@@ -117,3 +118,27 @@ async def test_same_content_is_not_indexed_twice(services: Services) -> None:
     assert again.already_indexed
     assert again.document.doc_id == first.document.doc_id
     assert len(await services.ingestion.documents([GLOBAL_SCOPE])) == 1
+
+
+async def test_guided_decoding_is_limited_to_the_ids_sent(
+    services: Services, llm_server: GroundedLLMServer
+) -> None:
+    await _ingest_corpus(services)
+    llm_server.choose_ids = lambda question, docs: [99, 0]
+    answer = await services.answering.answer("Какой срок возврата?", chat_id=5)
+    schema = llm_server.pass1_requests[-1]["response_format"]["json_schema"]["schema"]
+    ids = schema["properties"]["relevant_doc_ids"]
+    assert ids["items"]["enum"] == [d["doc_id"] for d in answer.documents]
+    assert ids["maxItems"] == len(answer.documents)
+    assert answer.relevant_ids == [0]
+
+
+async def test_a_server_that_continues_the_ids_message_does_not_leak_json(
+    services: Services, llm_server: GroundedLLMServer
+) -> None:
+    await _ingest_corpus(services)
+    llm_server.prefill_assistant = True  # llama.cpp's default behaviour
+    answer = await services.answering.answer("Какой срок возврата?", chat_id=5)
+    assert answer.found
+    assert answer.text.startswith("**Ответ.**")
+    assert "relevant_doc_ids" not in answer.text

@@ -98,6 +98,9 @@ class GroundedLLMServer(LocalHTTPServer):
         self.choose_ids: Callable[[str, list[JSONDict]], list[int]] | None = None
         # Appended to every pass-2 answer (long answers, tricky Markdown).
         self.answer_suffix = ""
+        # True imitates llama.cpp's default "prefill assistant": the final assistant message is
+        # continued rather than closed, so pass 2's text starts with pass 1's JSON.
+        self.prefill_assistant = False
         self.requests: list[JSONDict] = []
         self.violations: list[str] = []
         self._kinds: list[str] = []
@@ -279,14 +282,18 @@ class GroundedLLMServer(LocalHTTPServer):
         temperature = body.get("temperature")
         if not _is_number(temperature) or temperature != 0:
             raise ProtocolViolationError(f"pass 1 needs temperature=0, got {temperature!r}")
+        allowed: list[int] | None = None
         if self.structured_outputs:
-            self._check_schema(body.get("response_format"))
+            allowed = self._check_schema(body.get("response_format"), docs)
         question = messages[-1]["content"]
         if self.choose_ids is not None:
             ids = list(self.choose_ids(question, docs))
         else:
             wanted = stems(question)
             ids = [d["doc_id"] for d in docs if wanted & stems(f"{d['title'] or ''} {d['content']}")]
+        if allowed is not None:
+            # Guided decoding cannot emit an id outside the schema's enum.
+            ids = [i for i in ids if i in allowed]
         payload = json.dumps({"relevant_doc_ids": ids})
         # Without guided decoding the model wraps the JSON in prose and a code fence.
         reply = payload if self.structured_outputs else f"Relevant documents: ```json\n{payload}\n```"
@@ -294,7 +301,8 @@ class GroundedLLMServer(LocalHTTPServer):
         return reply
 
     @staticmethod
-    def _check_schema(response_format: Any) -> None:
+    def _check_schema(response_format: Any, docs: list[JSONDict]) -> list[int] | None:
+        """Checks the pass-1 schema; returns its enum of allowed ids when it has one."""
         if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
             raise ProtocolViolationError(
                 f"pass 1 needs response_format type json_schema, got {response_format!r}"
@@ -314,6 +322,17 @@ class GroundedLLMServer(LocalHTTPServer):
                 "pass 1 json_schema must declare relevant_doc_ids as an array of integers, "
                 f"got {response_format!r}"
             )
+        enum = items.get("enum")
+        if enum is None:
+            return None
+        sent = [d["doc_id"] for d in docs]
+        if enum != sent:
+            raise ProtocolViolationError(
+                f"pass 1 schema enum {enum!r} differs from the doc_ids sent {sent!r}"
+            )
+        if prop.get("maxItems") is not None and prop["maxItems"] > len(sent):
+            raise ProtocolViolationError(f"maxItems {prop['maxItems']} exceeds the {len(sent)} documents")
+        return list(enum)
 
     def _pass2_reply(self, body: JSONDict, messages: list[JSONDict], docs: list[JSONDict]) -> str:
         prefix, reply = messages[:-1], messages[-1]["content"]
@@ -348,4 +367,5 @@ class GroundedLLMServer(LocalHTTPServer):
             answer = NO_ANSWER_RU if russian else NO_ANSWER_EN
         else:
             answer = ("**Ответ.** " if russian else "**Answer.** ") + " ".join(sentences)
-        return answer + self.answer_suffix
+        echo = f"{reply}\n\n" if self.prefill_assistant else ""
+        return echo + answer + self.answer_suffix

@@ -13,6 +13,7 @@ from bot.rag.protocol import (
     grounded_messages,
     keep_known_ids,
     parse_relevant_ids,
+    strip_echoed_ids,
 )
 
 # Copied from ../shared/design/vikhr-protocol.md: one changed byte degrades the model's grounding.
@@ -53,6 +54,7 @@ def test_pass_two_repeats_pass_one_exactly() -> None:
         ("relevant_doc_ids: [3, 4]", [3, 4]),
         ("[5]", [5]),
         ('{"relevant_doc_ids": ["2", 1]}', [2, 1]),
+        ('{"relevant_doc_ids": [1, 2, 3', [1, 2, 3]),  # cut off by max_tokens
         ("I don't know", None),
     ],
 )
@@ -62,3 +64,9 @@ def test_pass_one_parser_tolerates_unstructured_backends(text: str, expected: li
 
 def test_invented_and_repeated_ids_are_dropped() -> None:
     assert keep_known_ids([2, 9, 2, 0, -1], known=[0, 1, 2]) == [2, 0]
+
+
+def test_an_echoed_pass_one_is_stripped_from_the_answer() -> None:
+    pass1 = '{"relevant_doc_ids": [0]}'
+    assert strip_echoed_ids(pass1 + "\n\nСрок — 14 дней.", pass1) == "Срок — 14 дней."
+    assert strip_echoed_ids("Срок — 14 дней.", pass1) == "Срок — 14 дней."
