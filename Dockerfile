@@ -7,7 +7,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY migrations ./migrations
-RUN pip install . && useradd --create-home --uid 10001 kb && mkdir -p /app/data && chown kb /app/data
+# The fastembed folder exists in the image so the named volume mounted there inherits its owner.
+RUN pip install . && useradd --create-home --uid 10001 kb \
+    && mkdir -p /app/data/fastembed && chown -R kb /app/data
 USER kb
 
 ENTRYPOINT ["kb-bot"]

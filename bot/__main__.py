@@ -86,7 +86,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "ask":
         answer = await cli.ask(settings, args.question, args.chat)
         if args.json:
-            print(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+            payload = asdict(answer)
+            payload["answer"] = payload.pop("text")
+            print(json.dumps(payload, ensure_ascii=False, indent=2))
         else:
             print(cli.format_answer_text(answer))
         return 0

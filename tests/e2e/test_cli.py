@@ -88,7 +88,7 @@ async def test_ingest_a_folder_then_ask_with_json(
     assert result["relevant_ids"]
     assert {d["doc_id"] for d in result["documents"]} >= set(result["relevant_ids"])
     assert result["citations"][0]["file_name"] == "returns.md"
-    assert "дней" in result["text"]
+    assert "дней" in result["answer"]
 
     en = json.loads((await _cli(tmp_path, env, "ask", "--json", "What does error ERR-4512 mean?")).stdout)
     assert en["found"] is True
