@@ -95,8 +95,11 @@ async def test_admin_uploads_and_users_get_cited_answers(
         assert "В базе знаний нет ответа" in (reply.text or "")
         assert "Источники" not in (reply.text or "")
 
-        reply = await _ask(tg, USER_CHAT, "How long is the refund period?", language_code="en")
-        assert "Answer." in (reply.text or "") or "I could not find" in (reply.text or "")
+        await _upload_and_wait(tg, "f-vpn", "vpn.md", VPN_MD.encode())
+        # A Russian-speaking user asks in English: the answer and its sources follow the question.
+        reply = await _ask(tg, USER_CHAT, "What does error ERR-4512 mean?", language_code="ru")
+        assert "certificate has expired" in reply.visible_text
+        assert "Sources\n1. VPN setup guide — vpn.md, Troubleshooting" in reply.visible_text
     assert llm_server.violations == []
 
 
