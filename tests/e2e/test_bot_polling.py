@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -241,3 +242,30 @@ async def test_bad_uploads_get_a_clear_message_and_store_nothing(
         tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
         docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
         assert "no documents yet" in (docs.text or "")
+
+
+async def test_topics_keep_their_own_history_and_replies(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, redis: Redis
+) -> None:
+    tg = telegram_server
+    async with start_bot():
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        # A private chat with topics (Bot API 9.3+): the message carries its topic.
+        user = {"id": USER_ID, "is_bot": False, "first_name": "Анна", "language_code": "ru"}
+        tg.push_update(
+            {
+                "message": {
+                    "message_id": 500,
+                    "date": int(time.time()),
+                    "chat": {"id": USER_CHAT, "type": "private", "first_name": "Анна"},
+                    "from": user,
+                    "message_thread_id": 77,
+                    "is_topic_message": True,
+                    "text": "Какой срок возврата?",
+                }
+            }
+        )
+        reply = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
+        assert reply.int_param("message_thread_id") == 77
+        assert await redis.llen(history_key(USER_CHAT, 77)) == 2
+        assert await redis.llen(history_key(USER_CHAT, None)) == 0
