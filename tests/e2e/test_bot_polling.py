@@ -269,3 +269,24 @@ async def test_topics_keep_their_own_history_and_replies(
         assert reply.int_param("message_thread_id") == 77
         assert await redis.llen(history_key(USER_CHAT, 77)) == 2
         assert await redis.llen(history_key(USER_CHAT, None)) == 0
+
+
+async def test_an_indexing_crash_is_reported_and_leaves_nothing(
+    start_bot: BotStarter,
+    telegram_server: FakeTelegramServer,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tg = telegram_server
+
+    async def crash(texts: list[str], batch_size: int = 1) -> list[list[float]]:
+        raise RuntimeError("onnxruntime: out of memory")  # an infrastructure failure mid-upload
+
+    async with start_bot():
+        monkeypatch.setattr(embedder, "embed_passages", crash)
+        failed = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        assert "Не удалось проиндексировать returns.md" in (failed.text or "")
+        monkeypatch.undo()
+        tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
+        docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
+        assert "no documents yet" in (docs.text or "")

@@ -133,3 +133,14 @@ async def test_questions_are_answered_with_sources(harness: Harness, services: S
     assert "чек и паспорт" in answer
     assert "<b>Источники</b>" in answer  # the answer follows the question's language
     assert "1. <b>Правила возврата</b> — returns.md, Документы" in answer
+
+
+async def test_an_unexpected_failure_still_gets_a_reply(
+    harness: Harness, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(scopes: list[str]) -> list[object]:
+        raise RuntimeError("qdrant: connection reset")
+
+    monkeypatch.setattr(services.ingestion, "documents", broken)
+    [reply] = await harness.send("/docs", user_id=ADMIN_ID, lang="ru")
+    assert reply.startswith("У меня что-то пошло не так")
