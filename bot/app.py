@@ -9,17 +9,26 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from qdrant_client import AsyncQdrantClient
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
+from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.desk import QuestionDesk
+from bot.helpdesk.feedback import FeedbackService
+from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
+from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
 from bot.rag.retrieval import Retriever
+from bot.storage.admin_cache import AdminCacheStore
+from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunk_store import ChunkStore
+from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.migrator import MigrationContext, check_schema, migrate
+from bot.storage.rate_limits import SendPacer, WindowCounter
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
@@ -30,6 +39,11 @@ class Services:
     settings: Settings
     answering: AnsweringService
     ingestion: IngestionService
+    admins: AdminDirectory
+    preferences: ChatPreferencesService
+    feedback: FeedbackService
+    desk: QuestionDesk
+    send_pacer: SendPacer
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -72,21 +86,18 @@ async def run_migrations(settings: Settings, embedder: Embedder) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
-    server: RedisServerProcess | None = None
-    url = settings.redis_url
-    if not url:
-        server = RedisServerProcess(settings.redis_data_dir)
-        url = await server.start()
-        log.info("started embedded redis-server at %s", url)
-    client: Redis = Redis.from_url(url, decode_responses=True)
+async def redis_address(settings: Settings) -> AsyncIterator[str]:
+    """REDIS_URL, or the address of an embedded redis-server started (and stopped) here."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    server = RedisServerProcess(settings.redis_data_dir)
+    url = await server.start()
+    log.info("started embedded redis-server at %s", url)
     try:
-        await client.ping()
-        yield client
+        yield url
     finally:
-        await client.aclose()
-        if server is not None:
-            await server.stop()
+        await server.stop()
 
 
 @contextlib.asynccontextmanager
@@ -112,7 +123,13 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
     """Opens every adapter, checks the schema, yields the services, and closes it all."""
     async with contextlib.AsyncExitStack() as stack:
         model, store, ingestion = await stack.enter_async_context(open_knowledge_base(settings, embedder))
-        redis = await stack.enter_async_context(open_redis(settings))
+        redis_url = await stack.enter_async_context(redis_address(settings))
+        redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+        stack.push_async_callback(redis.aclose)
+        await redis.ping()
+        # The limits library speaks bytes, so it gets a pool of its own.
+        limits_pool = ConnectionPool.from_url(redis_url)
+        stack.push_async_callback(limits_pool.aclose)
         llm = ChatModel(
             base_url=settings.llm_base_url,
             api_key=settings.llm_api_key.get_secret_value(),
@@ -133,4 +150,26 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
                 history_budget_chars=settings.history_budget_chars,
             ),
         )
-        yield Services(settings, answering, ingestion)
+        preferences = ChatPreferencesService(ChatSettingsStore(redis))
+        feedback = FeedbackService(
+            FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
+        )
+        limiter = QuestionLimiter(
+            WindowCounter(limits_pool),
+            user_rate=settings.user_question_rate,
+            chat_rate=settings.chat_question_rate,
+        )
+        yield Services(
+            settings=settings,
+            answering=answering,
+            ingestion=ingestion,
+            admins=AdminDirectory(
+                settings.admin_ids, AdminCacheStore(redis, ttl_s=settings.admin_cache_ttl_s)
+            ),
+            preferences=preferences,
+            feedback=feedback,
+            desk=QuestionDesk(
+                answering, preferences, limiter, ConcurrencyGate(settings.llm_max_concurrency), feedback
+            ),
+            send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+        )

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
     history_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     history_budget_chars: int = Field(default=4000, ge=0)
 
+    # Group helpdesk: abuse controls and flood control, as limits-library rate strings ("5/minute").
+    user_question_rate: str = "5/minute"
+    chat_question_rate: str = "30/minute"
+    group_send_rate: str = "20/minute"
+    llm_max_concurrency: int = Field(default=4, ge=1, le=256)
+    admin_cache_ttl_s: int = Field(default=300, ge=0)
+    feedback_retention_days: int = Field(default=90, ge=1)
+
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -68,6 +77,17 @@ class Settings(BaseSettings):
                 raise ValueError("must be comma-separated numeric Telegram user ids") from None
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("user_question_rate", "chat_question_rate", "group_send_rate")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            amount = limits.parse(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError('must be a rate such as "5/minute", "30 per hour" or "2/10 seconds"')
         return value
 
     @field_validator("bot_token")

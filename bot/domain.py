@@ -13,8 +13,23 @@ def chat_scope(chat_id: int) -> str:
     return f"chat:{chat_id}"
 
 
-def scopes_for_chat(chat_id: int | None) -> list[str]:
-    return [GLOBAL_SCOPE] if chat_id is None else [GLOBAL_SCOPE, chat_scope(chat_id)]
+def scopes_for_chat(chat_id: int | None, *, include_global: bool = True) -> list[str]:
+    """What a chat may read: its own scope, plus the global base unless the chat turned it off."""
+    scopes = [GLOBAL_SCOPE] if include_global or chat_id is None else []
+    return scopes if chat_id is None else [*scopes, chat_scope(chat_id)]
+
+
+AnswerLanguage = Literal["auto", "ru", "en"]
+
+
+@dataclass(frozen=True)
+class ChatPreferences:
+    """Per-chat settings its admins change with /settings; the defaults suit a new chat."""
+
+    language: AnswerLanguage = "auto"  # auto: answer in the question's language
+    show_sources: bool = True
+    reply_not_found: bool = True  # groups: say "not found", or stay silent
+    use_global: bool = True  # groups: search the global knowledge base too
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,18 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+)
 
 from bot.app import Services, build_services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
-from bot.handlers.sending import RetryAfterMiddleware
+from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
 from bot.i18n.setup import create_i18n_middleware
 
 log = logging.getLogger(__name__)
@@ -26,8 +31,9 @@ async def run_polling(
     settings: Settings, *, embedder: Embedder | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """The bot's main loop: long polling until SIGINT/SIGTERM (or `stop`, in tests)."""
-    bot = create_bot(settings)  # validates BOT_TOKEN before anything heavy loads
+    settings.require_bot_token()  # fail on a missing token before anything heavy loads
     async with build_services(settings, embedder=embedder) as services:
+        bot = create_bot(settings, services.send_pacer)
         dp = create_dispatcher(services)
         await services.ingestion.clean_up_interrupted()
         await publish_commands(bot)
@@ -49,10 +55,12 @@ async def _stop_when_set(dp: Dispatcher, stop: asyncio.Event) -> None:
     await dp.stop_polling()
 
 
-def create_bot(settings: Settings) -> Bot:
+def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     session = AiohttpSession()
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    # Outermost first: a message takes one pacing slot however many 429 retries it needs.
+    session.middleware(GroupPacingMiddleware(pacer))
     session.middleware(RetryAfterMiddleware())
     return Bot(
         settings.require_bot_token(),
@@ -64,24 +72,49 @@ def create_bot(settings: Settings) -> Bot:
 def create_dispatcher(services: Services) -> Dispatcher:
     # Services reach handlers by parameter name through aiogram's workflow data.
     dp = Dispatcher(
+        settings=services.settings,
         answering=services.answering,
         ingestion=services.ingestion,
-        settings=services.settings,
+        admins=services.admins,
+        preferences=services.preferences,
+        feedback=services.feedback,
+        desk=services.desk,
     )
     create_i18n_middleware().setup(dispatcher=dp)
     dp.include_router(setup_routers())
     return dp
 
 
+_COMMANDS: dict[str, dict[str, str]] = {
+    "ask": {"en": "Ask the knowledge base", "ru": "Спросить базу знаний"},
+    "help": {"en": "How to ask, examples", "ru": "Как спросить, примеры"},
+    "reset": {"en": "Forget the conversation", "ru": "Забыть разговор"},
+    "settings": {"en": "Language, sources, behaviour", "ru": "Язык, источники, поведение"},
+    "upload": {"en": "Add the attached file", "ru": "Добавить приложенный файл"},
+    "docs": {"en": "List documents", "ru": "Список документов"},
+    "feedback": {"en": "Export ratings (CSV)", "ru": "Выгрузить оценки (CSV)"},
+}
+_MENUS: list[
+    tuple[
+        BotCommandScopeAllPrivateChats | BotCommandScopeAllGroupChats | BotCommandScopeAllChatAdministrators,
+        list[str],
+    ]
+] = [
+    (BotCommandScopeAllPrivateChats(), ["help", "reset", "settings"]),
+    (BotCommandScopeAllGroupChats(), ["ask", "help"]),
+    (
+        BotCommandScopeAllChatAdministrators(),
+        ["ask", "help", "upload", "docs", "settings", "feedback", "reset"],
+    ),
+]
+
+
 async def publish_commands(bot: Bot) -> None:
-    """The command menu users see in Telegram clients, in both languages."""
-    commands = {
-        "en": [("help", "How to ask, examples"), ("reset", "Forget our conversation")],
-        "ru": [("help", "Как спросить, примеры"), ("reset", "Забыть наш разговор")],
-    }
-    for language, items in commands.items():
-        await bot.set_my_commands(
-            [BotCommand(command=c, description=d) for c, d in items],
-            scope=BotCommandScopeAllPrivateChats(),
-            language_code=None if language == "en" else language,
-        )
+    """The command menus users see in Telegram clients: private chats, group members, group admins."""
+    for scope, names in _MENUS:
+        for language in ("en", "ru"):
+            await bot.set_my_commands(
+                [BotCommand(command=name, description=_COMMANDS[name][language]) for name in names],
+                scope=scope,
+                language_code=None if language == "en" else language,
+            )

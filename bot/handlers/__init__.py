@@ -2,11 +2,18 @@
 
 from aiogram import Router
 
-from bot.handlers import common, documents, errors, questions
+from bot.handlers import chat_settings, common, documents, errors, feedback, questions
 
 
 def setup_routers() -> Router:
     root = Router(name="root")
-    # Order matters: commands and files before the catch-all question handler.
-    root.include_routers(common.router(), documents.router(), questions.router(), errors.router())
+    # Order matters: commands, files and buttons before the catch-all question handlers.
+    root.include_routers(
+        common.router(),
+        documents.router(),
+        chat_settings.router(),
+        feedback.router(),
+        questions.router(),
+        errors.router(),
+    )
     return root

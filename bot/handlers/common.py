@@ -4,36 +4,47 @@ from __future__ import annotations
 
 import html
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
-from bot.handlers.context import is_admin, thread_of
+from bot.handlers.context import in_group, message_from_admin, thread_of
+from bot.helpdesk.admins import AdminDirectory
 from bot.rag.answering import AnsweringService
 
 
 def router() -> Router:
     r = Router(name="common")
-    r.message.filter(F.chat.type == ChatType.PRIVATE)
 
-    @r.message(CommandStart())
+    @r.message(CommandStart(), F.chat.type == ChatType.PRIVATE)
     async def start(message: Message, i18n: I18nContext) -> None:
         name = message.from_user.first_name if message.from_user else ""
         await message.answer(i18n.get("start", name=html.escape(name)))
 
     @r.message(Command("help"))
-    async def help_(message: Message, i18n: I18nContext, settings: Settings) -> None:
-        text = i18n.get("help")
-        if is_admin(message, settings):
-            text += "\n\n" + i18n.get("help-admin", max_mb=settings.max_upload_mb)
-        await message.answer(text)
+    async def help_(
+        message: Message, bot: Bot, i18n: I18nContext, settings: Settings, admins: AdminDirectory
+    ) -> None:
+        me = await bot.me()
+        group = in_group(message.chat)
+        text = i18n.get("help-group", bot=f"@{me.username}") if group else i18n.get("help")
+        if await message_from_admin(message, bot, admins):
+            admin_help = "help-group-admin" if group else "help-admin"
+            text += "\n\n" + i18n.get(admin_help, max_mb=settings.max_upload_mb)
+        await message.reply(text)
 
     @r.message(Command("reset"))
-    async def reset(message: Message, i18n: I18nContext, answering: AnsweringService) -> None:
+    async def reset(
+        message: Message, bot: Bot, i18n: I18nContext, answering: AnsweringService, admins: AdminDirectory
+    ) -> None:
+        # A group's conversation is shared: only its admins may wipe it.
+        if in_group(message.chat) and not await message_from_admin(message, bot, admins):
+            await message.reply(i18n.get("admin-only"))
+            return
         await answering.forget(message.chat.id, thread_of(message))
-        await message.answer(i18n.get("reset-done"))
+        await message.reply(i18n.get("reset-done"))
 
     return r

@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
-from aiogram.types import Message
+from aiogram import Bot
+from aiogram.enums import ChatMemberStatus, ChatType
+from aiogram.types import Chat, Message, User
 
-from bot.config import Settings
+from bot.domain import GLOBAL_SCOPE, chat_scope
+from bot.helpdesk.admins import AdminDirectory
+
+GROUP_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 
 
-def is_admin(message: Message, settings: Settings) -> bool:
-    return message.from_user is not None and message.from_user.id in settings.admin_ids
+def in_group(chat: Chat) -> bool:
+    return chat.type in GROUP_TYPES
 
 
 def thread_of(message: Message) -> int | None:
     """The forum topic a message belongs to; history and replies stay inside it."""
     return message.message_thread_id if message.is_topic_message else None
+
+
+def speaker_name(message: Message) -> str:
+    """How the asker is named to the model and to admins: a person, or the channel/group posting."""
+    if message.sender_chat is not None:
+        return message.sender_chat.title or message.sender_chat.full_name
+    return message.from_user.full_name if message.from_user else "User"
+
+
+def knowledge_scope(chat: Chat) -> str:
+    """Where documents managed from this chat live: a group's own base, or the global one."""
+    return chat_scope(chat.id) if in_group(chat) else GLOBAL_SCOPE
+
+
+async def is_chat_admin(
+    bot: Bot, admins: AdminDirectory, chat: Chat, user: User | None, sender_chat: Chat | None = None
+) -> bool:
+    """Global admins everywhere; in a group also its creator and administrators (cached briefly)."""
+    if in_group(chat) and sender_chat is not None and sender_chat.id == chat.id:
+        return True  # an anonymous admin posting as the group itself
+    if user is None:
+        return False
+    if not in_group(chat):
+        return admins.is_global_admin(user.id)
+
+    async def lookup() -> bool:
+        member = await bot.get_chat_member(chat.id, user.id)
+        return member.status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR)
+
+    return await admins.is_group_admin(chat.id, user.id, lookup)
+
+
+async def message_from_admin(message: Message, bot: Bot, admins: AdminDirectory) -> bool:
+    return await is_chat_admin(bot, admins, message.chat, message.from_user, message.sender_chat)

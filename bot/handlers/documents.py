@@ -1,4 +1,5 @@
-"""Admins add, list and delete the global knowledge base's documents in a private chat."""
+"""Documents: global admins manage the global base from a private chat; a group's admins manage that
+group's own base (a file with the caption /upload, or /upload in reply to a file)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Document, Message
 from aiogram_i18n import I18nContext
 
-from bot.config import Settings
-from bot.domain import GLOBAL_SCOPE
-from bot.handlers.context import is_admin
+from bot.handlers.context import GROUP_TYPES, is_chat_admin, knowledge_scope, message_from_admin
+from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
+from bot.helpdesk.admins import AdminDirectory
 from bot.ingest.parsing import (
     CorruptDocumentError,
     DocumentError,
@@ -33,70 +34,35 @@ log = logging.getLogger(__name__)
 
 def router() -> Router:
     r = Router(name="documents")
-    r.message.filter(F.chat.type == ChatType.PRIVATE)
 
-    @r.message(F.document)
-    async def upload(
-        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, settings: Settings
+    @r.message(F.chat.type == ChatType.PRIVATE, F.document)
+    async def upload_private(
+        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
     ) -> None:
-        document = message.document
-        assert document is not None  # guaranteed by the F.document filter
-        name = document.file_name or "file"
-        if not is_admin(message, settings):
-            await message.answer(i18n.get("upload-refused"))
+        assert message.document is not None  # guaranteed by the F.document filter
+        await _upload(message, message.document, bot, i18n, ingestion, admins)
+
+    @r.message(Command("upload"))
+    async def upload_command(
+        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
+    ) -> None:
+        replied = message.reply_to_message
+        document = message.document or (replied.document if replied is not None else None)
+        if document is None:
+            await message.reply(i18n.get("upload-usage"))
             return
-        if document.file_size is not None and document.file_size > ingestion.max_bytes:
-            await message.answer(_too_large(i18n, document.file_size, ingestion.max_bytes))
-            return
-        progress = await message.answer(i18n.get("upload-working", name=html.escape(name)))
-        started = time.monotonic()
-        buffer = io.BytesIO()
-        try:
-            await bot.download(document, destination=buffer)
-        except (TelegramAPIError, aiohttp.ClientError) as exc:
-            log.warning("download of %s failed: %s", name, exc)
-            await progress.edit_text(i18n.get("upload-download-failed", name=html.escape(name)))
-            return
-        try:
-            result = await ingestion.ingest(
-                buffer.getvalue(),
-                name,
-                scope=GLOBAL_SCOPE,
-                uploaded_by=message.from_user.id if message.from_user else None,
-            )
-        except DocumentError as exc:
-            await progress.edit_text(_document_error(i18n, exc, name, ingestion.max_bytes))
-            return
-        except Exception:
-            # Storage or embedding failed: nothing was published; say so instead of "Indexing…" forever.
-            log.exception("ingestion of %s failed", name)
-            await progress.edit_text(i18n.get("upload-failed", name=html.escape(name)))
-            return
-        doc = result.document
-        if result.already_indexed:
-            text = i18n.get("upload-already", title=html.escape(doc.title), doc_id=doc.doc_id)
-        else:
-            text = i18n.get(
-                "upload-done",
-                title=html.escape(doc.title),
-                name=html.escape(doc.file_name),
-                pages=doc.pages or 0,
-                chunks=doc.chunks,
-                seconds=f"{time.monotonic() - started:.1f}",
-                doc_id=doc.doc_id,
-            )
-        await progress.edit_text(text)
+        await _upload(message, document, bot, i18n, ingestion, admins)
 
     @r.message(Command("docs"))
     async def list_docs(
-        message: Message, i18n: I18nContext, ingestion: IngestionService, settings: Settings
+        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
     ) -> None:
-        if not is_admin(message, settings):
-            await message.answer(i18n.get("admin-only"))
+        if not await message_from_admin(message, bot, admins):
+            await message.reply(i18n.get("admin-only"))
             return
-        docs = await ingestion.documents([GLOBAL_SCOPE])
+        docs = await ingestion.documents([knowledge_scope(message.chat)])
         if not docs:
-            await message.answer(i18n.get("docs-empty"))
+            await message.reply(i18n.get("docs-empty"))
             return
         lines = [i18n.get("docs-header", count=len(docs))]
         for doc in docs:
@@ -118,24 +84,111 @@ def router() -> Router:
     async def delete_doc(
         message: Message,
         command: CommandObject,
+        bot: Bot,
         i18n: I18nContext,
         ingestion: IngestionService,
-        settings: Settings,
+        admins: AdminDirectory,
     ) -> None:
-        if not is_admin(message, settings):
-            await message.answer(i18n.get("admin-only"))
+        if not await message_from_admin(message, bot, admins):
+            await message.reply(i18n.get("admin-only"))
             return
         doc_id = (command.args or "").strip()
         if not doc_id:
-            await message.answer(i18n.get("delete-usage"))
+            await message.reply(i18n.get("delete-usage"))
             return
-        doc = await ingestion.delete(doc_id, [GLOBAL_SCOPE])
+        doc = await ingestion.document(doc_id, [knowledge_scope(message.chat)])
         if doc is None:
-            await message.answer(i18n.get("delete-not-found", doc_id=html.escape(doc_id)))
+            await message.reply(i18n.get("delete-not-found", doc_id=html.escape(doc_id)))
             return
-        await message.answer(i18n.get("delete-done", title=html.escape(doc.title), chunks=doc.chunks))
+        await message.reply(
+            i18n.get("delete-confirm", title=html.escape(doc.title), chunks=doc.chunks),
+            reply_markup=delete_keyboard(doc.doc_id, i18n),
+        )
+
+    @r.callback_query(ConfirmDelete.filter())
+    async def confirm_delete(
+        query: CallbackQuery,
+        callback_data: ConfirmDelete,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        admins: AdminDirectory,
+    ) -> None:
+        message = query.message
+        if not isinstance(message, Message):
+            await query.answer(i18n.get("button-expired"), show_alert=True)
+            return
+        if not await is_chat_admin(bot, admins, message.chat, query.from_user):
+            await query.answer(i18n.get("admin-only-button"), show_alert=True)
+            return
+        if not callback_data.confirm:
+            await message.edit_text(i18n.get("delete-cancelled"))
+            await query.answer()
+            return
+        doc = await ingestion.delete(callback_data.doc_id, [knowledge_scope(message.chat)])
+        if doc is None:
+            await message.edit_text(i18n.get("delete-not-found", doc_id=html.escape(callback_data.doc_id)))
+        else:
+            await message.edit_text(i18n.get("delete-done", title=html.escape(doc.title), chunks=doc.chunks))
+        await query.answer()
 
     return r
+
+
+async def _upload(
+    message: Message,
+    document: Document,
+    bot: Bot,
+    i18n: I18nContext,
+    ingestion: IngestionService,
+    admins: AdminDirectory,
+) -> None:
+    name = document.file_name or "file"
+    if not await message_from_admin(message, bot, admins):
+        refusal = "upload-refused-group" if message.chat.type in GROUP_TYPES else "upload-refused"
+        await message.reply(i18n.get(refusal))
+        return
+    if document.file_size is not None and document.file_size > ingestion.max_bytes:
+        await message.reply(_too_large(i18n, document.file_size, ingestion.max_bytes))
+        return
+    progress = await message.reply(i18n.get("upload-working", name=html.escape(name)))
+    started = time.monotonic()
+    buffer = io.BytesIO()
+    try:
+        await bot.download(document, destination=buffer)
+    except (TelegramAPIError, aiohttp.ClientError) as exc:
+        log.warning("download of %s failed: %s", name, exc)
+        await progress.edit_text(i18n.get("upload-download-failed", name=html.escape(name)))
+        return
+    try:
+        result = await ingestion.ingest(
+            buffer.getvalue(),
+            name,
+            scope=knowledge_scope(message.chat),
+            uploaded_by=message.from_user.id if message.from_user else None,
+        )
+    except DocumentError as exc:
+        await progress.edit_text(_document_error(i18n, exc, name, ingestion.max_bytes))
+        return
+    except Exception:
+        # Storage or embedding failed: nothing was published; say so instead of "Indexing…" forever.
+        log.exception("ingestion of %s failed", name)
+        await progress.edit_text(i18n.get("upload-failed", name=html.escape(name)))
+        return
+    doc = result.document
+    if result.already_indexed:
+        text = i18n.get("upload-already", title=html.escape(doc.title), doc_id=doc.doc_id)
+    else:
+        text = i18n.get(
+            "upload-done",
+            title=html.escape(doc.title),
+            name=html.escape(doc.file_name),
+            pages=doc.pages or 0,
+            chunks=doc.chunks,
+            seconds=f"{time.monotonic() - started:.1f}",
+            doc_id=doc.doc_id,
+        )
+    await progress.edit_text(text)
 
 
 def _too_large(i18n: I18nContext, size: int, limit: int) -> str:

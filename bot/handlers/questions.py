@@ -1,71 +1,185 @@
-"""Questions in private chats → grounded answers with numbered sources."""
+"""Questions → grounded answers with numbered sources: every text in private chats; in groups only
+what is addressed to the bot (/ask, an @mention, a reply to the bot)."""
 
 from __future__ import annotations
 
 import html
+import logging
+from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
+from aiogram.enums import ChatType, MessageEntityType
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
 from bot.domain import LLMUnavailableError
-from bot.handlers.context import thread_of
+from bot.handlers.context import GROUP_TYPES, in_group, speaker_name, thread_of
+from bot.handlers.keyboards import feedback_keyboard
 from bot.handlers.sending import reply_html
-from bot.rag.answering import Answer, AnsweringService
+from bot.helpdesk.desk import Answered, Question, QuestionDesk
+from bot.helpdesk.limits import Throttled
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
+
+log = logging.getLogger(__name__)
+
+
+class AddressedToBot(Filter):
+    """A group message that mentions the bot or replies to one of its messages; yields the question."""
+
+    async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
+        text = message.text
+        if not text or text.startswith("/"):
+            return False
+        me = await bot.me()  # cached by aiogram after the first call
+        replied = message.reply_to_message
+        # In forum topics every message "replies" to the topic's first message: that is no address.
+        if (
+            replied is not None
+            and replied.from_user is not None
+            and replied.from_user.id == me.id
+            and replied.forum_topic_created is None
+        ):
+            return {"question": text.strip()}
+        mention = f"@{me.username}".lower() if me.username else None
+        for entity in message.entities or []:
+            addressed = (
+                entity.type == MessageEntityType.MENTION and entity.extract_from(text).lower() == mention
+            ) or (
+                entity.type == MessageEntityType.TEXT_MENTION
+                and entity.user is not None
+                and entity.user.id == me.id
+            )
+            if addressed:
+                question = (
+                    text[: _py_offset(text, entity.offset)]
+                    + text[_py_offset(text, entity.offset + entity.length) :]
+                )
+                return {"question": " ".join(question.split()).strip(" ,:")}
+        return False
+
+
+def _py_offset(text: str, utf16_offset: int) -> int:
+    """Telegram counts entity offsets in UTF-16 code units; Python strings count code points."""
+    units = 0
+    for index, char in enumerate(text):
+        if units >= utf16_offset:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(text)
 
 
 def router() -> Router:
     r = Router(name="questions")
-    r.message.filter(F.chat.type == ChatType.PRIVATE)
 
-    @r.message(F.text, ~F.text.startswith("/"))
-    async def ask(
-        message: Message, bot: Bot, i18n: I18nContext, answering: AnsweringService, settings: Settings
+    private = Router(name="private-questions")
+    private.message.filter(F.chat.type == ChatType.PRIVATE)
+
+    @private.message(F.text, ~F.text.startswith("/"))
+    async def ask_private(
+        message: Message, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
     ) -> None:
-        question = (message.text or "").strip()
-        if not question:
-            await message.answer(i18n.get("not-a-question"))
-            return
-        if len(question) > settings.max_question_chars:
-            await message.answer(
-                i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars)
-            )
-            return
-        try:
-            async with ChatActionSender.typing(
-                bot=bot, chat_id=message.chat.id, message_thread_id=thread_of(message)
-            ):
-                answer = await answering.answer(
-                    question, chat_id=message.chat.id, thread_id=thread_of(message)
-                )
-        except LLMUnavailableError:
-            await message.answer(i18n.get("llm-unavailable"))
-            return
-        await reply_html(message, render_answer(answer, i18n))
+        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings)
 
-    @r.message(F.text.startswith("/"))
+    @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
         await message.answer(i18n.get("unknown-command"))
 
-    @r.message(~F.document)
+    @private.message(~F.document)
     async def not_text(message: Message, i18n: I18nContext) -> None:
         await message.answer(i18n.get("not-a-question"))
 
+    group = Router(name="group-questions")
+    group.message.filter(F.chat.type.in_(GROUP_TYPES))
+
+    @group.message(Command("ask"))
+    async def ask_command(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        i18n: I18nContext,
+        desk: QuestionDesk,
+        settings: Settings,
+    ) -> None:
+        question = (command.args or "").strip()
+        replied = message.reply_to_message
+        if not question and replied is not None and replied.forum_topic_created is None and replied.text:
+            question = replied.text.strip()  # "/ask" in reply to someone's message asks that message
+        if not question:
+            await message.reply(i18n.get("ask-usage"))
+            return
+        await _answer(message, question, bot, i18n, desk, settings)
+
+    @group.message(AddressedToBot())
+    async def addressed(
+        message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+    ) -> None:
+        if not question:
+            await message.reply(i18n.get("ask-usage"))
+            return
+        await _answer(message, question, bot, i18n, desk, settings)
+
+    # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
+    r.include_routers(private, group)
     return r
 
 
-def render_answer(answer: Answer, i18n: I18nContext) -> list[str]:
-    # Answer-side texts follow the question's language, not the user's interface language.
+async def _answer(
+    message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+) -> None:
+    if not question:
+        await message.answer(i18n.get("not-a-question"))
+        return
+    if len(question) > settings.max_question_chars:
+        await message.reply(
+            i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars)
+        )
+        return
+    asked = Question(
+        text=question,
+        chat_id=message.chat.id,
+        thread_id=thread_of(message),
+        message_id=message.message_id,
+        user_id=message.from_user.id if message.from_user else message.chat.id,
+        speaker=speaker_name(message),
+        in_group=in_group(message.chat),
+    )
+
+    async def tell_queued() -> None:
+        await message.reply(i18n.get("queued"))
+
+    try:
+        async with ChatActionSender.typing(
+            bot=bot, chat_id=message.chat.id, message_thread_id=thread_of(message)
+        ):
+            outcome = await desk.handle(asked, on_wait=tell_queued)
+    except LLMUnavailableError:
+        await message.reply(i18n.get("llm-unavailable"))
+        return
+    if isinstance(outcome, Throttled):
+        if outcome.notify:
+            await message.reply(i18n.get("rate-limited", seconds=outcome.wait_s))
+        return
+    if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
+        return  # this group prefers silence over "not found"
+    await reply_html(message, render_answer(outcome, i18n), reply_markup=feedback_keyboard(outcome.answer_id))
+
+
+def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
+    # Answer-side texts follow the answer's language, not the user's interface language.
+    answer = outcome.answer
     lang = answer.language
     if not answer.found:
         return [html.escape(i18n.get("not-found", lang))]
-    sources = [
-        SourceLine(number=c.number, title=c.title, file_name=c.file_name, page=c.page, section=c.section)
-        for c in answer.citations
-    ]
+    sources = (
+        [
+            SourceLine(number=c.number, title=c.title, file_name=c.file_name, page=c.page, section=c.section)
+            for c in answer.citations
+        ]
+        if outcome.preferences.show_sources
+        else []
+    )
     labels = SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang))
     return answer_messages_html(answer.text, sources, labels)

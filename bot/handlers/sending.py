@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
-from aiogram.methods import TelegramMethod
+from aiogram.methods import (
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendDocument,
+    SendMessage,
+    TelegramMethod,
+)
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 
 from bot.render.telegram_html import html_to_plain
 
@@ -42,12 +49,46 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
         raise AssertionError("unreachable: the loop returns or raises")
 
 
+class ChatPacer(Protocol):
+    async def wait_turn(self, chat_id: int) -> float: ...
+
+
+# What counts against Telegram's per-group message budget.
+_PACED_METHODS = (SendMessage, SendDocument, EditMessageText, EditMessageReplyMarkup)
+
+
+class GroupPacingMiddleware(BaseRequestMiddleware):
+    """Keeps each group within its message budget by waiting for a turn (shared through Redis)."""
+
+    def __init__(self, pacer: ChatPacer) -> None:
+        self._pacer = pacer
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        # Group and supergroup ids are negative; private chats have their own, looser limit.
+        if isinstance(method, _PACED_METHODS) and isinstance(chat_id, int) and chat_id < 0:
+            waited = await self._pacer.wait_turn(chat_id)
+            if waited:
+                log.info("paced %s in chat %s by %.1f s", type(method).__name__, chat_id, waited)
+        return await make_request(bot, method)
+
+
 def _is_parse_error(exc: TelegramBadRequest) -> bool:
     return "parse entities" in exc.message or "can't parse" in exc.message.lower()
 
 
-async def reply_html(message: Message, parts: list[str]) -> list[Message]:
-    """Replies with each HTML part (to the asking message, in its topic); plain text if HTML is refused."""
+async def reply_html(
+    message: Message, parts: list[str], reply_markup: InlineKeyboardMarkup | None = None
+) -> list[Message]:
+    """Replies with each HTML part (to the asking message, in its topic); plain text if HTML is refused.
+
+    `reply_markup` goes under the last part, where the reader finishes.
+    """
     sent: list[Message] = []
     for index, part in enumerate(parts):
         # Only the first part quotes the question; the rest follow it in the same thread.
@@ -56,11 +97,18 @@ async def reply_html(message: Message, parts: list[str]) -> list[Message]:
             if index == 0
             else None
         )
+        markup = reply_markup if index == len(parts) - 1 else None
         try:
-            sent.append(await message.answer(part, parse_mode="HTML", reply_parameters=reply))
+            sent.append(
+                await message.answer(part, parse_mode="HTML", reply_parameters=reply, reply_markup=markup)
+            )
         except TelegramBadRequest as exc:
             if not _is_parse_error(exc):
                 raise
             log.warning("Telegram rejected our HTML (%s); sending plain text", exc.message)
-            sent.append(await message.answer(html_to_plain(part), parse_mode=None, reply_parameters=reply))
+            sent.append(
+                await message.answer(
+                    html_to_plain(part), parse_mode=None, reply_parameters=reply, reply_markup=markup
+                )
+            )
     return sent

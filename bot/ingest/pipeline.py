@@ -86,12 +86,16 @@ class IngestionService:
     async def documents(self, scopes: list[str]) -> list[DocumentInfo]:
         return await self._store.list_documents(scopes)
 
+    async def document(self, doc_id: str, scopes: list[str]) -> DocumentInfo | None:
+        """The document if it lives in one of `scopes`: another chat's ids look like missing ones."""
+        doc = await self._store.get_document(doc_id)
+        return doc if doc is not None and doc.scope in scopes else None
+
     async def delete(self, doc_id: str, scopes: list[str]) -> DocumentInfo | None:
         """Deletes a document if it lives in one of `scopes`; None when there is no such document."""
-        doc = await self._store.get_document(doc_id)
-        if doc is None or doc.scope not in scopes:
-            return None
-        await self._store.delete_document(doc_id)
+        doc = await self.document(doc_id, scopes)
+        if doc is not None:
+            await self._store.delete_document(doc_id)
         return doc
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.domain import StoredChunk, Turn, heading_path, section_within
+from bot.domain import AnswerLanguage, StoredChunk, Turn, heading_path, section_within
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     answer_messages,
@@ -74,6 +74,11 @@ class SamplingConfig:
 # What the history keeps for a question the knowledge base could not answer.
 _NOT_FOUND_MEMO = "[no answer in the knowledge base]"
 
+_ANSWER_IN: dict[Language, str] = {
+    "ru": "\n\n(Ответь на русском языке.)",
+    "en": "\n\n(Answer in English.)",
+}
+
 
 class AnsweringService:
     def __init__(
@@ -85,21 +90,37 @@ class AnsweringService:
         self._sampling = sampling
 
     async def answer(
-        self, question: str, *, chat_id: int | None, thread_id: int | None = None, remember: bool = True
+        self,
+        question: str,
+        *,
+        chat_id: int | None,
+        thread_id: int | None = None,
+        remember: bool = True,
+        speaker: str | None = None,
+        language: AnswerLanguage = "auto",
+        include_global: bool = True,
     ) -> Answer:
+        """`speaker` names the asker in group chats; `language` forces the answer's language."""
         started = time.monotonic()
-        language = detect_language(question)
+        detected = detect_language(question)
+        answer_language: Language = detected if language == "auto" else language
         history = (
             await self._history.recent(chat_id, thread_id, self._sampling.history_budget_chars)
             if chat_id is not None
             else []
         )
-        chunks = await self._retriever.retrieve(question, chat_id)
+        chunks = await self._retriever.retrieve(question, chat_id, include_global=include_global)
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""
+        # In groups the model sees who asks, so follow-ups from different people make sense.
+        user_turn = f"{speaker}: {question}" if speaker else question
         if documents:
-            messages = grounded_messages(documents, history, question)
+            model_turn = user_turn
+            if answer_language != detected:
+                # The system prompt must stay verbatim, so the language request rides on the question.
+                model_turn += _ANSWER_IN[answer_language]
+            messages = grounded_messages(documents, history, model_turn)
             structured = self._sampling.structured_outputs
             pass1 = await self._llm.complete(
                 messages,
@@ -125,7 +146,7 @@ class AnsweringService:
         found = bool(relevant and text.strip())
         answer = Answer(
             question=question,
-            language=language,
+            language=answer_language,
             found=found,
             text=text.strip() if found else "",
             citations=_citations(chunks, relevant) if found else [],
@@ -135,7 +156,7 @@ class AnsweringService:
         )
         if remember and chat_id is not None:
             await self._history.append(
-                chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO
+                chat_id, thread_id, user_turn, answer.text if found else _NOT_FOUND_MEMO
             )
         return answer
 

@@ -21,7 +21,10 @@ class Retriever:
         self._store = store
         self._top_k = top_k
 
-    async def retrieve(self, question: str, chat_id: int | None) -> list[StoredChunk]:
+    async def retrieve(
+        self, question: str, chat_id: int | None, *, include_global: bool = True
+    ) -> list[StoredChunk]:
         vector = await self._embedder.embed_query(question)
         # The scope filter runs inside Qdrant's query: other chats' chunks never leave the store.
-        return await self._store.search(vector, scopes_for_chat(chat_id), self._top_k)
+        scopes = scopes_for_chat(chat_id, include_global=include_global)
+        return await self._store.search(vector, scopes, self._top_k)

@@ -13,11 +13,12 @@ from aiogram.types import Update
 
 from bot.app import Services
 from bot.domain import GLOBAL_SCOPE
+from bot.handlers.keyboards import ConfirmDelete
 from bot.telegram_app import create_dispatcher
 from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
-from tests.support.recording_session import RecordingSession
+from tests.support.recording_session import BOT_USER, RecordingSession
 
 
 @dataclass
@@ -51,6 +52,28 @@ class Harness:
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         await self.dp.feed_update(
             self.bot, Update.model_validate({"update_id": self.update_id, "message": message})
+        )
+        return self.session.sent_texts()[before:]
+
+    async def press(self, data: str, *, user_id: int = USER_ID, lang: str = "en") -> list[str]:
+        """Feeds a button press on a bot message in the user's private chat; returns the texts sent."""
+        self.update_id += 1
+        before = len(self.session.sent_texts())
+        query = {
+            "id": str(self.update_id),
+            "chat_instance": "ci",
+            "data": data,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Анна", "language_code": lang},
+            "message": {
+                "message_id": 5000 + self.update_id,
+                "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private", "first_name": "Анна"},
+                "from": BOT_USER.model_dump(),
+                "text": "…",
+            },
+        }
+        await self.dp.feed_update(
+            self.bot, Update.model_validate({"update_id": self.update_id, "callback_query": query})
         )
         return self.session.sent_texts()[before:]
 
@@ -120,7 +143,17 @@ async def test_document_commands_are_for_admins(harness: Harness, services: Serv
     assert "usage" in (await harness.send("/delete", user_id=ADMIN_ID))[0].lower()
     [missing] = await harness.send("/delete nope<", user_id=ADMIN_ID)
     assert "nope&lt;" in missing
-    [deleted] = await harness.send(f"/delete {result.document.doc_id}", user_id=ADMIN_ID)
+    doc_id = result.document.doc_id
+    [confirm] = await harness.send(f"/delete {doc_id}", user_id=ADMIN_ID)
+    assert "Delete <b>Правила возврата</b> and its 2 chunks?" in confirm
+    assert await harness.press(ConfirmDelete(doc_id=doc_id, confirm=False).pack(), user_id=ADMIN_ID) == [
+        "Deletion cancelled; the document stays."
+    ]
+    assert len(await services.ingestion.documents([GLOBAL_SCOPE])) == 1
+    # A non-admin pressing an admin's button changes nothing.
+    assert await harness.press(ConfirmDelete(doc_id=doc_id, confirm=True).pack()) == []
+    assert len(await services.ingestion.documents([GLOBAL_SCOPE])) == 1
+    [deleted] = await harness.press(ConfirmDelete(doc_id=doc_id, confirm=True).pack(), user_id=ADMIN_ID)
     assert "Deleted <b>Правила возврата</b>" in deleted
     assert await services.ingestion.documents([GLOBAL_SCOPE]) == []
 

@@ -14,11 +14,67 @@ help =
     <b>Commands</b>
     /help — this message
     /reset — forget our conversation (the knowledge base stays)
+    /settings — answer language, sources
 help-admin =
     <b>For administrators</b>
-    Send a file (PDF, DOCX, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the knowledge base.
+    Send a file (PDF, DOCX, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
     /docs — list documents
     /delete ID — remove a document
+    /feedback — ratings of answers from all chats, as a CSV file
+help-group =
+    <b>How to ask me in this group</b>
+    • /ask your question
+    • or mention me: { $bot } your question
+    • or reply to one of my messages
+    I stay silent otherwise. I answer only from the knowledge base and list the sources; rate answers with 👍 / 👎, and after 👎 you can call a human.
+
+    /help — this message
+help-group-admin =
+    <b>For this group's administrators</b>
+    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
+    /docs — this group's documents
+    /delete ID — remove one (after a confirmation)
+    /settings — answer language, sources, silence when nothing is found, the global knowledge base
+    /feedback — this group's ratings as a CSV file
+    /reset — forget this topic's conversation
+ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
+queued = Many questions at once: yours is in line, I will answer in a moment.
+rate-limited = Too many questions in a short time. Please wait { $seconds } s and ask again.
+upload-usage = Send /upload as the caption of a file, or reply with /upload to a message with a file.
+upload-refused-group = Only this group's administrators can add documents. Nothing was stored.
+delete-confirm = Delete <b>{ $title }</b> and its { $chunks } chunks? This can't be undone.
+delete-confirm-yes = 🗑 Delete
+delete-confirm-no = Cancel
+delete-cancelled = Deletion cancelled; the document stays.
+button-expired = This button is no longer valid.
+admin-only-button = Only this chat's administrators can use this button.
+settings-title-group = <b>Settings of this group</b>
+    Tap a button to change it. Only this group's administrators can.
+settings-title-private = <b>Settings</b>
+    Tap a button to change it.
+settings-refused = Only this group's administrators can change its settings.
+settings-saved = Saved
+settings-language-auto = Language: auto
+settings-language-ru = Русский
+settings-language-en = English
+settings-show-sources-on = Sources: shown
+settings-show-sources-off = Sources: hidden
+settings-reply-not-found-on = Nothing found: I say so
+settings-reply-not-found-off = Nothing found: I stay silent
+settings-use-global-on = Global knowledge base: used
+settings-use-global-off = Global knowledge base: not used
+feedback-thanks = Thanks for the feedback!
+feedback-empty = There are no ratings yet.
+feedback-export = Ratings of answers: { $count }
+human-button = 🙋 Ask a human
+human-already = Someone has already called a human for this answer.
+human-called = I have called the administrators.
+human-nobody = I could not reach any administrator.
+human-group-call = { $admins }: { $asker } needs a human answer to this question.
+human-private-call =
+    🙋 { $asker } needs a human answer.
+    <b>Question:</b> { $question }
+    <b>My answer:</b> { $answer }
 reset-done = Done: I forgot our conversation. The knowledge base is unchanged.
 not-found = I could not find an answer to this in the knowledge base. Try rephrasing the question, or ask an administrator to add a document about it.
 sources-heading = Sources

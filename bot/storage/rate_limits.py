@@ -1,0 +1,52 @@
+"""Rate limits shared by every bot replica, kept in Redis by the `limits` library."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import limits
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+
+
+def _storage(pool: ConnectionPool) -> RedisStorage:
+    # The URI only selects redis-py; connections come from our pool, which the composition root closes.
+    options: dict[str, Any] = {"connection_pool": pool}  # typed too narrowly upstream
+    return RedisStorage("async+redis://pool:6379", implementation="redispy", **options)
+
+
+class WindowCounter:
+    """Fixed-window counters: `hit` says whether one more event fits, else how long until it does."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._limiter = FixedWindowRateLimiter(_storage(pool))
+
+    async def hit(self, rate: str, *key: str) -> float | None:
+        """None when allowed; otherwise the seconds until the window resets."""
+        item = limits.parse(rate)
+        if await self._limiter.hit(item, *key):
+            return None
+        stats = await self._limiter.get_window_stats(item, *key)
+        return max(0.0, stats.reset_time - time.time())
+
+
+class SendPacer:
+    """Waits until one more message fits a chat's moving window (Telegram's ~20 a minute per group)."""
+
+    def __init__(self, pool: ConnectionPool, rate: str) -> None:
+        self._limiter = MovingWindowRateLimiter(_storage(pool))
+        self._item = limits.parse(rate)
+
+    async def wait_turn(self, chat_id: int) -> float:
+        """Blocks until the message may go; returns how long it waited."""
+        waited = 0.0
+        while not await self._limiter.hit(self._item, "send", str(chat_id)):
+            stats = await self._limiter.get_window_stats(self._item, "send", str(chat_id))
+            # Other replicas may take the freed slot first, so re-check after each wait.
+            delay = min(max(stats.reset_time - time.time(), 0.05), float(self._item.get_expiry()))
+            await asyncio.sleep(delay)
+            waited += delay
+        return waited
