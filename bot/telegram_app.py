@@ -59,9 +59,10 @@ def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     session = AiohttpSession()
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    # Outermost first: a message takes one pacing slot however many 429 retries it needs.
-    session.middleware(GroupPacingMiddleware(pacer))
+    # Outermost first: every attempt, a retry after a 429 too, waits for its own pacing slot, so what
+    # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())
+    session.middleware(GroupPacingMiddleware(pacer))
     return Bot(
         settings.require_bot_token(),
         session=session,

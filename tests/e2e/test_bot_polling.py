@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import run_migrations
-from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.storage.history import history_key
-from bot.telegram_app import run_polling
-from tests.conftest import ADMIN_ID, USER_ID, SettingsFactory
+from tests.conftest import ADMIN_ID, USER_ID
+from tests.e2e.conftest import BotStarter
 from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
 
 ADMIN_CHAT = ADMIN_ID  # private chats share the user's id
 USER_CHAT = USER_ID
-
-
-BotStarter = Callable[..., contextlib.AbstractAsyncContextManager[Settings]]
-
-
-@pytest.fixture
-def start_bot(
-    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
-) -> BotStarter:
-    """Runs the real polling loop (schema migrated first) against the fake Bot API server."""
-
-    @contextlib.asynccontextmanager
-    async def start(**overrides: object) -> AsyncIterator[Settings]:
-        settings = make_settings(telegram_api_url=telegram_server.base_url, **overrides)
-        await run_migrations(settings, embedder)
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_polling(settings, embedder=embedder, stop=stop))
-        await telegram_server.wait_for("getUpdates")  # the bot is up and polling
-        try:
-            yield settings
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
-
-    return start
 
 
 def _text_to(chat_id: int) -> Callable[[RecordedRequest], bool]:

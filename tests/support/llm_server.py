@@ -15,6 +15,7 @@ HTTP 400 (which the openai client raises as ``BadRequestError``) and is appended
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -101,6 +102,10 @@ class GroundedLLMServer(LocalHTTPServer):
         # True imitates llama.cpp's default "prefill assistant": the final assistant message is
         # continued rather than closed, so pass 2's text starts with pass 1's JSON.
         self.prefill_assistant = False
+        # Seconds each completion takes, to make requests overlap.
+        self.delay_s = 0.0
+        # Texts that must never reach the model (another chat's documents): seeing one is a violation.
+        self.forbidden: set[str] = set()
         self.requests: list[JSONDict] = []
         self.violations: list[str] = []
         self._kinds: list[str] = []
@@ -157,6 +162,11 @@ class GroundedLLMServer(LocalHTTPServer):
         index = len(self.requests)
         self.requests.append(body if isinstance(body, dict) else {"_invalid_body": body})
         self._kinds.append(self._classify(body))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        leaked = [text for text in sorted(self.forbidden) if text in json.dumps(body, ensure_ascii=False)]
+        if leaked:
+            self.violations.append(f"request #{index} carries forbidden text {leaked}")
         if self._fail_next:
             status = self._fail_next.pop(0)
             return self._error(status, "injected failure", "server_error", "injected")

@@ -92,6 +92,7 @@ class RecordedRequest:
     result: Any = None
     token: str = ""
     content_type: str = ""
+    at: float = field(default_factory=time.monotonic)  # when the server received it
 
     def int_param(self, name: str) -> int | None:
         value = self.params.get(name)
@@ -383,6 +384,14 @@ class FakeTelegramServer(LocalHTTPServer):
         elif status == "kicked":
             member["until_date"] = 0
         self._members[(chat_id, user_id)] = member
+
+    def add_group(self, chat_id: int, *, forum: bool = False, title: str | None = None) -> JSONDict:
+        """Register a supergroup (a forum when ``forum``) so later updates carry it."""
+        chat: JSONDict = {"id": chat_id, "type": "supergroup", "title": title or f"Group {chat_id}"}
+        if forum:
+            chat["is_forum"] = True
+        self._chats[chat_id] = chat
+        return chat
 
     # ------------------------------------------------------------------ update builders
 

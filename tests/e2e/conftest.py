@@ -1,0 +1,40 @@
+"""The real polling loop, started per test against the fake Bot API and grounded LLM servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.app import run_migrations
+from bot.config import Settings
+from bot.embed.embedder import Embedder
+from bot.telegram_app import run_polling
+from tests.conftest import SettingsFactory
+from tests.support.telegram_server import FakeTelegramServer
+
+BotStarter = Callable[..., contextlib.AbstractAsyncContextManager[Settings]]
+
+
+@pytest.fixture
+def start_bot(
+    make_settings: SettingsFactory, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> BotStarter:
+    """Runs the real polling loop (schema migrated first) against the fake Bot API server."""
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: object) -> AsyncIterator[Settings]:
+        settings = make_settings(telegram_api_url=telegram_server.base_url, **overrides)
+        await run_migrations(settings, embedder)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_polling(settings, embedder=embedder, stop=stop))
+        await telegram_server.wait_for("getUpdates")  # the bot is up and polling
+        try:
+            yield settings
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    return start

@@ -1,0 +1,405 @@
+"""The bot as a group helpdesk, through the real polling loop: triggers, per-group knowledge bases,
+group admins, settings, abuse limits, flood control and feedback."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+from bot.handlers.keyboards import SettingChange, Vote
+from tests.conftest import ADMIN_ID, USER_ID
+from tests.e2e.conftest import BotStarter
+from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD
+from tests.support.llm_server import GroundedLLMServer
+from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+GROUP_A = -1001000000001
+GROUP_B = -1001000000002
+ADMIN_A = 3001  # an administrator of group A only
+ADMIN_B = 3002
+OTHER_USER = 2003
+MENTION = "@kb_test_bot"
+
+OFFICE_A_MD = "# Офис А\n\nПароль от гостевого Wi-Fi в офисе: sunflower-42.\n"
+OFFICE_B_MD = "# Офис Б\n\nПароль от гостевого Wi-Fi в офисе: cactus-17.\n"
+WIFI_QUESTION = "Какой пароль от гостевого Wi-Fi?"
+
+JSON = dict[str, Any]
+
+
+def _command_entity(text: str) -> list[JSON]:
+    return [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+
+
+def _replying_to(message: JSON) -> Callable[[RecordedRequest], bool]:
+    def match(request: RecordedRequest) -> bool:
+        reply = request.params.get("reply_parameters")
+        return (
+            request.chat_id == message["chat"]["id"]
+            and isinstance(reply, dict)
+            and reply.get("message_id") == message["message_id"]
+        )
+
+    return match
+
+
+def _ask(tg: FakeTelegramServer, group: int, user: int, text: str, **extra: Any) -> JSON:
+    update = tg.push_message(
+        chat_id=group, user_id=user, text=text, language_code="ru", first_name=f"U{user}", **extra
+    )
+    message: JSON = update["message"]
+    return message
+
+
+def _mention(tg: FakeTelegramServer, group: int, user: int, question: str) -> JSON:
+    entities = [{"type": "mention", "offset": 0, "length": len(MENTION)}]
+    return _ask(tg, group, user, f"{MENTION} {question}", entities=entities)
+
+
+async def _group_upload(
+    tg: FakeTelegramServer, group: int, user: int, file_id: str, name: str, data: bytes
+) -> RecordedRequest:
+    """A file with the caption /upload; returns the bot's first reply to it."""
+    tg.add_file(file_id, data, name)
+    update = tg.push_message(
+        chat_id=group,
+        user_id=user,
+        document=tg.document_for(file_id),
+        caption="/upload",
+        entities=_command_entity("/upload"),
+        language_code="ru",
+    )
+    return await tg.wait_for("sendMessage", _replying_to(update["message"]))
+
+
+def _answer_to(message: JSON) -> Callable[[RecordedRequest], bool]:
+    """The grounded answer to `message`, not a notice like "you are in line"."""
+    replying = _replying_to(message)
+    return lambda request: replying(request) and "очереди" not in (request.text or "")
+
+
+async def _admin_adds_returns_policy(tg: FakeTelegramServer) -> None:
+    """Group A, with ADMIN_A as its administrator, gets the returns policy in its own base."""
+    tg.add_group(GROUP_A)
+    tg.set_chat_member(GROUP_A, ADMIN_A, "administrator", first_name="Ольга")
+    await _group_upload(tg, GROUP_A, ADMIN_A, "f-returns", "returns.md", RETURNS_MD.encode())
+    await _indexed(tg, GROUP_A, "returns.md")
+
+
+async def _quiet(tg: FakeTelegramServer, seconds: float = 0.7) -> None:
+    """Waits until the bot has made no request for `seconds`: every update is handled."""
+    seen = -1
+    while seen != len(tg.requests):
+        seen = len(tg.requests)
+        await asyncio.sleep(seconds)
+
+
+async def _indexed(tg: FakeTelegramServer, group: int, name: str) -> str:
+    done = await tg.wait_for("editMessageText", lambda r: r.chat_id == group and name in (r.text or ""))
+    return done.text or ""
+
+
+async def test_the_bot_answers_in_a_group_only_when_addressed(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    tg.add_group(GROUP_A, forum=True)
+    tg.set_chat_member(GROUP_A, ADMIN_A, "administrator")
+    async with start_bot(user_question_rate="100/minute"):
+        await _group_upload(tg, GROUP_A, ADMIN_A, "f-returns", "returns.md", RETURNS_MD.encode())
+        assert "Правила возврата" in await _indexed(tg, GROUP_A, "returns.md")
+
+        chatter = _ask(tg, GROUP_A, USER_ID, "Какой срок возврата? Кто-нибудь знает?")
+        to_other_bot = _ask(
+            tg, GROUP_A, USER_ID, "/ask@other_bot Какой срок возврата?", entities=_command_entity("/ask@x")
+        )
+        by_command = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        reply = await tg.wait_for("sendMessage", _replying_to(by_command))
+        assert "14 дней" in reply.visible_text
+        assert "Источники" in reply.visible_text
+
+        by_mention = _mention(tg, GROUP_A, OTHER_USER, "какие документы нужны для возврата?")
+        reply = await tg.wait_for("sendMessage", _replying_to(by_mention))
+        assert "чек и паспорт" in reply.visible_text
+
+        addressed_command = _ask(tg, GROUP_A, USER_ID, "/ask@kb_test_bot Какой срок возврата электроники?")
+        await tg.wait_for("sendMessage", _replying_to(addressed_command))
+
+        # A reply to the bot's answer, inside a forum topic: the answer stays in that topic.
+        in_topic = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?", message_thread_id=5)
+        topic_answer = await tg.wait_for("sendMessage", _replying_to(in_topic))
+        assert topic_answer.int_param("message_thread_id") == 5
+        follow_up = _ask(
+            tg,
+            GROUP_A,
+            OTHER_USER,
+            "А для электроники?",
+            message_thread_id=5,
+            reply_to_message=topic_answer.result,
+        )
+        reply = await tg.wait_for("sendMessage", _replying_to(follow_up))
+        assert reply.int_param("message_thread_id") == 5
+
+        # Silence for the chatter and for another bot's command: no reply, and the model never saw them.
+        assert not [
+            r for r in tg.calls("sendMessage") if _replying_to(chatter)(r) or _replying_to(to_other_bot)(r)
+        ]
+        asked = [r["messages"][-1]["content"] for r in llm_server.pass1_requests]
+        assert len(asked) == 5
+        assert not any("Кто-нибудь знает" in question for question in asked)
+        # Each user turn names its speaker, so the follow-up reads as another person's question.
+        assert asked[-1] == f"U{OTHER_USER}: А для электроники?"
+        history = llm_server.pass1_requests[-1]["messages"][2:-1]
+        assert history[0] == {"role": "user", "content": f"U{USER_ID}: Какой срок возврата?"}
+
+        # /help in a group explains the triggers; admins also see the group commands.
+        help_request = _ask(tg, GROUP_A, USER_ID, "/help")
+        member_help = (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
+        assert "/ask" in member_help
+        assert MENTION in member_help
+        assert "/upload" not in member_help
+        help_request = _ask(tg, GROUP_A, ADMIN_A, "/help@kb_test_bot")
+        admin_help = (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
+        assert "/upload" in admin_help
+        assert "/settings" in admin_help
+        assert "/feedback" in admin_help
+    assert llm_server.violations == []
+
+
+async def test_each_group_has_its_own_base_managed_by_its_admins(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    tg.add_group(GROUP_A)
+    tg.add_group(GROUP_B)
+    tg.set_chat_member(GROUP_A, ADMIN_A, "creator")
+    tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
+    async with start_bot(user_question_rate="100/minute"):
+        # A member, and group B's admin, may not add to group A: refused, nothing downloaded.
+        refused = await _group_upload(tg, GROUP_A, USER_ID, "f-a1", "office-a.md", OFFICE_A_MD.encode())
+        assert "только администраторы этой группы" in refused.visible_text
+        refused = await _group_upload(tg, GROUP_A, ADMIN_B, "f-a2", "office-a.md", OFFICE_A_MD.encode())
+        assert "только администраторы этой группы" in refused.visible_text
+        assert tg.calls("getFile") == []
+
+        await _group_upload(tg, GROUP_A, ADMIN_A, "f-a3", "office-a.md", OFFICE_A_MD.encode())
+        assert "Офис А" in await _indexed(tg, GROUP_A, "office-a.md")
+        # Group B's admin shares a file, then adds it with /upload in reply to it.
+        tg.add_file("f-b", OFFICE_B_MD.encode(), "office-b.md")
+        shared = tg.push_message(chat_id=GROUP_B, user_id=ADMIN_B, document=tg.document_for("f-b"))["message"]
+        _ask(tg, GROUP_B, ADMIN_B, "/upload", reply_to_message=shared)
+        assert "Офис Б" in await _indexed(tg, GROUP_B, "office-b.md")
+
+        llm_server.forbidden = {"cactus-17"}
+        question = _ask(tg, GROUP_A, USER_ID, f"/ask {WIFI_QUESTION}")
+        reply = await tg.wait_for("sendMessage", _replying_to(question))
+        assert "sunflower-42" in reply.visible_text
+
+        llm_server.forbidden = {"sunflower-42"}
+        question = _mention(tg, GROUP_B, USER_ID, WIFI_QUESTION)
+        reply = await tg.wait_for("sendMessage", _replying_to(question))
+        assert "cactus-17" in reply.visible_text
+
+        # A private chat sees neither group's base.
+        llm_server.forbidden = {"sunflower-42", "cactus-17"}
+        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=WIFI_QUESTION, language_code="ru")
+        reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID)
+        assert "В базе знаний нет ответа" in reply.visible_text
+
+        _ask(tg, GROUP_A, ADMIN_A, "/docs")
+        listing = (
+            await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A and "Документы" in (r.text or ""))
+        ).visible_text
+        assert "Офис А" in listing
+        assert "Офис Б" not in listing
+        refused_docs = _ask(tg, GROUP_A, USER_ID, "/docs")
+        assert (
+            "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused_docs))).visible_text
+        )
+    assert llm_server.violations == []
+
+
+async def test_group_settings_are_for_admins_and_change_the_answers(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    async with start_bot(user_question_rate="100/minute"):
+        await _admin_adds_returns_policy(tg)
+
+        refused = _ask(tg, GROUP_A, USER_ID, "/settings")
+        assert (
+            "только её администраторы"
+            in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+        )
+        menu_request = _ask(tg, GROUP_A, ADMIN_A, "/settings")
+        menu = await tg.wait_for("sendMessage", _replying_to(menu_request))
+        buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
+        assert SettingChange(name="use_global").pack() in buttons
+        menu_id = menu.result["message_id"]
+
+        def press(user: int, change: SettingChange) -> None:
+            tg.push_callback_query(
+                chat_id=GROUP_A, user_id=user, message_id=menu_id, data=change.pack(), language_code="ru"
+            )
+
+        # A member's tap is refused with an alert and changes nothing.
+        press(USER_ID, SettingChange(name="show_sources"))
+        alert = await tg.wait_for("answerCallbackQuery")
+        assert alert.params.get("show_alert") in (True, "true")
+        assert "администраторы" in str(alert.params["text"])
+        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        assert "Источники" in (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+
+        # The admin: English answers, no sources, silence when nothing is found.
+        press(ADMIN_A, SettingChange(name="language", value="en"))
+        await tg.wait_for("answerCallbackQuery", lambda r: "Сохранено" in str(r.params.get("text")))
+        edited = await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        labels = [b["text"] for row in edited.params["reply_markup"]["inline_keyboard"] for b in row]
+        assert "✅ English" in labels
+        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        assert "Sources" in reply
+        assert llm_server.pass1_requests[-1]["messages"][-1]["content"].endswith("(Answer in English.)")
+
+        press(ADMIN_A, SettingChange(name="show_sources"))
+        press(ADMIN_A, SettingChange(name="reply_not_found"))
+        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        assert "14" in reply
+        assert "Sources" not in reply
+        assert "Источники" not in reply
+        unanswerable = _ask(tg, GROUP_A, USER_ID, f"/ask {OUT_OF_DOMAIN_RU}")
+        after = _ask(tg, GROUP_A, OTHER_USER, "/ask Какой срок возврата?")
+        await tg.wait_for("sendMessage", _replying_to(after))
+        assert not [r for r in tg.calls("sendMessage") if _replying_to(unanswerable)(r)]
+
+        # Turning the global base off keeps the group to its own documents.
+        press(ADMIN_A, SettingChange(name="use_global"))
+        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+    assert llm_server.violations == []
+
+
+async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    tg.add_group(GROUP_A)
+    async with start_bot(user_question_rate="2/minute"):
+        asked = [_ask(tg, GROUP_A, USER_ID, f"/ask вопрос номер {n}") for n in range(5)]
+        await _quiet(tg)
+        replies = [r for r in tg.calls("sendMessage") if any(_replying_to(m)(r) for m in asked)]
+        # Two answers ("not found": the base is empty, so no model call) and, for the three refused
+        # questions, one "please wait" naming the seconds left.
+        waits = [r.visible_text for r in replies if "Подождите" in r.visible_text]
+        assert len(replies) == 3
+        assert len(waits) == 1
+        assert re.search(r"Подождите \d+ с", waits[0])
+        assert llm_server.pass1_requests == []
+
+    # With one model slot, a question arriving while another is answered is told it waits.
+    async with start_bot(llm_max_concurrency=1):
+        tg.set_chat_member(GROUP_A, ADMIN_A, "administrator")
+        await _admin_adds_returns_policy(tg)
+        llm_server.delay_s = 1.0
+        first = _ask(tg, GROUP_A, OTHER_USER, "/ask Какой срок возврата?")
+        second = _ask(tg, GROUP_A, ADMIN_A, "/ask Какие документы нужны для возврата?")
+        queued = await tg.wait_for("sendMessage", lambda r: "в очереди" in (r.text or ""))
+        assert _replying_to(first)(queued) or _replying_to(second)(queued)
+        for message in (first, second):
+            answer = await tg.wait_for("sendMessage", _answer_to(message))
+            assert "Источники" in answer.visible_text
+    assert llm_server.violations == []
+
+
+async def test_group_sends_are_paced_and_429s_retried_without_losing_answers(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    async with start_bot(group_send_rate="3/4 seconds", user_question_rate="100/minute"):
+        await _admin_adds_returns_policy(tg)
+        tg.fail_next("sendMessage")  # a 429 with retry_after 1
+        asked = [_ask(tg, GROUP_A, 5000 + n, "/ask Какой срок возврата?") for n in range(5)]
+        for message in asked:
+            answer = await tg.wait_for("sendMessage", _answer_to(message), timeout=30)
+            assert "14 дней" in answer.visible_text
+    assert any(r.failed for r in tg.calls("sendMessage", include_failed=True))
+    delivered = [r for r in tg.requests if r.chat_id == GROUP_A and not r.failed]
+    sends = sorted(r.at for r in delivered if r.method in ("sendMessage", "editMessageText"))
+    # Never more than 3 messages to the group in any 4 seconds (the refused 429 attempt is not one).
+    for index in range(len(sends) - 3):
+        assert sends[index + 3] - sends[index] >= 3.5
+    assert llm_server.violations == []
+
+
+async def test_feedback_is_stored_exported_and_can_call_a_human(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    async with start_bot(user_question_rate="100/minute"):
+        await _admin_adds_returns_policy(tg)
+        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        answer = await tg.wait_for("sendMessage", _replying_to(question))
+        keyboard = answer.params["reply_markup"]["inline_keyboard"]
+        up, down = (Vote.unpack(button["callback_data"]) for button in keyboard[0])
+        assert (up.action, down.action) == ("up", "down")
+        answer_id = answer.result["message_id"]
+
+        def press(user: int, vote: Vote) -> None:
+            tg.push_callback_query(
+                chat_id=GROUP_A, user_id=user, message_id=answer_id, data=vote.pack(), language_code="ru"
+            )
+
+        press(USER_ID, up)
+        press(OTHER_USER, down)
+        await tg.wait_for("answerCallbackQuery", lambda r: "Спасибо" in str(r.params.get("text")))
+        await tg.wait_for("answerCallbackQuery", lambda r: "Спасибо" in str(r.params.get("text")))
+        offer = await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        [human] = offer.params["reply_markup"]["inline_keyboard"][1]
+        assert human["text"] == "🙋 Позвать человека"
+
+        press(OTHER_USER, Vote.unpack(human["callback_data"]))
+        call = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == GROUP_A and "tg://user?id=3001" in (r.text or "")
+        )
+        assert "Ольга" in call.visible_text
+        assert _replying_to(question)(call)
+        press(USER_ID, Vote.unpack(human["callback_data"]))
+        await tg.wait_for("answerCallbackQuery", lambda r: "уже позвали" in str(r.params.get("text")))
+
+        refused = _ask(tg, GROUP_A, USER_ID, "/feedback")
+        assert "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+        _ask(tg, GROUP_A, ADMIN_A, "/feedback")
+        export = await tg.wait_for("sendDocument", lambda r: r.chat_id == GROUP_A)
+        data = export.files["document"].data.decode("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(data)))
+        assert sorted((row["rating"], row["rated_by_id"]) for row in rows) == [
+            ("down", str(OTHER_USER)),
+            ("up", str(USER_ID)),
+        ]
+        assert {row["question"] for row in rows} == {"Какой срок возврата?"}
+        assert all(
+            "Правила возврата (returns.md)" in row["sources"] and "14 дней" in row["answer"] for row in rows
+        )
+
+    # In a private chat, "ask a human" messages the bot's global admins.
+    async with start_bot(user_question_rate="100/minute"):
+        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        answer = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID)
+        [[_, down_button]] = answer.params["reply_markup"]["inline_keyboard"]
+        answer_id = Vote.unpack(down_button["callback_data"]).answer_id
+        tg.push_callback_query(
+            chat_id=USER_ID,
+            user_id=USER_ID,
+            message_id=answer.result["message_id"],
+            data=Vote(answer_id=answer_id, action="human").pack(),
+            language_code="ru",
+        )
+        call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID)
+        assert "Какой срок возврата?" in call.visible_text
+    assert llm_server.violations == []
