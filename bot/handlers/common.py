@@ -6,12 +6,12 @@ import html
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandStart
-from aiogram.types import Message
+from aiogram.filters import JOIN_TRANSITION, ChatMemberUpdatedFilter, Command, CommandStart
+from aiogram.types import ChatMemberUpdated, Message
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
-from bot.handlers.context import in_group, message_from_admin, thread_of
+from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, thread_of
 from bot.helpdesk.admins import AdminDirectory
 from bot.rag.answering import AnsweringService
 
@@ -23,6 +23,12 @@ def router() -> Router:
     async def start(message: Message, i18n: I18nContext) -> None:
         name = message.from_user.first_name if message.from_user else ""
         await message.answer(i18n.get("start", name=html.escape(name)))
+
+    @r.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION), F.chat.type.in_(GROUP_TYPES))
+    async def added_to_group(event: ChatMemberUpdated, bot: Bot, i18n: I18nContext) -> None:
+        # The first thing a group sees: how to address the bot, since it stays silent otherwise.
+        me = await bot.me()
+        await bot.send_message(event.chat.id, i18n.get("help-group", bot=f"@{me.username}"))
 
     @r.message(Command("help"))
     async def help_(

@@ -110,6 +110,20 @@ async def test_the_bot_answers_in_a_group_only_when_addressed(
     tg.add_group(GROUP_A, forum=True)
     tg.set_chat_member(GROUP_A, ADMIN_A, "administrator")
     async with start_bot(user_question_rate="100/minute"):
+        # Added to the group: the bot introduces itself once, saying how to address it.
+        tg.push_update(
+            {
+                "my_chat_member": {
+                    "chat": tg.add_group(GROUP_A, forum=True),
+                    "from": {"id": ADMIN_A, "is_bot": False, "first_name": "Ольга", "language_code": "ru"},
+                    "date": 0,
+                    "old_chat_member": {"status": "left", "user": tg.bot_user},
+                    "new_chat_member": {"status": "member", "user": tg.bot_user},
+                }
+            }
+        )
+        intro = await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A)
+        assert f"{MENTION} ваш вопрос" in intro.visible_text
         await _group_upload(tg, GROUP_A, ADMIN_A, "f-returns", "returns.md", RETURNS_MD.encode())
         assert "Правила возврата" in await _indexed(tg, GROUP_A, "returns.md")
 
