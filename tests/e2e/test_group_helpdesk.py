@@ -206,7 +206,9 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         tg.add_file("f-b", OFFICE_B_MD.encode(), "office-b.md")
         shared = tg.push_message(chat_id=GROUP_B, user_id=ADMIN_B, document=tg.document_for("f-b"))["message"]
         _ask(tg, GROUP_B, ADMIN_B, "/upload", reply_to_message=shared)
-        assert "Офис Б" in await _indexed(tg, GROUP_B, "office-b.md")
+        indexed_b = await _indexed(tg, GROUP_B, "office-b.md")
+        assert "Офис Б" in indexed_b
+        doc_b = re.findall(r"<code>(\w+)</code>", indexed_b)[-1]
 
         llm_server.forbidden = {"cactus-17"}
         question = _ask(tg, GROUP_A, USER_ID, f"/ask {WIFI_QUESTION}")
@@ -234,6 +236,27 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         assert (
             "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused_docs))).visible_text
         )
+
+        # Group A's admin can't reach group B's document, even by its id.
+        foreign = _ask(tg, GROUP_A, ADMIN_A, f"/delete {doc_b}")
+        assert "нет документа" in (await tg.wait_for("sendMessage", _replying_to(foreign))).visible_text
+        confirm_request = _ask(tg, GROUP_B, ADMIN_B, f"/delete {doc_b}")
+        confirm = await tg.wait_for("sendMessage", _replying_to(confirm_request))
+        [yes, _] = confirm.params["reply_markup"]["inline_keyboard"][0]
+        for user in (ADMIN_A, ADMIN_B):  # only B's admin's tap counts
+            tg.push_callback_query(
+                chat_id=GROUP_B,
+                user_id=user,
+                message_id=confirm.result["message_id"],
+                data=yes["callback_data"],
+                language_code="ru",
+            )
+        deleted = await tg.wait_for(
+            "editMessageText", lambda r: r.chat_id == GROUP_B and "Удал" in (r.text or "")
+        )
+        assert "Офис Б" in deleted.visible_text
+        await tg.wait_for("answerCallbackQuery", lambda r: "администратор" in str(r.params.get("text")))
+        assert len(tg.calls("editMessageText")) == 3  # two indexing confirmations and this one
     assert llm_server.violations == []
 
 
