@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
 from bot.helpdesk.preferences import ChatPreferencesService
+from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
@@ -27,6 +29,7 @@ from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
+from bot.storage.job_queue import JobQueue
 from bot.storage.migrator import MigrationContext, check_schema, migrate
 from bot.storage.rate_limits import SendPacer, WindowCounter
 from bot.storage.redis_server import RedisServerProcess
@@ -43,6 +46,7 @@ class Services:
     preferences: ChatPreferencesService
     feedback: FeedbackService
     desk: QuestionDesk
+    jobs: IngestionJobs
     send_pacer: SendPacer
 
 
@@ -170,6 +174,10 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
             feedback=feedback,
             desk=QuestionDesk(
                 answering, preferences, limiter, ConcurrencyGate(settings.llm_max_concurrency), feedback
+            ),
+            jobs=IngestionJobs(
+                JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),
+                ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
         )

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(default=1500, ge=200, le=4000)
     max_upload_mb: int = Field(default=20, ge=1)
     max_question_chars: int = Field(default=2000, ge=50)
+    # An upload job whose worker stopped reporting for this long is taken over by another worker.
+    ingest_stale_after_s: int = Field(default=300, ge=0)
+    upload_progress_interval_s: float = Field(default=3.0, ge=0)
 
     history_turns: int = Field(default=6, ge=0, le=50)
     history_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from functools import partial
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -16,13 +19,15 @@ from aiogram.types import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
 )
+from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.app import Services, build_services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
-from bot.i18n.setup import create_i18n_middleware
+from bot.handlers.upload_jobs import TelegramFileSource, TelegramProgressReporter, Translate
+from bot.i18n.setup import create_i18n_core, create_i18n_middleware
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +39,39 @@ async def run_polling(
     settings.require_bot_token()  # fail on a missing token before anything heavy loads
     async with build_services(settings, embedder=embedder) as services:
         bot = create_bot(settings, services.send_pacer)
-        dp = create_dispatcher(services)
+        i18n_core = create_i18n_core()
+        dp = create_dispatcher(services, i18n_core)
         await services.ingestion.clean_up_interrupted()
         await publish_commands(bot)
         me = await bot.get_me()
         log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))
         watcher = asyncio.create_task(_stop_when_set(dp, stop)) if stop else None
+        worker_stop = asyncio.Event()
+        # The core's catalogues load at dispatcher startup, before the first job is taken.
+        reporter = TelegramProgressReporter(
+            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
+        )
+        worker = asyncio.create_task(services.jobs.run(TelegramFileSource(bot), reporter, worker_stop))
         try:
             await dp.start_polling(
                 bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
             )
         finally:
+            worker_stop.set()
+            # A job in progress stays in the queue unacknowledged and resumes after the restart.
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
             if watcher:
                 watcher.cancel()
             await bot.session.close()
+
+
+def _translator(core: FluentRuntimeCore, locale: str) -> Translate:
+    def translate(key: str, /, **variables: Any) -> str:
+        return core.get(key, locale, **variables)
+
+    return translate
 
 
 async def _stop_when_set(dp: Dispatcher, stop: asyncio.Event) -> None:
@@ -70,7 +94,7 @@ def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     )
 
 
-def create_dispatcher(services: Services) -> Dispatcher:
+def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = None) -> Dispatcher:
     # Services reach handlers by parameter name through aiogram's workflow data.
     dp = Dispatcher(
         settings=services.settings,
@@ -80,8 +104,9 @@ def create_dispatcher(services: Services) -> Dispatcher:
         preferences=services.preferences,
         feedback=services.feedback,
         desk=services.desk,
+        jobs=services.jobs,
     )
-    create_i18n_middleware().setup(dispatcher=dp)
+    create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     dp.include_router(setup_routers())
     return dp
 

@@ -4,29 +4,21 @@ group's own base (a file with the caption /upload, or /upload in reply to a file
 from __future__ import annotations
 
 import html
-import io
 import logging
-import time
 from datetime import UTC, datetime
 
-import aiohttp
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram_i18n import I18nContext
 
-from bot.handlers.context import GROUP_TYPES, is_chat_admin, knowledge_scope, message_from_admin
+from bot.handlers.context import GROUP_TYPES, is_chat_admin, knowledge_scope, message_from_admin, thread_of
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
+from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
-from bot.ingest.parsing import (
-    CorruptDocumentError,
-    DocumentError,
-    EmptyDocumentError,
-    UnsupportedFormatError,
-)
-from bot.ingest.pipeline import FileTooLargeError, IngestionService
+from bot.ingest.jobs import IngestionJobs, IngestJob
+from bot.ingest.pipeline import IngestionService
 from bot.render.telegram_html import split_for_telegram
 
 log = logging.getLogger(__name__)
@@ -37,21 +29,31 @@ def router() -> Router:
 
     @r.message(F.chat.type == ChatType.PRIVATE, F.document)
     async def upload_private(
-        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
+        message: Message,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        jobs: IngestionJobs,
+        admins: AdminDirectory,
     ) -> None:
         assert message.document is not None  # guaranteed by the F.document filter
-        await _upload(message, message.document, bot, i18n, ingestion, admins)
+        await _upload(message, message.document, bot, i18n, jobs, admins, ingestion.max_bytes)
 
     @r.message(Command("upload"))
     async def upload_command(
-        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
+        message: Message,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        jobs: IngestionJobs,
+        admins: AdminDirectory,
     ) -> None:
         replied = message.reply_to_message
         document = message.document or (replied.document if replied is not None else None)
         if document is None:
             await message.reply(i18n.get("upload-usage"))
             return
-        await _upload(message, document, bot, i18n, ingestion, admins)
+        await _upload(message, document, bot, i18n, jobs, admins, ingestion.max_bytes)
 
     @r.message(Command("docs"))
     async def list_docs(
@@ -140,70 +142,31 @@ async def _upload(
     document: Document,
     bot: Bot,
     i18n: I18nContext,
-    ingestion: IngestionService,
+    jobs: IngestionJobs,
     admins: AdminDirectory,
+    max_bytes: int,
 ) -> None:
     name = document.file_name or "file"
     if not await message_from_admin(message, bot, admins):
         refusal = "upload-refused-group" if message.chat.type in GROUP_TYPES else "upload-refused"
         await message.reply(i18n.get(refusal))
         return
-    if document.file_size is not None and document.file_size > ingestion.max_bytes:
-        await message.reply(_too_large(i18n, document.file_size, ingestion.max_bytes))
+    if document.file_size is not None and document.file_size > max_bytes:
+        # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.
+        await message.reply(too_large_text(i18n.get, document.file_size, max_bytes))
         return
-    progress = await message.reply(i18n.get("upload-working", name=html.escape(name)))
-    started = time.monotonic()
-    buffer = io.BytesIO()
-    try:
-        await bot.download(document, destination=buffer)
-    except (TelegramAPIError, aiohttp.ClientError) as exc:
-        log.warning("download of %s failed: %s", name, exc)
-        await progress.edit_text(i18n.get("upload-download-failed", name=html.escape(name)))
-        return
-    try:
-        result = await ingestion.ingest(
-            buffer.getvalue(),
-            name,
+    progress = await message.reply(i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0))
+    # The worker downloads and indexes in the background and edits `progress` as it goes.
+    await jobs.submit(
+        IngestJob(
+            file_name=name,
             scope=knowledge_scope(message.chat),
             uploaded_by=message.from_user.id if message.from_user else None,
+            chat_id=message.chat.id,
+            progress_message_id=progress.message_id,
+            thread_id=thread_of(message),
+            locale=i18n.locale,
+            file_id=document.file_id,
+            size=document.file_size,
         )
-    except DocumentError as exc:
-        await progress.edit_text(_document_error(i18n, exc, name, ingestion.max_bytes))
-        return
-    except Exception:
-        # Storage or embedding failed: nothing was published; say so instead of "Indexing…" forever.
-        log.exception("ingestion of %s failed", name)
-        await progress.edit_text(i18n.get("upload-failed", name=html.escape(name)))
-        return
-    doc = result.document
-    if result.already_indexed:
-        text = i18n.get("upload-already", title=html.escape(doc.title), doc_id=doc.doc_id)
-    else:
-        text = i18n.get(
-            "upload-done",
-            title=html.escape(doc.title),
-            name=html.escape(doc.file_name),
-            pages=doc.pages or 0,
-            chunks=doc.chunks,
-            seconds=f"{time.monotonic() - started:.1f}",
-            doc_id=doc.doc_id,
-        )
-    await progress.edit_text(text)
-
-
-def _too_large(i18n: I18nContext, size: int, limit: int) -> str:
-    return i18n.get(
-        "upload-too-large", size_mb=f"{size / 1024 / 1024:.1f}", max_mb=f"{limit / 1024 / 1024:.0f}"
     )
-
-
-def _document_error(i18n: I18nContext, exc: DocumentError, name: str, limit: int) -> str:
-    safe = html.escape(name)
-    if isinstance(exc, FileTooLargeError):
-        return _too_large(i18n, exc.size, limit)
-    if isinstance(exc, UnsupportedFormatError):
-        return i18n.get("upload-unsupported", name=safe)
-    if isinstance(exc, EmptyDocumentError):
-        return i18n.get("upload-empty", name=safe)
-    reason = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
-    return i18n.get("upload-corrupt", name=safe, reason=html.escape(reason))

@@ -32,7 +32,7 @@ def create_i18n_core() -> FluentRuntimeCore:
     return FluentRuntimeCore(path=LOCALES_DIR / "{locale}", default_locale=DEFAULT_LOCALE)
 
 
-def create_i18n_middleware() -> I18nMiddleware:
+def create_i18n_middleware(core: FluentRuntimeCore | None = None) -> I18nMiddleware:
     return I18nMiddleware(
-        core=create_i18n_core(), manager=TelegramLanguageManager(), default_locale=DEFAULT_LOCALE
+        core=core or create_i18n_core(), manager=TelegramLanguageManager(), default_locale=DEFAULT_LOCALE
     )

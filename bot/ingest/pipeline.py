@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain import DocumentInfo, heading_path
 from bot.ingest.chunking import split_into_chunks
@@ -16,6 +17,16 @@ from bot.storage.chunk_store import ChunkStore, ChunkToStore
 
 class PassageEmbedder(Protocol):
     async def embed_passages(self, texts: list[str], batch_size: int = 1) -> list[list[float]]: ...
+
+
+# Stages a caller may show: "parsing", "embedding" (done, total chunks), "storing".
+ProgressCallback = Callable[[Any, int, int], Awaitable[None]]
+# Embedding is the slow part; report it in steps this big.
+PROGRESS_EVERY_CHUNKS = 16
+
+
+async def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
 
 
 class FileTooLargeError(DocumentError):
@@ -42,12 +53,20 @@ class IngestionService:
         self.max_bytes = max_bytes
 
     async def ingest(
-        self, data: bytes, file_name: str, *, scope: str, uploaded_by: int | None
+        self,
+        data: bytes,
+        file_name: str,
+        *,
+        scope: str,
+        uploaded_by: int | None,
+        progress: ProgressCallback | None = None,
     ) -> IngestResult:
         """Index one file. Raises DocumentError subclasses for input the user must fix."""
         started = time.monotonic()
+        report = progress or _no_progress
         if len(data) > self.max_bytes:
             raise FileTooLargeError(len(data), self.max_bytes)
+        await report("parsing", 0, 0)
         # Parsing and splitting are CPU-bound: keep them off the event loop.
         parsed: ParsedDocument = await asyncio.to_thread(parse_document, data, file_name)
         content_hash = hashlib.sha256(parsed.text.strip().encode("utf-8")).hexdigest()
@@ -57,9 +76,11 @@ class IngestionService:
 
         drafts = await asyncio.to_thread(split_into_chunks, parsed, self._chunk_chars)
         # The title and section travel with the text into the vector: chunks rarely repeat them.
-        vectors = await self._embedder.embed_passages(
-            [_embedding_text(parsed.title, d.section, d.text) for d in drafts]
-        )
+        texts = [_embedding_text(parsed.title, d.section, d.text) for d in drafts]
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
+            await report("embedding", start, len(texts))
+            vectors += await self._embedder.embed_passages(texts[start : start + PROGRESS_EVERY_CHUNKS])
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -76,6 +97,7 @@ class IngestionService:
             ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v)
             for i, (d, v) in enumerate(zip(drafts, vectors, strict=True))
         ]
+        await report("storing", len(texts), len(texts))
         await self._store.store_document(doc, chunks)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started)
 

@@ -21,6 +21,11 @@ ADMIN_CHAT = ADMIN_ID  # private chats share the user's id
 USER_CHAT = USER_ID
 
 
+def _final_edit_in(chat_id: int) -> Callable[[RecordedRequest], bool]:
+    """An upload's summary, not one of its "⏳ …" progress edits."""
+    return lambda r: r.chat_id == chat_id and not (r.text or "").startswith("⏳")
+
+
 def _text_to(chat_id: int) -> Callable[[RecordedRequest], bool]:
     return lambda r: r.chat_id == chat_id
 
@@ -33,7 +38,7 @@ async def _upload(tg: FakeTelegramServer, user_id: int, file_id: str, name: str,
 async def _upload_and_wait(tg: FakeTelegramServer, file_id: str, name: str, data: bytes) -> RecordedRequest:
     await _upload(tg, ADMIN_ID, file_id, name, data)
     await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_CHAT and name in (r.text or ""))
-    return await tg.wait_for("editMessageText", lambda r: r.chat_id == ADMIN_CHAT)
+    return await tg.wait_for("editMessageText", _final_edit_in(ADMIN_CHAT))
 
 
 async def _ask(tg: FakeTelegramServer, chat_id: int, text: str, language_code: str = "ru") -> RecordedRequest:
@@ -206,8 +211,8 @@ async def test_bad_uploads_get_a_clear_message_and_store_nothing(
         # A file Telegram cannot serve (expired file_id): the admin is told, nothing hangs.
         lost = {"file_id": "f-gone", "file_unique_id": "u-gone", "file_name": "gone.pdf", "file_size": 10}
         tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, document=lost, language_code="en")
-        await tg.wait_for("sendMessage", lambda r: "Indexing gone.pdf" in (r.text or ""))
-        failed = await tg.wait_for("editMessageText", _text_to(ADMIN_CHAT))
+        await tg.wait_for("sendMessage", lambda r: "gone.pdf: in the queue" in (r.text or ""))
+        failed = await tg.wait_for("editMessageText", _final_edit_in(ADMIN_CHAT))
         assert "could not download gone.pdf" in (failed.text or "")
 
         tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")

@@ -99,7 +99,10 @@ async def _quiet(tg: FakeTelegramServer, seconds: float = 0.7) -> None:
 
 
 async def _indexed(tg: FakeTelegramServer, group: int, name: str) -> str:
-    done = await tg.wait_for("editMessageText", lambda r: r.chat_id == group and name in (r.text or ""))
+    done = await tg.wait_for(
+        "editMessageText",
+        lambda r: r.chat_id == group and name in (r.text or "") and "⏳" not in (r.text or ""),
+    )
     return done.text or ""
 
 
@@ -256,7 +259,8 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         )
         assert "Офис Б" in deleted.visible_text
         await tg.wait_for("answerCallbackQuery", lambda r: "администратор" in str(r.params.get("text")))
-        assert len(tg.calls("editMessageText")) == 3  # two indexing confirmations and this one
+        summaries = [r for r in tg.calls("editMessageText") if "⏳" not in (r.text or "")]
+        assert len(summaries) == 3  # two indexing summaries and this one
     assert llm_server.violations == []
 
 

@@ -1,0 +1,120 @@
+"""The Telegram side of ingestion jobs: where a job's bytes come from, and one progress message per
+upload, edited at most every few seconds, ending in a summary."""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+
+from bot.ingest.jobs import FetchError, IngestJob, Stage
+from bot.ingest.parsing import CorruptDocumentError, DocumentError, EmptyDocumentError, UnsupportedFormatError
+from bot.ingest.pipeline import FileTooLargeError, IngestResult
+
+log = logging.getLogger(__name__)
+
+Translate = Callable[..., str]  # (key, **variables) -> text in the job's locale
+
+
+class TelegramFileSource:
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def fetch(self, job: IngestJob) -> bytes:
+        if job.file_id is None:
+            raise FetchError(f"job {job.job_id} has nothing to download")
+        buffer = io.BytesIO()
+        try:
+            await self._bot.download(job.file_id, destination=buffer)
+        except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
+            raise FetchError(f"download of {job.file_name} failed: {exc}") from exc
+        return buffer.getvalue()
+
+
+class TelegramProgressReporter:
+    """Edits the upload's progress message; stage updates are throttled, the final one always goes."""
+
+    def __init__(self, bot: Bot, translate: Callable[[str], Translate], min_interval_s: float = 3.0) -> None:
+        self._bot = bot
+        self._translate = translate  # locale -> translate function
+        self._min_interval_s = min_interval_s
+        self._last_edit: dict[str, float] = {}
+
+    async def progress(self, job: IngestJob, stage: Stage, done: int = 0, total: int = 0) -> None:
+        now = time.monotonic()
+        # The clock starts when the job does: a small file goes straight from "queued" to the summary.
+        if now - self._last_edit.setdefault(job.job_id, now) < self._min_interval_s:
+            return
+        self._last_edit[job.job_id] = now
+        t = self._translate(job.locale)
+        await self._edit(
+            job, t(f"upload-stage-{stage}", name=html.escape(job.file_name), done=done, total=total)
+        )
+
+    async def finished(self, job: IngestJob, result: IngestResult) -> None:
+        self._last_edit.pop(job.job_id, None)
+        await self._edit(job, upload_result_text(self._translate(job.locale), result))
+
+    async def failed(self, job: IngestJob, error: BaseException | None) -> None:
+        self._last_edit.pop(job.job_id, None)
+        t = self._translate(job.locale)
+        name = html.escape(job.file_name)
+        if error is None:
+            text = t("upload-interrupted", name=name)
+        elif isinstance(error, FetchError):
+            text = t("upload-download-failed", name=name)
+        elif isinstance(error, DocumentError):
+            text = document_error_text(t, error, job.file_name)
+        else:
+            text = t("upload-failed", name=name)
+        await self._edit(job, text)
+
+    async def _edit(self, job: IngestJob, text: str) -> None:
+        try:
+            await self._bot.edit_message_text(
+                text=text, chat_id=job.chat_id, message_id=job.progress_message_id
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            if "message to edit not found" not in exc.message:
+                raise
+            # The admin deleted the progress message: say it in a new one instead.
+            await self._bot.send_message(job.chat_id, text, message_thread_id=job.thread_id)
+
+
+def upload_result_text(t: Translate, result: IngestResult) -> str:
+    doc = result.document
+    if result.already_indexed:
+        return t("upload-already", title=html.escape(doc.title), doc_id=doc.doc_id)
+    return t(
+        "upload-done",
+        title=html.escape(doc.title),
+        name=html.escape(doc.file_name),
+        pages=doc.pages or 0,
+        chunks=doc.chunks,
+        seconds=f"{result.seconds:.1f}",
+        doc_id=doc.doc_id,
+    )
+
+
+def too_large_text(t: Translate, size: int, limit: int) -> str:
+    return t("upload-too-large", size_mb=f"{size / 1024 / 1024:.1f}", max_mb=f"{limit / 1024 / 1024:.0f}")
+
+
+def document_error_text(t: Translate, exc: DocumentError, name: str) -> str:
+    safe = html.escape(name)
+    if isinstance(exc, FileTooLargeError):
+        return too_large_text(t, exc.size, exc.limit)
+    if isinstance(exc, UnsupportedFormatError):
+        return t("upload-unsupported", name=safe)
+    if isinstance(exc, EmptyDocumentError):
+        return t("upload-empty", name=safe)
+    reason = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
+    return t("upload-corrupt", name=safe, reason=html.escape(reason))

@@ -1,0 +1,165 @@
+"""Uploads as background jobs: queued in Redis, run one at a time per process, reported as they go.
+
+The bot replies at once and keeps serving everyone; the worker downloads, parses, embeds and stores,
+reporting each stage. A job interrupted by a restart is resumed (ingestion is idempotent: chunks are
+published only when all are stored, and identical content is recognised); a job that keeps failing
+that way is reported as failed, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from bot.ingest.parsing import DocumentError
+from bot.ingest.pipeline import IngestionService, IngestResult
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["queued", "downloading", "parsing", "embedding", "storing"]
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    file_name: str
+    scope: str
+    uploaded_by: int | None
+    chat_id: int  # where the progress message lives
+    progress_message_id: int
+    thread_id: int | None = None
+    locale: str = "en"
+    file_id: str | None = None  # a Telegram document...
+    url: str | None = None  # ...or a web page
+    size: int | None = None
+    job_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def to_payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> IngestJob:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in names})
+
+
+class QueuedJobLike(Protocol):
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def deliveries(self) -> int: ...
+
+
+class Queue(Protocol):
+    async def enqueue(self, payload: dict[str, Any]) -> str: ...
+    async def next(self, block_s: float) -> QueuedJobLike | None: ...
+    async def touch(self, entry_id: str) -> None: ...
+    async def done(self, entry_id: str) -> None: ...
+
+
+class JobSource(Protocol):
+    async def fetch(self, job: IngestJob) -> bytes: ...
+
+
+class JobReporter(Protocol):
+    async def progress(self, job: IngestJob, stage: Stage, done: int = 0, total: int = 0) -> None: ...
+    async def finished(self, job: IngestJob, result: IngestResult) -> None: ...
+    async def failed(self, job: IngestJob, error: BaseException | None) -> None:
+        """`error` is None when restarts interrupted the job too many times."""
+
+
+class FetchError(Exception):
+    """The file or page could not be downloaded; the user should send it again."""
+
+
+class IngestionJobs:
+    def __init__(self, queue: Queue, ingestion: IngestionService, *, max_deliveries: int = 3) -> None:
+        self._queue = queue
+        self._ingestion = ingestion
+        self._max_deliveries = max_deliveries
+
+    async def submit(self, job: IngestJob) -> None:
+        await self._queue.enqueue(job.to_payload())
+
+    async def run(self, source: JobSource, reporter: JobReporter, stop: asyncio.Event) -> None:
+        """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set."""
+        while not stop.is_set():
+            try:
+                queued = await self._queue.next(block_s=1.0)
+            except Exception:  # Redis hiccup: wait and retry rather than kill the worker
+                log.exception("ingestion queue unavailable")
+                await _sleep_unless(stop, 5.0)
+                continue
+            if queued is not None:
+                await self._process(queued, source, reporter)
+
+    async def _process(self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter) -> None:
+        job = IngestJob.from_payload(queued.payload)
+        if queued.deliveries > self._max_deliveries:
+            log.error(
+                "job %s (%s) was interrupted %d times; giving up",
+                job.job_id,
+                job.file_name,
+                queued.deliveries,
+            )
+            await _report(reporter.failed(job, None))
+            await self._queue.done(queued.entry_id)
+            return
+        if queued.deliveries > 1:
+            log.warning("resuming job %s (%s) after an interruption", job.job_id, job.file_name)
+        heartbeat = _Heartbeat(lambda: self._queue.touch(queued.entry_id))
+
+        async def on_progress(stage: Stage, done: int = 0, total: int = 0) -> None:
+            await heartbeat()
+            await _report(reporter.progress(job, stage, done, total))
+
+        try:
+            await on_progress("downloading")
+            data = await source.fetch(job)
+            result = await self._ingestion.ingest(
+                data, job.file_name, scope=job.scope, uploaded_by=job.uploaded_by, progress=on_progress
+            )
+        except (DocumentError, FetchError) as exc:
+            await _report(reporter.failed(job, exc))
+        except Exception as exc:
+            # Storage or embedding failed: nothing was published; the admin is told, the worker goes on.
+            log.exception("ingestion job %s (%s) failed", job.job_id, job.file_name)
+            await _report(reporter.failed(job, exc))
+        else:
+            await _report(reporter.finished(job, result))
+        await self._queue.done(queued.entry_id)
+
+
+class _Heartbeat:
+    """Touches the queue entry at most every `every_s`, however often progress is reported."""
+
+    def __init__(self, touch: Callable[[], Awaitable[None]], every_s: float = 10.0) -> None:
+        self._touch = touch
+        self._every_s = every_s
+        self._last = time.monotonic()
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self._last >= self._every_s:
+            self._last = time.monotonic()
+            await self._touch()
+
+
+async def _report(call: Awaitable[None]) -> None:
+    # A message that can't be edited (deleted, chat gone) must not stop the job or the worker.
+    try:
+        await call
+    except Exception:
+        log.exception("could not report ingestion progress")
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,82 @@
+"""Uploads run as background jobs in Redis: progress is shown, and a restart never loses a job."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from bot.domain import GLOBAL_SCOPE
+from bot.ingest.jobs import IngestJob
+from bot.storage.job_queue import JobQueue
+from tests.conftest import ADMIN_ID
+from tests.e2e.conftest import BotStarter
+from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.telegram_server import FakeTelegramServer
+
+
+async def test_an_upload_shows_its_stages_then_a_summary(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    async with start_bot(upload_progress_interval_s=0):
+        tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
+        queued = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID)
+        assert queued.visible_text == "⏳ returns.md: in the queue…"
+        summary = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+    edits = [r.visible_text for r in tg.calls("editMessageText")]
+    # One message, edited in place through every stage.
+    assert {r.int_param("message_id") for r in tg.calls("editMessageText")} == {queued.result["message_id"]}
+    assert edits == [
+        "⏳ returns.md: downloading…",
+        "⏳ returns.md: reading the text…",
+        "⏳ returns.md: indexing, 0 of 2 chunks…",
+        "⏳ returns.md: saving…",
+        summary.visible_text,
+    ]
+
+
+def _job(tg: FakeTelegramServer, file_id: str, name: str, data: bytes, message_id: int) -> IngestJob:
+    tg.add_file(file_id, data, name)
+    return IngestJob(
+        file_name=name,
+        scope=GLOBAL_SCOPE,
+        uploaded_by=ADMIN_ID,
+        chat_id=ADMIN_ID,
+        progress_message_id=message_id,
+        locale="en",
+        file_id=file_id,
+    )
+
+
+async def test_jobs_left_by_a_crashed_worker_are_resumed_or_reported(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, redis: Redis
+) -> None:
+    tg = telegram_server
+    # An upload that kept killing its workers: taken four times, never finished.
+    await JobQueue(redis, consumer="w", stale_after_s=0).enqueue(
+        _job(tg, "f-returns", "returns.md", RETURNS_MD.encode(), 102).to_payload()
+    )
+    for attempt in range(4):
+        assert await JobQueue(redis, consumer=f"crashed-{attempt}", stale_after_s=0).next(block_s=0.1)
+    # An upload that was in progress in a replica that died.
+    dead = JobQueue(redis, consumer="crashed-replica", stale_after_s=3600)
+    await dead.enqueue(_job(tg, "f-vpn", "vpn.md", VPN_MD.encode(), 101).to_payload())
+    claimed = await dead.next(block_s=0.1)
+    assert claimed is not None
+    assert claimed.payload["file_name"] == "vpn.md"
+
+    async with start_bot(ingest_stale_after_s=0):
+        # The progress messages of that replica are gone here, so the news comes as new messages.
+        given_up = await tg.wait_for("sendMessage", lambda r: "returns.md" in (r.text or ""))
+        assert "interrupted by restarts several times" in given_up.visible_text
+        resumed = await tg.wait_for("sendMessage", lambda r: "vpn.md" in (r.text or ""))
+        assert "Indexed <b>VPN setup guide</b>" in (resumed.text or "")
+
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/docs")
+        docs = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == ADMIN_ID and "Documents" in (r.text or "")
+        )
+        assert "VPN setup guide" in docs.visible_text
+        assert "Правила возврата" not in docs.visible_text
+    # Both jobs are settled: nothing is left for the next start.
+    assert await JobQueue(redis, consumer="next-start", stale_after_s=0).next(block_s=0.1) is None
