@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, and_f, or_f
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram_i18n import I18nContext
 
@@ -27,20 +27,9 @@ log = logging.getLogger(__name__)
 def router() -> Router:
     r = Router(name="documents")
 
-    @r.message(F.chat.type == ChatType.PRIVATE, F.document)
-    async def upload_private(
-        message: Message,
-        bot: Bot,
-        i18n: I18nContext,
-        ingestion: IngestionService,
-        jobs: IngestionJobs,
-        admins: AdminDirectory,
-    ) -> None:
-        assert message.document is not None  # guaranteed by the F.document filter
-        await _upload(message, message.document, bot, i18n, jobs, admins, ingestion.max_bytes)
-
-    @r.message(Command("upload"))
-    async def upload_command(
+    # A file sent to the bot in private, or "/upload" on (or in reply to) a file anywhere.
+    @r.message(or_f(and_f(F.chat.type == ChatType.PRIVATE, F.document), Command("upload")))
+    async def upload(
         message: Message,
         bot: Bot,
         i18n: I18nContext,
