@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from tqdm import tqdm
 
 from bot.app import (
     build_services,
@@ -15,6 +21,7 @@ from bot.app import (
 from bot.config import Settings
 from bot.domain import GLOBAL_SCOPE, chat_scope, scopes_for_chat
 from bot.ingest.parsing import SUPPORTED_EXTENSIONS, DocumentError
+from bot.ingest.pipeline import IngestionService
 from bot.rag.answering import Answer
 
 __all__ = ["ask", "delete_doc", "format_answer_text", "ingest", "list_docs", "migrate", "run_bot"]
@@ -49,23 +56,75 @@ def _files_under(paths: list[Path]) -> list[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class _IngestRow:
+    status: str  # INDEXED | EXISTS | FAILED
+    path: Path
+    doc_id: str = ""
+    pages: int | None = None
+    chunks: int = 0
+    seconds: float = 0.0
+    note: str = ""
+
+
 async def ingest(settings: Settings, paths: list[Path], chat_id: int | None) -> int:
-    """Ingests files and folders; prints one line per file; exit code 1 if any file failed."""
+    """Ingests files and folders (recursively) with a progress bar, then prints a summary table.
+
+    Exit code 1 if any file failed; the others are indexed all the same.
+    """
     scope = GLOBAL_SCOPE if chat_id is None else chat_scope(chat_id)
-    failures = 0
+    files = _files_under(paths)
+    rows: list[_IngestRow] = []
+    started = time.monotonic()
     async with open_knowledge_base(settings) as (_, _, ingestion):
-        for path in _files_under(paths):
-            try:
-                result = await ingestion.ingest(path.read_bytes(), path.name, scope=scope, uploaded_by=None)
-            except (DocumentError, OSError) as exc:
-                failures += 1
-                print(f"FAILED   {path}: {exc}")
-                continue
-            doc = result.document
-            status = "EXISTS " if result.already_indexed else "INDEXED"
-            pages = f"{doc.pages} pages, " if doc.pages else ""
-            print(f"{status}  {path}  id={doc.doc_id}  {pages}{doc.chunks} chunks  {result.seconds:.1f}s")
-    return 1 if failures else 0
+        # The bar goes to stderr and only on a terminal; the table on stdout stays clean for scripts.
+        with tqdm(total=len(files), unit="file", disable=None, file=sys.stderr) as bar:
+            for path in files:
+                rows.append(await _ingest_one(ingestion, path, scope, bar))
+                bar.update()
+    _print_summary(rows, time.monotonic() - started)
+    return 1 if any(row.status == "FAILED" for row in rows) else 0
+
+
+async def _ingest_one(ingestion: IngestionService, path: Path, scope: str, bar: tqdm) -> _IngestRow:
+    name = path.name[-30:]
+    bar.set_postfix_str(name)
+
+    async def progress(stage: str, done: int, total: int) -> None:
+        bar.set_postfix_str(f"{name}: {stage} {done}/{total}" if total else f"{name}: {stage}")
+
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+        result = await ingestion.ingest(data, path.name, scope=scope, uploaded_by=None, progress=progress)
+    except (DocumentError, OSError) as exc:
+        return _IngestRow("FAILED", path, note=str(exc))
+    doc = result.document
+    return _IngestRow(
+        "EXISTS" if result.already_indexed else "INDEXED",
+        path,
+        doc_id=doc.doc_id,
+        pages=doc.pages,
+        chunks=0 if result.already_indexed else doc.chunks,
+        seconds=result.seconds,
+    )
+
+
+def _print_summary(rows: list[_IngestRow], seconds: float) -> None:
+    width = max([len(str(row.path)) for row in rows] + [4])
+    print(f"{'status':<7}  {'file':<{width}}  {'id':<12}  {'pages':>5}  {'chunks':>6}  {'seconds':>7}  note")
+    for row in rows:
+        pages = str(row.pages) if row.pages else ""
+        chunks = str(row.chunks) if row.status == "INDEXED" else ""
+        timing = f"{row.seconds:.1f}" if row.status != "FAILED" else ""
+        print(
+            f"{row.status:<7}  {row.path!s:<{width}}  {row.doc_id:<12}  {pages:>5}  {chunks:>6}  {timing:>7}"
+            f"  {row.note}".rstrip()
+        )
+    counts = {status: sum(row.status == status for row in rows) for status in ("INDEXED", "EXISTS", "FAILED")}
+    print(
+        f"{len(rows)} files: {counts['INDEXED']} indexed, {counts['EXISTS']} already indexed, "
+        f"{counts['FAILED']} failed; {sum(row.chunks for row in rows)} chunks in {seconds:.1f} s"
+    )
 
 
 async def ask(settings: Settings, question: str, chat_id: int | None) -> Answer:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import limits
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+CLOUD_BOT_API_MAX_MB = 20
 _TOKEN_RE = re.compile(r"^\d+:[\w-]{5,}$")
 
 
@@ -114,6 +115,15 @@ class Settings(BaseSettings):
             raise ValueError(f"folder {value} does not exist")
         return value
 
+    @model_validator(mode="after")
+    def _check_upload_limit(self) -> Settings:
+        # The cloud Bot API serves bots files of at most 20 MB; more needs `telegram-bot-api --local`.
+        if self.max_upload_mb > CLOUD_BOT_API_MAX_MB and not self.telegram_api_url:
+            raise ValueError(
+                f"MAX_UPLOAD_MB above {CLOUD_BOT_API_MAX_MB} needs a self-hosted Bot API server: set TELEGRAM_API_URL"
+            )
+        return self
+
     def require_bot_token(self) -> str:
         if self.bot_token is None:
             raise ConfigError("BOT_TOKEN is not set: get one from @BotFather and put it in .env")
@@ -130,5 +140,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated by pydantic
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings names its variables itself
+            raise ConfigError(message) from None
+        raise ConfigError(f"{str(first['loc'][0]).upper()}: {message}") from None

@@ -57,3 +57,19 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.Mo
 def test_missing_embedding_folder_is_named() -> None:
     with pytest.raises(ConfigError, match="EMBEDDING_MODEL_PATH"):
         load_settings(embedding_model_path="/nonexistent/model")
+
+
+def test_uploads_over_20_mb_need_a_self_hosted_bot_api() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^MAX_UPLOAD_MB above 20 needs a self-hosted .* TELEGRAM_API_URL$"
+    ):
+        load_settings(max_upload_mb=200)
+    assert (
+        load_settings(max_upload_mb=200, telegram_api_url="http://bot-api:8081").max_upload_bytes == 200 << 20
+    )
+
+
+@pytest.mark.parametrize("rate", ["often", "0/minute", "5 per fortnight"])
+def test_bad_rates_are_named(rate: str) -> None:
+    with pytest.raises(ConfigError, match=r"^USER_QUESTION_RATE: must be a rate such as"):
+        load_settings(user_question_rate=rate)
