@@ -120,7 +120,8 @@ class Settings(BaseSettings):
         # The cloud Bot API serves bots files of at most 20 MB; more needs `telegram-bot-api --local`.
         if self.max_upload_mb > CLOUD_BOT_API_MAX_MB and not self.telegram_api_url:
             raise ValueError(
-                f"MAX_UPLOAD_MB above {CLOUD_BOT_API_MAX_MB} needs a self-hosted Bot API server: set TELEGRAM_API_URL"
+                f"MAX_UPLOAD_MB above {CLOUD_BOT_API_MAX_MB} needs a self-hosted Bot API server: "
+                "set TELEGRAM_API_URL"
             )
         return self
 

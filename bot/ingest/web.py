@@ -1,0 +1,121 @@
+"""Fetching a web page for the knowledge base: size- and time-bounded, redirects followed by hand,
+and private networks refused unless allowed (group admins are strangers; the bot's own Redis,
+Qdrant and cloud metadata endpoints must not be readable through it)."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+MAX_REDIRECTS = 5
+_USER_AGENT = "Mozilla/5.0 (compatible; kb-bot/1.0; +https://github.com/)"
+
+
+class WebFetchError(Exception):
+    """The page could not be fetched; str() is a short reason for the admin."""
+
+
+class PageTooLargeError(WebFetchError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the page is larger than {limit // (1024 * 1024)} MB")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    url: str  # after redirects
+    data: bytes
+    content_type: str | None
+
+
+def _is_public(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
+class _PublicOnlyResolver(AbstractResolver):
+    """Resolves like aiohttp does, then keeps only public addresses (checked at connect time, so a
+    DNS answer that changes between a check and the connection cannot slip a private address in)."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = [r for r in await self._inner.resolve(host, port, family) if _is_public(r["host"])]
+        if not results:
+            # aiohttp shows only strerror, so the reason goes there.
+            raise OSError(errno.EACCES, f"{host} resolves only to private or reserved addresses")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def check_url(url: str, *, allow_private: bool) -> str:
+    """The URL, if it is an http(s) address the bot may fetch; raises WebFetchError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebFetchError("only http:// and https:// addresses can be added")
+    if not allow_private:
+        try:
+            literal = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            literal = None
+        # aiohttp connects to IP literals without asking the resolver, so they are checked here.
+        if literal is not None and not literal.is_global:
+            raise WebFetchError(f"{parts.hostname} is a private or reserved address")
+        # Host names are checked by the resolver, at connection time.
+    return url.strip()
+
+
+async def fetch_page(
+    url: str, *, max_bytes: int, timeout_s: float = 30.0, allow_private: bool = False
+) -> FetchedPage:
+    connector = aiohttp.TCPConnector(resolver=None if allow_private else _PublicOnlyResolver())
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    headers = {"User-Agent": _USER_AGENT, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+        current = check_url(url, allow_private=allow_private)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with session.get(current, allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                        # Each hop is checked like the first address.
+                        current = check_url(
+                            urljoin(current, response.headers["Location"]), allow_private=allow_private
+                        )
+                        continue
+                    if response.status >= 400:
+                        raise WebFetchError(f"the server answered HTTP {response.status}")
+                    data = await _read_bounded(response, max_bytes)
+                    return FetchedPage(str(response.url), data, response.headers.get("Content-Type"))
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise WebFetchError(f"could not load the page: {_reason(exc)}") from exc
+        raise WebFetchError("too many redirects")
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise PageTooLargeError(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:  # a missing or lying Content-Length
+            raise PageTooLargeError(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: Any) -> str:
+    return str(exc) or type(exc).__name__
