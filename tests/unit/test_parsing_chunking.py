@@ -358,7 +358,19 @@ def test_utf16_without_bom_is_decoded() -> None:
 
 def test_extension_is_case_insensitive() -> None:
     assert parse_document(b"# Title\n\ntext", "README.MD").kind == "markdown"
-    assert {".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"} == SUPPORTED_EXTENSIONS
+    assert {
+        ".pdf",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".epub",
+        ".txt",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xhtml",
+    } == SUPPORTED_EXTENSIONS
 
 
 # --- bad input --------------------------------------------------------------
