@@ -23,6 +23,7 @@ from qdrant_client import AsyncQdrantClient
 
 from bot.domain import GLOBAL_SCOPE
 from bot.embed.embedder import Embedder
+from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
 from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import Retriever
 from bot.storage.chunk_store import ChunkStore
@@ -59,7 +60,9 @@ async def run(xquad: Path, model_path: Path | None, max_questions: int | None) -
     ctx = MigrationContext(client, "bench", embedder.vector_name, embedder.dim, embedder.model_name)
     await migrate(ctx)
     store = ChunkStore(client, "bench", embedder.vector_name)
-    ingestion = IngestionService(embedder, store, chunk_chars=1500, max_bytes=50 * 1024 * 1024)
+    ingestion = IngestionService(
+        embedder, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=50 * 1024 * 1024
+    )
     retriever = Retriever(embedder, store, TOP_K)
     report: dict[str, Any] = {"ingestion": {}, "retrieval": {}}
 

@@ -9,7 +9,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -22,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (long polling)")
     sub.add_parser("migrate", help="create or upgrade the Qdrant schema")
 
-    ingest = sub.add_parser("ingest", help="add files or folders to the knowledge base")
-    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest = sub.add_parser("ingest", help="add files, folders (recursively) or web pages (URLs)")
+    ingest.add_argument("paths", nargs="+", help="files, folders, or http(s):// addresses")
     ingest.add_argument("--chat", type=int, default=None, help="a chat's own base (default: global)")
 
     ask = sub.add_parser("ask", help="answer a question without Telegram")

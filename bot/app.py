@@ -115,7 +115,7 @@ async def open_knowledge_base(
         await check_schema(migration_context(settings, qdrant, embedder))
         store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         ingestion = IngestionService(
-            embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
+            embedder, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
         )
         yield embedder, store, ingestion
     finally:

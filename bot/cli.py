@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.domain import GLOBAL_SCOPE, chat_scope, scopes_for_chat
 from bot.ingest.parsing import SUPPORTED_EXTENSIONS, DocumentError
 from bot.ingest.pipeline import IngestionService
+from bot.ingest.web import WebFetchError, fetch_page
 from bot.rag.answering import Answer
 
 __all__ = ["ask", "delete_doc", "format_answer_text", "ingest", "list_docs", "migrate", "run_bot"]
@@ -44,9 +45,14 @@ async def migrate(settings: Settings) -> list[str]:
         embedder.close()
 
 
-def _files_under(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
+def _sources(arguments: list[str]) -> list[Path | str]:
+    """Files (folders expanded recursively, supported types only) and URLs, in the order given."""
+    files: list[Path | str] = []
+    for argument in arguments:
+        if argument.startswith(("http://", "https://")):
+            files.append(argument)
+            continue
+        path = Path(argument)
         if path.is_dir():
             files += sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS
@@ -59,7 +65,7 @@ def _files_under(paths: list[Path]) -> list[Path]:
 @dataclass(frozen=True)
 class _IngestRow:
     status: str  # INDEXED | EXISTS | FAILED
-    path: Path
+    path: Path | str
     doc_id: str = ""
     pages: int | None = None
     chunks: int = 0
@@ -67,36 +73,51 @@ class _IngestRow:
     note: str = ""
 
 
-async def ingest(settings: Settings, paths: list[Path], chat_id: int | None) -> int:
+async def ingest(settings: Settings, paths: list[str], chat_id: int | None) -> int:
     """Ingests files and folders (recursively) with a progress bar, then prints a summary table.
 
     Exit code 1 if any file failed; the others are indexed all the same.
     """
     scope = GLOBAL_SCOPE if chat_id is None else chat_scope(chat_id)
-    files = _files_under(paths)
+    files = _sources(paths)
     rows: list[_IngestRow] = []
     started = time.monotonic()
     async with open_knowledge_base(settings) as (_, _, ingestion):
         # The bar goes to stderr and only on a terminal; the table on stdout stays clean for scripts.
         with tqdm(total=len(files), unit="file", disable=None, file=sys.stderr) as bar:
             for path in files:
-                rows.append(await _ingest_one(ingestion, path, scope, bar))
+                rows.append(await _ingest_one(ingestion, path, scope, bar, settings.max_upload_bytes))
                 bar.update()
     _print_summary(rows, time.monotonic() - started)
     return 1 if any(row.status == "FAILED" for row in rows) else 0
 
 
-async def _ingest_one(ingestion: IngestionService, path: Path, scope: str, bar: tqdm) -> _IngestRow:
-    name = path.name[-30:]
+async def _ingest_one(
+    ingestion: IngestionService, path: Path | str, scope: str, bar: tqdm, max_bytes: int
+) -> _IngestRow:
+    name = (path.name if isinstance(path, Path) else path)[-30:]
     bar.set_postfix_str(name)
 
     async def progress(stage: str, done: int, total: int) -> None:
         bar.set_postfix_str(f"{name}: {stage} {done}/{total}" if total else f"{name}: {stage}")
 
     try:
-        data = await asyncio.to_thread(path.read_bytes)
-        result = await ingestion.ingest(data, path.name, scope=scope, uploaded_by=None, progress=progress)
-    except (DocumentError, OSError) as exc:
+        if isinstance(path, str):
+            # The operator at the console is trusted with intranet addresses, unlike group admins.
+            page = await fetch_page(path, max_bytes=max_bytes, allow_private=True)
+            result = await ingestion.ingest(
+                page.data,
+                path,
+                scope=scope,
+                uploaded_by=None,
+                progress=progress,
+                web_url=page.url,
+                content_type=page.content_type,
+            )
+        else:
+            data = await asyncio.to_thread(path.read_bytes)
+            result = await ingestion.ingest(data, path.name, scope=scope, uploaded_by=None, progress=progress)
+    except (DocumentError, OSError, WebFetchError) as exc:
         return _IngestRow("FAILED", path, note=str(exc))
     doc = result.document
     return _IngestRow(

@@ -49,12 +49,14 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = None
 
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
-    chunk_chars: int = Field(default=1500, ge=200, le=4000)
+    chunk_tokens: int = Field(default=384, ge=64, le=1024)
     max_upload_mb: int = Field(default=20, ge=1)
     max_question_chars: int = Field(default=2000, ge=50)
     # An upload job whose worker stopped reporting for this long is taken over by another worker.
     ingest_stale_after_s: int = Field(default=300, ge=0)
     upload_progress_interval_s: float = Field(default=3.0, ge=0)
+    # /add_url may fetch intranet addresses (a wiki on 10.x) only when this is on; see README.
+    url_allow_private_networks: bool = False
 
     history_turns: int = Field(default=6, ge=0, le=50)
     history_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
-from bot.handlers.upload_jobs import TelegramFileSource, TelegramProgressReporter, Translate
+from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.i18n.setup import create_i18n_core, create_i18n_middleware
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ async def run_polling(
         reporter = TelegramProgressReporter(
             bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
         )
-        worker = asyncio.create_task(services.jobs.run(TelegramFileSource(bot), reporter, worker_stop))
+        files = JobFiles(
+            bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
+        )
+        worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
         try:
             await dp.start_polling(
                 bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
@@ -117,6 +120,7 @@ _COMMANDS: dict[str, dict[str, str]] = {
     "reset": {"en": "Forget the conversation", "ru": "Забыть разговор"},
     "settings": {"en": "Language, sources, behaviour", "ru": "Язык, источники, поведение"},
     "upload": {"en": "Add the attached file", "ru": "Добавить приложенный файл"},
+    "add_url": {"en": "Add a web page", "ru": "Добавить веб-страницу"},
     "docs": {"en": "List documents", "ru": "Список документов"},
     "feedback": {"en": "Export ratings (CSV)", "ru": "Выгрузить оценки (CSV)"},
 }
@@ -130,7 +134,7 @@ _MENUS: list[
     (BotCommandScopeAllGroupChats(), ["ask", "help"]),
     (
         BotCommandScopeAllChatAdministrators(),
-        ["ask", "help", "upload", "docs", "settings", "feedback", "reset"],
+        ["ask", "help", "upload", "add_url", "docs", "settings", "feedback", "reset"],
     ),
 ]
 

@@ -13,12 +13,14 @@ from aiogram.filters import Command, CommandObject, and_f, or_f
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram_i18n import I18nContext
 
+from bot.config import Settings
 from bot.handlers.context import GROUP_TYPES, is_chat_admin, knowledge_scope, message_from_admin, thread_of
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
 from bot.ingest.jobs import IngestionJobs, IngestJob
 from bot.ingest.pipeline import IngestionService
+from bot.ingest.web import WebFetchError, check_url
 from bot.render.telegram_html import split_for_telegram
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,31 @@ def router() -> Router:
             await message.reply(i18n.get("upload-usage"))
             return
         await _upload(message, document, bot, i18n, jobs, admins, ingestion.max_bytes)
+
+    @r.message(Command("add_url"))
+    async def add_url(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        i18n: I18nContext,
+        jobs: IngestionJobs,
+        admins: AdminDirectory,
+        settings: Settings,
+    ) -> None:
+        if not await message_from_admin(message, bot, admins):
+            refusal = "upload-refused-group" if message.chat.type in GROUP_TYPES else "upload-refused"
+            await message.reply(i18n.get(refusal))
+            return
+        url = (command.args or "").strip()
+        if not url:
+            await message.reply(i18n.get("add-url-usage"))
+            return
+        try:
+            url = check_url(url, allow_private=settings.url_allow_private_networks)
+        except WebFetchError as exc:
+            await message.reply(i18n.get("url-refused", reason=html.escape(str(exc))))
+            return
+        await _queue(message, i18n, jobs, name=url, url=url)
 
     @r.message(Command("docs"))
     async def list_docs(
@@ -144,6 +171,19 @@ async def _upload(
         # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.
         await message.reply(too_large_text(i18n.get, document.file_size, max_bytes))
         return
+    await _queue(message, i18n, jobs, name=name, file_id=document.file_id, size=document.file_size)
+
+
+async def _queue(
+    message: Message,
+    i18n: I18nContext,
+    jobs: IngestionJobs,
+    *,
+    name: str,
+    file_id: str | None = None,
+    url: str | None = None,
+    size: int | None = None,
+) -> None:
     progress = await message.reply(i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0))
     # The worker downloads and indexes in the background and edits `progress` as it goes.
     await jobs.submit(
@@ -155,7 +195,8 @@ async def _upload(
             progress_message_id=progress.message_id,
             thread_id=thread_of(message),
             locale=i18n.locale,
-            file_id=document.file_id,
-            size=document.file_size,
+            file_id=file_id,
+            url=url,
+            size=size,
         )
     )

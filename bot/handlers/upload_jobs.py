@@ -13,20 +13,40 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
-from bot.ingest.jobs import FetchError, IngestJob, Stage
-from bot.ingest.parsing import CorruptDocumentError, DocumentError, EmptyDocumentError, UnsupportedFormatError
+from bot.ingest.document import (
+    CorruptDocumentError,
+    DocumentError,
+    DocumentTooLargeError,
+    EmptyDocumentError,
+    PasswordProtectedError,
+    UnsupportedFormatError,
+)
+from bot.ingest.jobs import FetchedFile, FetchError, IngestJob, Stage
 from bot.ingest.pipeline import FileTooLargeError, IngestResult
+from bot.ingest.web import WebFetchError, fetch_page
 
 log = logging.getLogger(__name__)
 
 Translate = Callable[..., str]  # (key, **variables) -> text in the job's locale
 
 
-class TelegramFileSource:
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
+class JobFiles:
+    """A job's bytes: a Telegram document through the Bot API, or a web page fetched directly."""
 
-    async def fetch(self, job: IngestJob) -> bytes:
+    def __init__(self, bot: Bot, *, max_bytes: int, allow_private_urls: bool) -> None:
+        self._bot = bot
+        self._max_bytes = max_bytes
+        self._allow_private_urls = allow_private_urls
+
+    async def fetch(self, job: IngestJob) -> FetchedFile:
+        if job.url is not None:
+            try:
+                page = await fetch_page(
+                    job.url, max_bytes=self._max_bytes, allow_private=self._allow_private_urls
+                )
+            except WebFetchError as exc:
+                raise FetchError(str(exc)) from exc
+            return FetchedFile(page.data, web_url=page.url, content_type=page.content_type)
         if job.file_id is None:
             raise FetchError(f"job {job.job_id} has nothing to download")
         buffer = io.BytesIO()
@@ -34,7 +54,7 @@ class TelegramFileSource:
             await self._bot.download(job.file_id, destination=buffer)
         except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
             raise FetchError(f"download of {job.file_name} failed: {exc}") from exc
-        return buffer.getvalue()
+        return FetchedFile(buffer.getvalue())
 
 
 class TelegramProgressReporter:
@@ -67,6 +87,8 @@ class TelegramProgressReporter:
         name = html.escape(job.file_name)
         if error is None:
             text = t("upload-interrupted", name=name)
+        elif isinstance(error, FetchError) and job.url is not None:
+            text = t("url-fetch-failed", url=name, reason=html.escape(str(error)))
         elif isinstance(error, FetchError):
             text = t("upload-download-failed", name=name)
         elif isinstance(error, DocumentError):
@@ -116,5 +138,9 @@ def document_error_text(t: Translate, exc: DocumentError, name: str) -> str:
         return t("upload-unsupported", name=safe)
     if isinstance(exc, EmptyDocumentError):
         return t("upload-empty", name=safe)
+    if isinstance(exc, PasswordProtectedError):
+        return t("upload-password", name=safe)
+    if isinstance(exc, DocumentTooLargeError):
+        return t("upload-content-too-large", name=safe, reason=html.escape(str(exc)))
     reason = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
     return t("upload-corrupt", name=safe, reason=html.escape(reason))

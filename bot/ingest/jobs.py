@@ -65,8 +65,15 @@ class Queue(Protocol):
     async def done(self, entry_id: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class FetchedFile:
+    data: bytes
+    web_url: str | None = None  # set for web pages: the address after redirects
+    content_type: str | None = None
+
+
 class JobSource(Protocol):
-    async def fetch(self, job: IngestJob) -> bytes: ...
+    async def fetch(self, job: IngestJob) -> FetchedFile: ...
 
 
 class JobReporter(Protocol):
@@ -123,9 +130,15 @@ class IngestionJobs:
 
         try:
             await on_progress("downloading")
-            data = await source.fetch(job)
+            fetched = await source.fetch(job)
             result = await self._ingestion.ingest(
-                data, job.file_name, scope=job.scope, uploaded_by=job.uploaded_by, progress=on_progress
+                fetched.data,
+                job.file_name,
+                scope=job.scope,
+                uploaded_by=job.uploaded_by,
+                progress=on_progress,
+                web_url=fetched.web_url,
+                content_type=fetched.content_type,
             )
         except (DocumentError, FetchError) as exc:
             await _report(reporter.failed(job, exc))

@@ -1,72 +1,58 @@
-"""Turn uploaded file bytes into text sections (pure: no I/O besides parsing bytes)."""
+"""Turn uploaded file bytes into text sections (pure: no I/O besides parsing bytes).
+
+The model and errors live in bot.ingest.document and the container formats in
+bot.ingest.formats; this module picks the parser and is the public entry point.
+"""
 
 from __future__ import annotations
 
 import io
 import re
 import threading
-import unicodedata
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import PurePath
 
-import charset_normalizer
 import pypdfium2 as pdfium
 from bs4.dammit import EncodingDetector
 from markitdown import StreamInfo
 from markitdown.converters import DocxConverter, HtmlConverter
 
+from bot.ingest.document import (
+    HEADING_SEPARATOR,
+    CorruptDocumentError,
+    DocumentError,
+    EmptyDocumentError,
+    ParsedDocument,
+    PasswordProtectedError,
+    Section,
+    UnsupportedFormatError,
+    clean_title,
+    decode_text,
+    from_markdown,
+    normalise,
+    stem,
+)
+from bot.ingest.formats.ebook import parse_epub
+from bot.ingest.formats.sheets import parse_xlsx
+from bot.ingest.formats.slides import parse_pptx
+from bot.ingest.formats.webpage import parse_web_page
+from bot.ingest.formats.zipguard import check_not_encrypted_office, open_zip, read_member
+
 __all__ = [
+    "HEADING_SEPARATOR",
     "SUPPORTED_EXTENSIONS",
     "CorruptDocumentError",
     "DocumentError",
     "EmptyDocumentError",
     "ParsedDocument",
+    "PasswordProtectedError",
     "Section",
     "UnsupportedFormatError",
     "parse_document",
+    "parse_web_page",
 ]
-
-HEADING_SEPARATOR = " › "
-
-
-@dataclass(frozen=True)
-class Section:
-    text: str  # Markdown (headings kept as '#' lines) or plain text
-    page: int | None  # 1-based page for paged formats (PDF), else None
-    heading: str | None  # heading path, e.g. "Установка › Linux", or None
-
-
-@dataclass(frozen=True)
-class ParsedDocument:
-    title: str
-    file_name: str
-    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
-    pages: int | None  # page count for PDF, else None
-    sections: list[Section]
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(section.text for section in self.sections)
-
-
-class DocumentError(Exception):
-    """Base class; str(e) is a short English reason meant for logs."""
-
-
-class UnsupportedFormatError(DocumentError):
-    pass
-
-
-class EmptyDocumentError(DocumentError):
-    pass
-
-
-class CorruptDocumentError(DocumentError):
-    pass
-
 
 _KIND_BY_EXTENSION: dict[str, str] = {
     ".txt": "text",
@@ -74,8 +60,12 @@ _KIND_BY_EXTENSION: dict[str, str] = {
     ".markdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".xhtml": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".epub": "epub",
 }
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_KIND_BY_EXTENSION)
 
@@ -99,6 +89,14 @@ def parse_document(data: bytes, file_name: str) -> ParsedDocument:
 
 # --- format detection -------------------------------------------------------
 
+# A zip's members tell the Office/EPUB formats apart when the name does not.
+_ZIP_MARKERS = (
+    ("word/document.xml", "docx"),
+    ("ppt/presentation.xml", "pptx"),
+    ("xl/workbook.xml", "xlsx"),
+    ("META-INF/container.xml", "epub"),
+)
+
 
 def _detect_kind(data: bytes, file_name: str) -> str:
     suffix = PurePath(file_name).suffix.lower()
@@ -109,207 +107,31 @@ def _detect_kind(data: bytes, file_name: str) -> str:
     # PDF readers accept the header anywhere in the first KiB, so do we.
     if b"%PDF-" in data[:1024]:
         return "pdf"
-    if data.startswith(b"PK\x03\x04") and _zip_has_member(data, "word/document.xml"):
-        return "docx"
+    if data.startswith(b"PK\x03\x04"):
+        names = _zip_names(data)
+        for member, zip_kind in _ZIP_MARKERS:
+            if member in names:
+                return zip_kind
+    else:
+        check_not_encrypted_office(data)  # an encrypted .docx renamed: say it is locked
     raise UnsupportedFormatError(f"unsupported file type {suffix or '(no extension)'}")
 
 
-def _zip_has_member(data: bytes, member: str) -> bool:
+def _zip_names(data: bytes) -> set[str]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return member in archive.namelist()
+            return set(archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError):
-        return False
-
-
-# --- text decoding ----------------------------------------------------------
-
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MANY_BLANK_LINES = re.compile(r"\n{3,}")
-
-# Order matters: UTF-32 LE's BOM starts with UTF-16 LE's BOM.
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (b"\xef\xbb\xbf", "utf-8-sig"),
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-)
-# charset_normalizer often rates several code pages equally (chaos-wise) on
-# Russian text and then ranks them by a "coherence" score that is unstable on
-# short or repetitive text: CP1251 loses to mac_cyrillic, cp1125 or even
-# UTF-16. Among equally clean candidates, prefer what our users produce.
-_PREFERRED_ENCODINGS = ("cp1251", "koi8_r", "cp866")
-_WIDE_ENCODINGS = ("utf_16", "utf_32")
-
-
-def _decode_text(data: bytes, declared: str | None = None) -> str:
-    text = _decode_bytes(data, declared)
-    # Binary junk with a .txt name decodes "successfully" into control chars.
-    if len(_CONTROL_CHARS.findall(text)) > max(1, len(text) // 100):
-        raise CorruptDocumentError("not a text file (binary data)")
-    return text
-
-
-def _decode_bytes(data: bytes, declared: str | None) -> str:
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding, errors="replace")
-    # BOM-less UTF-16 of Cyrillic/ASCII is also valid UTF-8 (all bytes < 0x80),
-    # so the UTF-8 shortcut is only safe when there are no NUL bytes.
-    has_nul = b"\x00" in data
-    if not has_nul:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        if declared:
-            try:
-                return data.decode(declared)
-            except (LookupError, UnicodeDecodeError):
-                pass  # a wrong <meta charset> is common; fall back to detection
-    candidates = [
-        match
-        for match in charset_normalizer.from_bytes(data)
-        if has_nul or not match.encoding.startswith(_WIDE_ENCODINGS)
-    ]
-    if not candidates:
-        raise CorruptDocumentError("not a text file (unknown encoding)")
-    least_chaos = min(match.chaos for match in candidates)
-    tied = [match for match in candidates if match.chaos <= least_chaos]
-    for preferred in _PREFERRED_ENCODINGS:
-        for match in tied:
-            if match.encoding == preferred:
-                return str(match)
-    return str(tied[0])
-
-
-def _normalise(text: str) -> str:
-    # NFC so decomposed "й"/"ё" (frequent in PDFs and macOS files) match typed
-    # queries; control chars (NUL especially) break storage and tokenizers.
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _CONTROL_CHARS.sub("", text)
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
-    return _MANY_BLANK_LINES.sub("\n\n", text).strip()
-
-
-def _stem(file_name: str) -> str:
-    return PurePath(file_name).stem or file_name
-
-
-def _clean_title(title: str | None) -> str | None:
-    if title is None:
-        return None
-    title = " ".join(title.split())
-    return title or None
-
-
-# --- Markdown sectioning ----------------------------------------------------
-# No Markdown parser is a dependency and we only need headings, so a small
-# line scanner is enough; it skips fenced code so "# comment" lines in code
-# blocks are not taken for headings.
-
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_NOT_SETEXT_TEXT = re.compile(r"^(?: {4}|\t| {0,3}(?:[>*+-]|\d{1,9}[.)])(?:[ \t]|$))")
-_INLINE_MARKUP = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-
-
-@dataclass(frozen=True)
-class _Heading:
-    start: int  # index of the first line of the heading (the text line for setext)
-    level: int
-    title: str
-
-
-def _heading_title(raw: str) -> str:
-    title = _LINK.sub(r"\1", raw)
-    title = _INLINE_MARKUP.sub("", title)
-    return " ".join(_ESCAPE.sub(r"\1", title).split())
-
-
-def _find_headings(lines: list[str]) -> list[_Heading]:
-    headings: list[_Heading] = []
-    fence: str | None = None
-    previous_is_text = False
-    for index, line in enumerate(lines):
-        fence_match = _FENCE.match(line)
-        if fence is not None:
-            marker = fence_match.group(1) if fence_match else ""
-            if marker[:1] == fence[0] and len(marker) >= len(fence):
-                fence = None
-            previous_is_text = False
-            continue
-        if fence_match:
-            fence = fence_match.group(1)
-            previous_is_text = False
-            continue
-        atx = _ATX_HEADING.match(line)
-        if atx:
-            headings.append(_Heading(index, len(atx.group(1)), _heading_title(atx.group(2) or "")))
-            previous_is_text = False
-            continue
-        setext = _SETEXT_UNDERLINE.match(line)
-        if setext and previous_is_text:
-            level = 1 if setext.group(1)[0] == "=" else 2
-            headings.append(_Heading(index - 1, level, _heading_title(lines[index - 1])))
-            previous_is_text = False
-            continue
-        previous_is_text = bool(line.strip()) and not _NOT_SETEXT_TEXT.match(line) and "|" not in line
-    return headings
-
-
-def _markdown_sections(markdown: str) -> tuple[list[Section], str | None]:
-    """Split at headings; returns the sections and the first H1 (title candidate)."""
-    lines = markdown.split("\n")
-    headings = _find_headings(lines)
-    sections: list[Section] = []
-
-    def add(start: int, end: int, heading: str | None) -> None:
-        text = "\n".join(lines[start:end]).strip()
-        if text:
-            sections.append(Section(text=text, page=None, heading=heading))
-
-    add(0, headings[0].start if headings else len(lines), None)
-    path: list[tuple[int, str]] = []
-    for position, heading in enumerate(headings):
-        while path and path[-1][0] >= heading.level:
-            path.pop()
-        if heading.title:  # an empty "#" line opens a section but adds no name
-            path.append((heading.level, heading.title))
-        end = headings[position + 1].start if position + 1 < len(headings) else len(lines)
-        add(heading.start, end, HEADING_SEPARATOR.join(title for _, title in path) or None)
-    first_h1 = next((h.title for h in headings if h.level == 1 and h.title), None)
-    return sections, first_h1
-
-
-# Mammoth inlines pictures as data: URIs that markitdown truncates to junk like
-# "data:image/png;base64..."; keep only the alt text, which may carry meaning.
-_DATA_URI_IMAGE = re.compile(r"!\[([^\]]*)\]\(data:[^)]*\)")
-
-
-def _from_markdown(markdown: str, file_name: str, kind: str, title: str | None) -> ParsedDocument:
-    markdown = _normalise(_DATA_URI_IMAGE.sub(r"\1", markdown))
-    sections, first_h1 = _markdown_sections(markdown)
-    return ParsedDocument(
-        title=_clean_title(title) or first_h1 or _stem(file_name),
-        file_name=file_name,
-        kind=kind,
-        pages=None,
-        sections=sections,
-    )
+        return set()
 
 
 # --- per-format parsers -----------------------------------------------------
 
 
 def _parse_text(data: bytes, file_name: str) -> ParsedDocument:
-    text = _normalise(_decode_text(data))
+    text = normalise(decode_text(data))
     return ParsedDocument(
-        title=_stem(file_name),
+        title=stem(file_name),
         file_name=file_name,
         kind="text",
         pages=None,
@@ -318,41 +140,40 @@ def _parse_text(data: bytes, file_name: str) -> ParsedDocument:
 
 
 def _parse_markdown(data: bytes, file_name: str) -> ParsedDocument:
-    return _from_markdown(_decode_text(data), file_name, "markdown", None)
+    return from_markdown(decode_text(data), file_name, "markdown", None)
 
 
 def _parse_html(data: bytes, file_name: str) -> ParsedDocument:
     declared = EncodingDetector.find_declared_encoding(data, is_html=True)
-    html = _decode_text(data, declared)
+    html = decode_text(data, declared)
     # markitdown drops <script>/<style> and renders headings as '#'.
     # Escaped "\*"/"\_" would end up in what the LLM reads and we embed.
     result = HtmlConverter().convert_string(html, escape_asterisks=False, escape_underscores=False)
-    return _from_markdown(result.markdown, file_name, "html", result.title)
+    return from_markdown(result.markdown, file_name, "html", result.title)
 
 
 _CORE_NS = {"dc": "http://purl.org/dc/elements/1.1/"}
 
 
-def _docx_core_title(data: bytes) -> str | None:
+def _docx_core_title(archive: zipfile.ZipFile) -> str | None:
     # Plain ElementTree is safe here: expat >= 2.4 caps entity expansion
     # (billion laughs), and core.xml is a few hundred bytes.
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        if "docProps/core.xml" not in archive.namelist():
-            return None
-        root = ET.fromstring(archive.read("docProps/core.xml"))
+    if "docProps/core.xml" not in archive.namelist():
+        return None
+    root = ET.fromstring(read_member(archive, "docProps/core.xml", limit=1024 * 1024))
     element = root.find("dc:title", _CORE_NS)
     return None if element is None else element.text
 
 
 def _parse_docx(data: bytes, file_name: str) -> ParsedDocument:
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise CorruptDocumentError("not a valid DOCX (zip) file")
+    with open_zip(data, "docx") as archive:
+        title = _docx_core_title(archive)
     # markitdown runs mammoth, which maps Word heading styles to <hN>, then '#'.
     converter = DocxConverter()  # type: ignore[no-untyped-call]  # markitdown leaves __init__ unannotated
     result = converter.convert(
         io.BytesIO(data), StreamInfo(extension=".docx"), escape_asterisks=False, escape_underscores=False
     )
-    return _from_markdown(result.markdown, file_name, "docx", _docx_core_title(data))
+    return from_markdown(result.markdown, file_name, "docx", title)
 
 
 # PDFium is not thread-safe and the bot may parse in worker threads.
@@ -377,7 +198,7 @@ def _join_hyphen(match: re.Match[str]) -> str:
 def _clean_pdf_text(raw: str) -> str:
     text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00ad", "")
     text = _PDF_HYPHEN.sub(_join_hyphen, text)
-    return _normalise(text.replace("\ufffe", "-"))
+    return normalise(text.replace("\ufffe", "-"))
 
 
 def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[str]:
@@ -394,7 +215,7 @@ def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[str]:
 
 
 def _pdf_title(metadata_title: object) -> str | None:
-    title = _clean_title(str(metadata_title)) if metadata_title else None
+    title = clean_title(str(metadata_title)) if metadata_title else None
     if title is None or title.lower() in {"untitled", "без названия"}:
         return None
     office = _OFFICE_TITLE.fullmatch(title)
@@ -407,7 +228,7 @@ def _parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
             if getattr(exc, "err_code", None) == _PDFIUM_PASSWORD_ERROR:
-                raise CorruptDocumentError("password-protected PDF") from exc
+                raise PasswordProtectedError("password-protected PDF") from exc
             raise CorruptDocumentError("unreadable PDF") from exc
         try:
             page_count = len(pdf)
@@ -427,7 +248,7 @@ def _parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
             f"PDF has {page_count} page(s) but no text layer; it looks scanned (OCR is not supported)"
         )
     return ParsedDocument(
-        title=_pdf_title(metadata_title) or _stem(file_name),
+        title=_pdf_title(metadata_title) or stem(file_name),
         file_name=file_name,
         kind="pdf",
         pages=page_count,
@@ -440,5 +261,8 @@ _PARSERS: dict[str, Callable[[bytes, str], ParsedDocument]] = {
     "markdown": _parse_markdown,
     "html": _parse_html,
     "docx": _parse_docx,
+    "pptx": parse_pptx,
+    "xlsx": parse_xlsx,
+    "epub": parse_epub,
     "pdf": _parse_pdf,
 }

@@ -7,11 +7,20 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import PurePosixPath
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from bot.domain import DocumentInfo, heading_path
 from bot.ingest.chunking import split_into_chunks
-from bot.ingest.parsing import DocumentError, ParsedDocument, parse_document
+from bot.ingest.parsing import (
+    DocumentError,
+    ParsedDocument,
+    UnsupportedFormatError,
+    parse_document,
+    parse_web_page,
+)
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
 
 
@@ -45,11 +54,11 @@ class IngestResult:
 
 class IngestionService:
     def __init__(
-        self, embedder: PassageEmbedder, store: ChunkStore, *, chunk_chars: int, max_bytes: int
+        self, embedder: PassageEmbedder, store: ChunkStore, *, chunk_tokens: int, max_bytes: int
     ) -> None:
         self._embedder = embedder
         self._store = store
-        self._chunk_chars = chunk_chars
+        self._chunk_tokens = chunk_tokens
         self.max_bytes = max_bytes
 
     async def ingest(
@@ -60,21 +69,26 @@ class IngestionService:
         scope: str,
         uploaded_by: int | None,
         progress: ProgressCallback | None = None,
+        web_url: str | None = None,
+        content_type: str | None = None,
     ) -> IngestResult:
-        """Index one file. Raises DocumentError subclasses for input the user must fix."""
+        """Index one file, or a fetched web page when `web_url` is set.
+
+        Raises DocumentError subclasses for input the user must fix.
+        """
         started = time.monotonic()
         report = progress or _no_progress
         if len(data) > self.max_bytes:
             raise FileTooLargeError(len(data), self.max_bytes)
         await report("parsing", 0, 0)
         # Parsing and splitting are CPU-bound: keep them off the event loop.
-        parsed: ParsedDocument = await asyncio.to_thread(parse_document, data, file_name)
+        parsed = await asyncio.to_thread(_parse, data, file_name, web_url, content_type)
         content_hash = hashlib.sha256(parsed.text.strip().encode("utf-8")).hexdigest()
         existing = await self._store.find_by_hash(scope, content_hash)
         if existing is not None:
             return IngestResult(existing, already_indexed=True, seconds=time.monotonic() - started)
 
-        drafts = await asyncio.to_thread(split_into_chunks, parsed, self._chunk_chars)
+        drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
         # The title and section travel with the text into the vector: chunks rarely repeat them.
         texts = [_embedding_text(parsed.title, d.section, d.text) for d in drafts]
         vectors: list[list[float]] = []
@@ -119,6 +133,16 @@ class IngestionService:
         if doc is not None:
             await self._store.delete_document(doc_id)
         return doc
+
+
+def _parse(data: bytes, file_name: str, web_url: str | None, content_type: str | None) -> ParsedDocument:
+    if web_url is None:
+        return parse_document(data, file_name)
+    try:
+        return parse_web_page(data, web_url, content_type)
+    except UnsupportedFormatError:
+        # A link straight to a file (…/guide.pdf) is read as that file.
+        return parse_document(data, PurePosixPath(urlsplit(web_url).path).name or file_name)
 
 
 def document_id(scope: str, content_hash: str) -> str:

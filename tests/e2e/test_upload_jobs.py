@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.domain import GLOBAL_SCOPE
 from bot.ingest.jobs import IngestJob
 from bot.storage.job_queue import JobQueue
-from tests.conftest import ADMIN_ID
+from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer
+from tests.support.web_site import serve
 
 
 async def test_an_upload_shows_its_stages_then_a_summary(
@@ -80,3 +85,56 @@ async def test_jobs_left_by_a_crashed_worker_are_resumed_or_reported(
         assert "Правила возврата" not in docs.visible_text
     # Both jobs are settled: nothing is left for the next start.
     assert await JobQueue(redis, consumer="next-start", stale_after_s=0).next(block_s=0.1) is None
+
+
+ARTICLE = """<html><head><title>Возврат товара</title></head><body>
+<nav><a href="/">Главная</a> | <a href="/shop">Магазин</a> | <a href="/contacts">Контакты</a></nav>
+<article><h1>Возврат товара</h1>
+<p>Вернуть товар надлежащего качества можно в течение 14 дней после покупки, сохранив чек.</p>
+<p>Деньги возвращаются на карту, с которой была оплата, в течение 10 рабочих дней.</p></article>
+<footer>© Магазин, все права защищены. Подпишитесь на рассылку!</footer>
+<script>trackVisitor("secret-token")</script></body></html>"""
+
+
+async def test_admins_add_web_pages_by_url(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+
+    async def article(_: web.Request) -> web.Response:
+        return web.Response(text=ARTICLE, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/returns", article)
+    async with serve(app) as site:
+        # By default a private address (here 127.0.0.1) is refused before anything is fetched.
+        async with start_bot():
+            tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text=f"/add_url {site}/returns")
+            refused = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID)
+            assert "can't add this address" in refused.visible_text
+            assert "private or reserved" in refused.visible_text
+
+        async with start_bot(url_allow_private_networks=True):
+            tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=f"/add_url {site}/returns")
+            assert (
+                "Only the bot's administrators"
+                in (await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID)).visible_text
+            )
+            tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text=f"/add_url {site}/returns")
+            done = await tg.wait_for(
+                "editMessageText", lambda r: r.chat_id == ADMIN_ID and "⏳" not in (r.text or "")
+            )
+            assert "Indexed <b>Возврат товара</b>" in (done.text or "")
+            tg.push_message(
+                chat_id=ADMIN_ID, user_id=ADMIN_ID, text="Сколько дней на возврат?", language_code="ru"
+            )
+            answer = await tg.wait_for(
+                "sendMessage", lambda r: r.chat_id == ADMIN_ID and "Источники" in (r.text or "")
+            )
+            assert "14 дней" in answer.visible_text
+            assert "/returns" in answer.visible_text  # the source names the page
+    # Menus, footers and scripts never reach the model.
+    prompts = json.dumps(llm_server.requests, ensure_ascii=False)
+    assert "Возврат товара" in prompts
+    for boilerplate in ("Контакты", "Подпишитесь", "secret-token"):
+        assert boilerplate not in prompts

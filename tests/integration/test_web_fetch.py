@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from bot.ingest.web import PageTooLargeError, WebFetchError, check_url, fetch_page
+from tests.support.web_site import serve
 
 PAGE = "<html><head><title>Возвраты</title></head><body><p>Срок возврата — 14 дней.</p></body></html>"
 
@@ -38,13 +39,8 @@ async def site() -> AsyncIterator[str]:
         [web.get("/page", page), web.get("/moved", moved), web.get("/loop", loop), web.get("/huge", huge)]
     )
     app.router.add_get("/missing", missing)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield url
 
 
 async def test_a_page_is_fetched_after_redirects(site: str) -> None:

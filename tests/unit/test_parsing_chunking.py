@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import io
 import os
@@ -15,15 +16,17 @@ import pytest
 from fpdf import FPDF
 from PIL import Image
 
-from bot.ingest.chunking import DEFAULT_CHUNK_CHARS, ChunkDraft, split_into_chunks
+from bot.ingest.chunking import DEFAULT_CHUNK_CHARS, DEFAULT_CHUNK_TOKENS, ChunkDraft, split_into_chunks
 from bot.ingest.parsing import (
     SUPPORTED_EXTENSIONS,
     CorruptDocumentError,
     EmptyDocumentError,
     ParsedDocument,
+    PasswordProtectedError,
     UnsupportedFormatError,
     parse_document,
 )
+from bot.ingest.tokens import TEKKEN_FILE, count_tokens, tekken_encoding
 
 # --- fixtures ---------------------------------------------------------------
 
@@ -176,7 +179,7 @@ def test_password_protected_pdf_is_rejected(cyrillic_font: Path) -> None:
     pdf.cell(0, 10, "Секретные данные")
     pdf.set_encryption(owner_password="owner", user_password="reader")
 
-    with pytest.raises(CorruptDocumentError, match="password-protected PDF"):
+    with pytest.raises(PasswordProtectedError, match="password-protected PDF"):
         parse_document(bytes(pdf.output()), "secret.pdf")
 
 
@@ -358,7 +361,19 @@ def test_utf16_without_bom_is_decoded() -> None:
 
 def test_extension_is_case_insensitive() -> None:
     assert parse_document(b"# Title\n\ntext", "README.MD").kind == "markdown"
-    assert {".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"} == SUPPORTED_EXTENSIONS
+    assert {
+        ".pdf",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".epub",
+        ".txt",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xhtml",
+    } == SUPPORTED_EXTENSIONS
 
 
 # --- bad input --------------------------------------------------------------
@@ -465,7 +480,7 @@ def test_long_markdown_chunks_fit_keep_sections_and_lose_nothing() -> None:
     doc = parse_document(markdown.encode(), "reglament.md")
     chunks = split_into_chunks(doc)
 
-    assert all(len(c.text) <= DEFAULT_CHUNK_CHARS for c in chunks)
+    assert all(count_tokens(c.text) <= DEFAULT_CHUNK_TOKENS for c in chunks)
     assert all(c.text.strip() for c in chunks)
     for opening, path in openings.items():
         holders = [c for c in chunks if opening + ":" in c.text]
@@ -490,7 +505,7 @@ def test_plain_text_chunks_have_no_section_or_page() -> None:
 
     assert len(chunks) > 5
     assert {(c.page, c.section) for c in chunks} == {(None, None)}
-    assert all(len(c.text) <= DEFAULT_CHUNK_CHARS for c in chunks)
+    assert all(count_tokens(c.text) <= DEFAULT_CHUNK_TOKENS for c in chunks)
     assert all(f"Пункт {n}." in "\n".join(c.text for c in chunks) for n in range(30))
 
 
@@ -498,3 +513,62 @@ def test_invalid_limit_is_rejected() -> None:
     doc = ParsedDocument(title="t", file_name="t.txt", kind="text", pages=None, sections=[])
     with pytest.raises(ValueError, match="positive"):
         split_into_chunks(doc, 0)
+
+
+def test_token_limit_holds_with_the_real_tokenizer_and_sections_are_kept() -> None:
+    markdown, openings = make_long_markdown()
+
+    chunks = parse_chunks_tokens(markdown.encode(), "reglament.md", max_tokens=120)
+
+    assert max(count_tokens(c.text) for c in chunks) <= 120
+    for opening, path in openings.items():
+        assert {c.section for c in chunks if opening + ":" in c.text} == {path}
+
+
+def parse_chunks_tokens(data: bytes, name: str, max_tokens: int) -> list[ChunkDraft]:
+    return split_into_chunks(parse_document(data, name), max_tokens=max_tokens)
+
+
+def test_max_chars_still_caps_chunks_alongside_tokens() -> None:
+    markdown, _ = make_long_markdown()
+    doc = parse_document(markdown.encode(), "reglament.md")
+
+    both = split_into_chunks(doc, 300)  # the pipeline's positional call
+    chars_only = split_into_chunks(doc, max_chars=300, max_tokens=None)
+
+    assert max(len(c.text) for c in both) <= 300
+    assert max(count_tokens(c.text) for c in both) <= DEFAULT_CHUNK_TOKENS
+    assert max(len(c.text) for c in chars_only) <= 300
+    with pytest.raises(ValueError, match="max_tokens"):
+        split_into_chunks(doc, max_tokens=None)
+
+
+def test_tekken_counts_match_mistral_commons_own_tokenizer() -> None:
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    reference = Tekkenizer.from_file(str(importlib.resources.files("mistral_common") / "data" / TEKKEN_FILE))
+    markdown, _ = make_long_markdown()
+    text = markdown[:5000] + " English text, code `x = f(y)`, числа 2024-03-01, <s> [INST] 🚀"
+    ids = reference.encode(text, bos=False, eos=False)
+    assert tekken_encoding().encode_ordinary(text) == [i - reference.num_special_tokens for i in ids]
+    assert reference.n_words == 131072  # Mistral-Nemo's vocabulary
+
+
+def test_ten_megabyte_single_line_parses_and_chunks() -> None:
+    rng = random.Random(7)
+    sentence_words = [rng.choice(_WORDS) for _ in range(700_000)]
+    line = " ".join(sentence_words)
+    line = ". ".join(line[i : i + 300] for i in range(0, len(line), 300))
+    data = line.encode()[: 10 * 1024 * 1024]
+    data = data[: data.rfind(b" ")]
+    assert len(data) > 9_900_000
+    assert b"\n" not in data
+
+    chunks = parse_chunks_tokens(data, "line.txt", max_tokens=DEFAULT_CHUNK_TOKENS)
+
+    assert len(chunks) > 1000
+    sample = random.Random(8).sample(chunks, 200)
+    assert all(count_tokens(c.text) <= DEFAULT_CHUNK_TOKENS for c in sample)
+    text = data.decode()
+    assert chunks[0].text.startswith(text[:50])
+    assert chunks[-1].text.endswith(text[-50:])

@@ -17,7 +17,8 @@ help =
     /settings — answer language, sources
 help-admin =
     <b>For administrators</b>
-    Send a file (PDF, DOCX, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
+    Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
+    /add_url URL — add a web page
     /docs — list documents
     /delete ID — remove a document
     /feedback — ratings of answers from all chats, as a CSV file
@@ -31,7 +32,8 @@ help-group =
     /help — this message
 help-group-admin =
     <b>For this group's administrators</b>
-    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
+    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
+    /add_url URL — add a web page to this group's base
     /docs — this group's documents
     /delete ID — remove one (after a confirmation)
     /settings — answer language, sources, silence when nothing is found, the global knowledge base
@@ -85,7 +87,7 @@ not-a-question = Send me your question as text.
 question-too-long = This question is too long ({ $length } characters, the limit is { $limit }). Please shorten it.
 upload-refused = Only the bot's administrators can add documents. Nothing was stored.
 upload-too-large = This file is { $size_mb } MB; the limit is { $max_mb } MB. Nothing was stored.
-upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, HTML, Markdown or TXT. Nothing was stored.
+upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT. Nothing was stored.
 upload-empty = I found no text in { $name }. If it is a scan, it needs text recognition (OCR) first. Nothing was stored.
 upload-corrupt = I could not open { $name }: { $reason }. Nothing was stored.
 upload-done =
@@ -111,3 +113,8 @@ upload-stage-parsing = ⏳ { $name }: reading the text…
 upload-stage-embedding = ⏳ { $name }: indexing, { $done } of { $total } chunks…
 upload-stage-storing = ⏳ { $name }: saving…
 upload-interrupted = Indexing { $name } was interrupted by restarts several times, so I stopped. Nothing was stored; please send it again.
+add-url-usage = Usage: /add_url https://example.com/page — adds the page's main text (menus and footers are left out).
+url-refused = I can't add this address: { $reason }.
+url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
+upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
+upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
