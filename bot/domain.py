@@ -44,6 +44,7 @@ class DocumentInfo:
     content_hash: str
     uploaded_by: int | None
     uploaded_at: float
+    uploader_name: str | None = None
 
 
 @dataclass(frozen=True)

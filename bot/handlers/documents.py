@@ -14,7 +14,14 @@ from aiogram.types import CallbackQuery, Document, Message
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
-from bot.handlers.context import GROUP_TYPES, is_chat_admin, knowledge_scope, message_from_admin, thread_of
+from bot.handlers.context import (
+    GROUP_TYPES,
+    is_chat_admin,
+    knowledge_scope,
+    message_from_admin,
+    speaker_name,
+    thread_of,
+)
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
@@ -84,15 +91,17 @@ def router() -> Router:
             return
         lines = [i18n.get("docs-header", count=len(docs))]
         for doc in docs:
-            date = datetime.fromtimestamp(doc.uploaded_at, tz=UTC).strftime("%Y-%m-%d")
             lines.append(
                 i18n.get(
                     "docs-item",
                     doc_id=doc.doc_id,
                     title=html.escape(doc.title),
                     name=html.escape(doc.file_name),
+                    kind=doc.kind.upper(),
+                    pages=doc.pages or 0,
                     chunks=doc.chunks,
-                    date=date,
+                    uploader=html.escape(doc.uploader_name or "—"),
+                    date=datetime.fromtimestamp(doc.uploaded_at, tz=UTC).strftime("%Y-%m-%d"),
                 )
             )
         for part in split_for_telegram("\n".join(lines)):
@@ -191,6 +200,7 @@ async def _queue(
             file_name=name,
             scope=knowledge_scope(message.chat),
             uploaded_by=message.from_user.id if message.from_user else None,
+            uploader_name=speaker_name(message),
             chat_id=message.chat.id,
             progress_message_id=progress.message_id,
             thread_id=thread_of(message),

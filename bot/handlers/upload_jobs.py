@@ -115,7 +115,7 @@ def upload_result_text(t: Translate, result: IngestResult) -> str:
     doc = result.document
     if result.already_indexed:
         return t("upload-already", title=html.escape(doc.title), doc_id=doc.doc_id)
-    return t(
+    text = t(
         "upload-done",
         title=html.escape(doc.title),
         name=html.escape(doc.file_name),
@@ -124,6 +124,9 @@ def upload_result_text(t: Translate, result: IngestResult) -> str:
         seconds=f"{result.seconds:.1f}",
         doc_id=doc.doc_id,
     )
+    for old in result.replaced:
+        text += "\n" + t("upload-replaced", doc_id=old.doc_id, chunks=old.chunks)
+    return text
 
 
 def too_large_text(t: Translate, size: int, limit: int) -> str:

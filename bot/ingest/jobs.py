@@ -38,6 +38,7 @@ class IngestJob:
     file_id: str | None = None  # a Telegram document...
     url: str | None = None  # ...or a web page
     size: int | None = None
+    uploader_name: str | None = None
     job_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def to_payload(self) -> dict[str, Any]:
@@ -136,6 +137,7 @@ class IngestionJobs:
                 job.file_name,
                 scope=job.scope,
                 uploaded_by=job.uploaded_by,
+                uploader_name=job.uploader_name,
                 progress=on_progress,
                 web_url=fetched.web_url,
                 content_type=fetched.content_type,

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
 from typing import Any, Protocol
@@ -50,6 +50,7 @@ class IngestResult:
     document: DocumentInfo
     already_indexed: bool
     seconds: float
+    replaced: list[DocumentInfo] = field(default_factory=list)  # older versions of the same file
 
 
 class IngestionService:
@@ -68,6 +69,7 @@ class IngestionService:
         *,
         scope: str,
         uploaded_by: int | None,
+        uploader_name: str | None = None,
         progress: ProgressCallback | None = None,
         web_url: str | None = None,
         content_type: str | None = None,
@@ -106,6 +108,7 @@ class IngestionService:
             content_hash=content_hash,
             uploaded_by=uploaded_by,
             uploaded_at=time.time(),
+            uploader_name=uploader_name,
         )
         chunks = [
             ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v)
@@ -113,7 +116,13 @@ class IngestionService:
         ]
         await report("storing", len(texts), len(texts))
         await self._store.store_document(doc, chunks)
-        return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started)
+        # A new version of a file replaces the old one, which goes only now that the new one is searchable.
+        replaced = [
+            d for d in await self._store.documents_named(scope, doc.file_name) if d.doc_id != doc.doc_id
+        ]
+        for old in replaced:
+            await self._store.delete_document(old.doc_id)
+        return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
 
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""

@@ -95,6 +95,10 @@ class ChunkStore:
             wait=True,
         )
 
+    async def documents_named(self, scope: str, file_name: str) -> list[DocumentInfo]:
+        """Published documents of `scope` uploaded under `file_name` (older versions of a file)."""
+        return await self._documents([_match("scope", scope), _match("file_name", file_name)], limit=100)
+
     async def purge_stale_pending(self, older_than_s: float) -> None:
         """Removes chunks of uploads that crashed before publishing; they were never searchable."""
         cutoff = time.time() - older_than_s
@@ -160,6 +164,7 @@ def _document_from(payload: dict[str, Any]) -> DocumentInfo:
         content_hash=str(payload["content_hash"]),
         uploaded_by=payload.get("uploaded_by"),
         uploaded_at=float(payload["uploaded_at"]),
+        uploader_name=payload.get("uploader_name"),
     )
 
 

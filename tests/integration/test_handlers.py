@@ -136,10 +136,13 @@ async def test_document_commands_are_for_admins(harness: Harness, services: Serv
     assert "no documents yet" in empty
 
     result = await services.ingestion.ingest(
-        RETURNS_MD.encode(), "returns.md", scope=GLOBAL_SCOPE, uploaded_by=ADMIN_ID
+        RETURNS_MD.encode(), "returns.md", scope=GLOBAL_SCOPE, uploaded_by=ADMIN_ID, uploader_name="Ольга"
     )
     [listing] = await harness.send("/docs", user_id=ADMIN_ID)
-    assert f"<code>{result.document.doc_id}</code> — Правила возврата (returns.md, 2 chunks" in listing
+    # Title, file, type, chunks, who uploaded it and when.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert f"<code>{result.document.doc_id}</code> — <b>Правила возврата</b>" in listing
+    assert f"returns.md · MARKDOWN · 2 chunks · Ольга, {today}" in listing
     assert "usage" in (await harness.send("/delete", user_id=ADMIN_ID))[0].lower()
     [missing] = await harness.send("/delete nope<", user_id=ADMIN_ID)
     assert "nope&lt;" in missing

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from bot.domain import DocumentInfo
+from bot.app import Services
+from bot.domain import GLOBAL_SCOPE, DocumentInfo, chat_scope
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
 from bot.storage.migrator import (
     MigrationContext,
@@ -19,6 +20,7 @@ from bot.storage.migrator import (
     migrate,
     read_metadata,
 )
+from tests.support.corpus import RETURNS_MD
 
 
 def _ctx(client: AsyncQdrantClient, model: str = "test/model", dim: int = 3) -> MigrationContext:
@@ -120,3 +122,22 @@ async def test_chunks_left_by_a_crashed_upload_are_purged_at_start(store: ChunkS
     assert await store.count_chunks("crashed") == 0
     assert await store.count_chunks("in-flight") == 1  # an upload still running is left alone
     assert await store.count_chunks("ok") == 1
+
+
+async def test_a_new_version_of_a_file_replaces_the_old_one(services: Services) -> None:
+    ingestion = services.ingestion
+    first = await ingestion.ingest(RETURNS_MD.encode(), "faq.md", scope=GLOBAL_SCOPE, uploaded_by=1)
+    assert first.replaced == []
+    newer = RETURNS_MD.replace("14 дней", "30 дней")
+    second = await ingestion.ingest(newer.encode(), "faq.md", scope=GLOBAL_SCOPE, uploaded_by=1)
+    assert [doc.doc_id for doc in second.replaced] == [first.document.doc_id]
+    assert [doc.doc_id for doc in await ingestion.documents([GLOBAL_SCOPE])] == [second.document.doc_id]
+    assert await ingestion.document(first.document.doc_id, [GLOBAL_SCOPE]) is None
+
+    # The same content again (under any name) changes nothing; another chat's file of that name is its own.
+    again = await ingestion.ingest(newer.encode(), "copy-of-faq.md", scope=GLOBAL_SCOPE, uploaded_by=1)
+    assert again.already_indexed
+    assert again.document.doc_id == second.document.doc_id
+    other = await ingestion.ingest(RETURNS_MD.encode(), "faq.md", scope=chat_scope(-100), uploaded_by=1)
+    assert other.replaced == []
+    assert len(await ingestion.documents([GLOBAL_SCOPE, chat_scope(-100)])) == 2

@@ -100,7 +100,11 @@ upload-already = <b>{ $title }</b> is already in the knowledge base (id <code>{ 
 admin-only = This command is for the bot's administrators.
 docs-empty = The knowledge base has no documents yet. Send a file to add one.
 docs-header = <b>Documents ({ $count })</b>
-docs-item = <code>{ $doc_id }</code> — { $title } ({ $name }, { $chunks } chunks, { $date })
+docs-item = <code>{ $doc_id }</code> — <b>{ $title }</b>
+    { $name } · { $kind }{ $pages ->
+        [0] {""}
+       *[other] {" "}· { $pages } pages
+    } · { $chunks } chunks · { $uploader }, { $date }
 delete-usage = Usage: /delete ID (ids are in /docs).
 delete-done = Deleted <b>{ $title }</b> and its { $chunks } chunks.
 delete-not-found = There is no document with id <code>{ $doc_id }</code> here. See /docs.
@@ -118,3 +122,4 @@ url-refused = I can't add this address: { $reason }.
 url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
+upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.

@@ -100,7 +100,11 @@ upload-already = <b>{ $title }</b> уже есть в базе знаний (id 
 admin-only = Эта команда только для администраторов бота.
 docs-empty = В базе знаний пока нет документов. Отправьте файл, чтобы добавить.
 docs-header = <b>Документы ({ $count })</b>
-docs-item = <code>{ $doc_id }</code> — { $title } ({ $name }, фрагментов: { $chunks }, { $date })
+docs-item = <code>{ $doc_id }</code> — <b>{ $title }</b>
+    { $name } · { $kind }{ $pages ->
+        [0] {""}
+       *[other] {" "}· стр.: { $pages }
+    } · фрагментов: { $chunks } · { $uploader }, { $date }
 delete-usage = Использование: /delete ID (id есть в /docs).
 delete-done = Удалён <b>{ $title }</b> и его фрагменты ({ $chunks }).
 delete-not-found = Здесь нет документа с id <code>{ $doc_id }</code>. Смотрите /docs.
@@ -118,3 +122,4 @@ url-refused = Этот адрес добавить нельзя: { $reason }.
 url-fetch-failed = Не удалось загрузить { $url }: { $reason }. Ничего не сохранено.
 upload-password = Файл { $name } защищён паролем. Снимите пароль и пришлите его снова. Ничего не сохранено.
 upload-content-too-large = { $name } слишком велик для индексации ({ $reason }). Разделите его на файлы поменьше. Ничего не сохранено.
+upload-replaced = Он заменил прежнюю версию этого файла (<code>{ $doc_id }</code>, фрагментов: { $chunks }), она удалена.
