@@ -138,3 +138,19 @@ async def test_admins_add_web_pages_by_url(
     assert "Возврат товара" in prompts
     for boilerplate in ("Контакты", "Подпишитесь", "secret-token"):
         assert boilerplate not in prompts
+
+
+async def test_sending_a_new_version_of_a_file_replaces_it(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    async with start_bot():
+        for file_id, text in (("v1", RETURNS_MD), ("v2", RETURNS_MD.replace("14 дней", "30 дней"))):
+            tg.add_file(file_id, text.encode(), "returns.md")
+            tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for(file_id))
+            await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+        summary = tg.calls("editMessageText")[-1].visible_text
+        assert "It replaces the previous version of this file" in summary
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/docs")
+        listing = await tg.wait_for("sendMessage", lambda r: "Documents (1)" in (r.text or ""))
+        assert "returns.md" in listing.visible_text
