@@ -7,8 +7,6 @@ import importlib.util
 import io
 import os
 import random
-import site
-import sysconfig
 from pathlib import Path
 
 import docx
@@ -27,45 +25,17 @@ from bot.ingest.parsing import (
     parse_document,
 )
 from bot.ingest.tokens import TEKKEN_FILE, count_tokens, tekken_encoding
+from tests.support.documents import find_cyrillic_font, make_pdf
 
 # --- fixtures ---------------------------------------------------------------
-
-_SYSTEM_DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-
-
-def _site_dirs() -> list[Path]:
-    dirs = {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}
-    return sorted(Path(d) for d in dirs if Path(d).is_dir())
-
-
-def find_cyrillic_font() -> Path:
-    """A TTF with Cyrillic glyphs: the system DejaVu, else one shipped in a package."""
-    if _SYSTEM_DEJAVU.is_file():
-        return _SYSTEM_DEJAVU
-    for directory in _site_dirs():
-        # matplotlib's copy is the usual one; the walk catches any other package.
-        known = directory / "matplotlib" / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
-        if known.is_file():
-            return known
-        found = sorted(directory.rglob("DejaVuSans.ttf"))
-        if found:
-            return found[0]
-    # The PyPI package font-roboto (sdist, no dependencies) bundles Roboto, which covers Cyrillic.
-    spec = importlib.util.find_spec("font_roboto")
-    if spec is not None and spec.origin is not None:
-        roboto = Path(spec.origin).parent / "files" / "Roboto-Regular.ttf"
-        if roboto.is_file():
-            return roboto
-    pytest.fail(
-        "No TTF font with Cyrillic glyphs found for the PDF fixture: install Debian's "
-        "fonts-dejavu-core (gives /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf) "
-        "or the PyPI package font-roboto."
-    )
 
 
 @pytest.fixture(scope="module")
 def cyrillic_font() -> Path:
-    return find_cyrillic_font()
+    try:
+        return find_cyrillic_font()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
 
 
 PDF_PAGES = [
@@ -73,18 +43,6 @@ PDF_PAGES = [
     "Страница 2. Установка сервера: скачайте архив и распакуйте его в каталог /opt/app.",
     "Страница 3. Резервное копирование выполняется каждую ночь в 03:00 по московскому времени.",
 ]
-
-
-def make_pdf(font: Path, pages: list[str], title: str | None = None) -> bytes:
-    pdf = FPDF()
-    pdf.add_font("Cyr", fname=str(font))
-    pdf.set_font("Cyr", size=12)
-    if title is not None:
-        pdf.set_title(title)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
 
 
 def parse_chunks(data: bytes, name: str, max_chars: int = DEFAULT_CHUNK_CHARS) -> list[ChunkDraft]:
