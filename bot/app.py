@@ -13,10 +13,12 @@ from redis.asyncio import Redis
 
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
+from bot.embed.sparse import SparseEmbedder
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
-from bot.rag.retrieval import Retriever
+from bot.rag.context import ContextBudget
+from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.history import ChatHistory
 from bot.storage.migrator import MigrationContext, check_schema, migrate
@@ -53,20 +55,25 @@ def open_qdrant(settings: Settings) -> AsyncQdrantClient:
         ) from None
 
 
-def migration_context(settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder) -> MigrationContext:
+def migration_context(
+    settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder, sparse: SparseEmbedder
+) -> MigrationContext:
     return MigrationContext(
         client=qdrant,
         collection=settings.qdrant_collection,
         vector_name=embedder.vector_name,
         dim=embedder.dim,
         embedding_model=embedder.model_name,
+        sparse=sparse,
     )
 
 
-async def run_migrations(settings: Settings, embedder: Embedder) -> list[str]:
+async def run_migrations(
+    settings: Settings, embedder: Embedder, sparse: SparseEmbedder | None = None
+) -> list[str]:
     qdrant = open_qdrant(settings)
     try:
-        return await migrate(migration_context(settings, qdrant, embedder))
+        return await migrate(migration_context(settings, qdrant, embedder, sparse or SparseEmbedder()))
     finally:
         await qdrant.close()
 
@@ -91,16 +98,17 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @contextlib.asynccontextmanager
 async def open_knowledge_base(
-    settings: Settings, embedder: Embedder | None = None
+    settings: Settings, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
 ) -> AsyncIterator[tuple[Embedder, ChunkStore, IngestionService]]:
     """Qdrant (schema checked) and the ingestion service: all that document commands need."""
     embedder = embedder or load_embedder(settings)
+    sparse = sparse or SparseEmbedder()
     qdrant = open_qdrant(settings)
     try:
-        await check_schema(migration_context(settings, qdrant, embedder))
+        await check_schema(migration_context(settings, qdrant, embedder, sparse))
         store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         ingestion = IngestionService(
-            embedder, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
+            embedder, sparse, store, chunk_chars=settings.chunk_chars, max_bytes=settings.max_upload_bytes
         )
         yield embedder, store, ingestion
     finally:
@@ -108,10 +116,15 @@ async def open_knowledge_base(
 
 
 @contextlib.asynccontextmanager
-async def build_services(settings: Settings, *, embedder: Embedder | None = None) -> AsyncIterator[Services]:
+async def build_services(
+    settings: Settings, *, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
+) -> AsyncIterator[Services]:
     """Opens every adapter, checks the schema, yields the services, and closes it all."""
+    sparse = sparse or SparseEmbedder()
     async with contextlib.AsyncExitStack() as stack:
-        model, store, ingestion = await stack.enter_async_context(open_knowledge_base(settings, embedder))
+        model, store, ingestion = await stack.enter_async_context(
+            open_knowledge_base(settings, embedder, sparse)
+        )
         redis = await stack.enter_async_context(open_redis(settings))
         llm = ChatModel(
             base_url=settings.llm_base_url,
@@ -122,7 +135,7 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
         stack.push_async_callback(llm.close)
         history = ChatHistory(redis, max_turns=settings.history_turns, ttl_s=settings.history_ttl_s)
         answering = AnsweringService(
-            Retriever(model, store, settings.retrieval_top_k),
+            Retriever(model, sparse, store, retrieval_config(settings)),
             llm,
             history,
             SamplingConfig(
@@ -134,3 +147,15 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
             ),
         )
         yield Services(settings, answering, ingestion)
+
+
+def retrieval_config(settings: Settings) -> RetrievalConfig:
+    return RetrievalConfig(
+        fusion=settings.retrieval_fusion,
+        followup_max_words=settings.followup_max_words,
+        budget=ContextBudget(
+            max_documents=settings.retrieval_top_k,
+            max_tokens=settings.context_budget_tokens,
+            document_max_chars=settings.document_max_chars,
+        ),
+    )

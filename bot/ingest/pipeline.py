@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.domain import DocumentInfo, heading_path
+from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
 from bot.ingest.parsing import DocumentError, ParsedDocument, parse_document
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
@@ -16,6 +16,10 @@ from bot.storage.chunk_store import ChunkStore, ChunkToStore
 
 class PassageEmbedder(Protocol):
     async def embed_passages(self, texts: list[str], batch_size: int = 1) -> list[list[float]]: ...
+
+
+class SparsePassageEmbedder(Protocol):
+    async def embed_passages(self, texts: list[str]) -> list[SparseVector]: ...
 
 
 class FileTooLargeError(DocumentError):
@@ -34,9 +38,16 @@ class IngestResult:
 
 class IngestionService:
     def __init__(
-        self, embedder: PassageEmbedder, store: ChunkStore, *, chunk_chars: int, max_bytes: int
+        self,
+        embedder: PassageEmbedder,
+        sparse: SparsePassageEmbedder,
+        store: ChunkStore,
+        *,
+        chunk_chars: int,
+        max_bytes: int,
     ) -> None:
         self._embedder = embedder
+        self._sparse = sparse
         self._store = store
         self._chunk_chars = chunk_chars
         self.max_bytes = max_bytes
@@ -56,10 +67,10 @@ class IngestionService:
             return IngestResult(existing, already_indexed=True, seconds=time.monotonic() - started)
 
         drafts = await asyncio.to_thread(split_into_chunks, parsed, self._chunk_chars)
-        # The title and section travel with the text into the vector: chunks rarely repeat them.
-        vectors = await self._embedder.embed_passages(
-            [_embedding_text(parsed.title, d.section, d.text) for d in drafts]
-        )
+        # The title and section travel with the text into both vectors: chunks rarely repeat them.
+        texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
+        vectors = await self._embedder.embed_passages(texts)
+        sparse = await self._sparse.embed_passages(texts)
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -73,8 +84,8 @@ class IngestionService:
             uploaded_at=time.time(),
         )
         chunks = [
-            ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v)
-            for i, (d, v) in enumerate(zip(drafts, vectors, strict=True))
+            ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v, sparse=s)
+            for i, (d, v, s) in enumerate(zip(drafts, vectors, sparse, strict=True))
         ]
         await self._store.store_document(doc, chunks)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started)
@@ -98,7 +109,3 @@ class IngestionService:
 def document_id(scope: str, content_hash: str) -> str:
     """Short, stable, and the same for the same content in the same scope (so re-uploads dedupe)."""
     return hashlib.sha256(f"{scope}\n{content_hash}".encode()).hexdigest()[:12]
-
-
-def _embedding_text(title: str, section: str | None, text: str) -> str:
-    return f"{heading_path(title, section)}\n{text}"

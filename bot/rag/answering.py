@@ -94,7 +94,7 @@ class AnsweringService:
             if chat_id is not None
             else []
         )
-        chunks = await self._retriever.retrieve(question, chat_id)
+        chunks = await self._retriever.retrieve(question, chat_id, history)
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""
