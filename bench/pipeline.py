@@ -57,7 +57,7 @@ async def run(xquad: Path, model_path: Path | None, max_questions: int | None) -
     retriever = Retriever(corpus.embedder, corpus.sparse, corpus.store, RetrievalConfig())
     for lang, (_, questions) in corpora.items():
         asked = questions[:max_questions] if max_questions else questions
-        report["retrieval"][lang] = await ask_all(retriever, asked)
+        report["retrieval"][lang] = (await ask_all({"hybrid": retriever}, asked))["hybrid"]
     await corpus.client.close()
     corpus.embedder.close()
     return report

@@ -33,7 +33,7 @@ _CYRILLIC = re.compile("[а-я]")
 # The Russian stemmer leaves words with "ё" alone ("ёлка" stays, "елка" → "елк"), and texts spell
 # it either way.
 _YO = str.maketrans("ёЁ", "еЕ")
-# Codes such as ERR-4512, KB-12.3 or vpn-office.conf: the tokenizer splits them at the punctuation,
+# Codes with digits such as ERR-4512 or KB-12.3: the tokenizer splits them at the punctuation,
 # so each also gets one joined token ("ERR4512") that matches only the whole code.
 _CODE = re.compile(r"(?<![\w-])\w+(?:[-./:]\w+)+")
 _CODE_SEPARATORS = re.compile(r"[-./:]")
