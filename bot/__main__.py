@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | migrate | ingest | ask | docs`."""
+"""Command line: `python -m bot run | migrate | ingest | ask | docs | bench`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -30,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--chat", type=int, default=None, help="answer as this chat (its base + history)")
     ask.add_argument("--json", action="store_true", help="print documents, ids, answer and citations")
 
+    bench = sub.add_parser("bench", help="benchmarks (run from the repository)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    bench_retrieval = bench_sub.add_parser(
+        "retrieval", help="recall@k, MRR and latency on XQuAD: dense vs sparse vs hybrid", add_help=False
+    )
+    bench_retrieval.add_argument("options", nargs=argparse.REMAINDER, help="see `bench retrieval --help`")
+
     docs = sub.add_parser("docs", help="list or delete documents")
     docs_sub = docs.add_subparsers(dest="docs_command", required=True)
     docs_list = docs_sub.add_parser("list")
@@ -41,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The benchmark parses its own options (argparse's REMAINDER cannot start with an option).
+    if argv[:2] == ["bench", "retrieval"]:
+        return _bench(argv[2:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -67,6 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+
+
+def _bench(bench_args: list[str]) -> int:
+    # The benchmarks live in the repository's bench/ package, not in the installed bot.
+    try:
+        from bench import retrieval
+    except ImportError:
+        print("bench/ is not importable: run `python -m bot bench ...` from the repository root.")
+        return EXIT_CONFIG
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing local model fails at once
+    return retrieval.main(bench_args)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

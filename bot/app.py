@@ -14,6 +14,7 @@ from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
+from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
@@ -23,7 +24,8 @@ from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
-from bot.rag.retrieval import Retriever
+from bot.rag.context import ContextBudget
+from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.admin_cache import AdminCacheStore
 from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunk_store import ChunkStore
@@ -71,20 +73,25 @@ def open_qdrant(settings: Settings) -> AsyncQdrantClient:
         ) from None
 
 
-def migration_context(settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder) -> MigrationContext:
+def migration_context(
+    settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder, sparse: SparseEmbedder
+) -> MigrationContext:
     return MigrationContext(
         client=qdrant,
         collection=settings.qdrant_collection,
         vector_name=embedder.vector_name,
         dim=embedder.dim,
         embedding_model=embedder.model_name,
+        sparse=sparse,
     )
 
 
-async def run_migrations(settings: Settings, embedder: Embedder) -> list[str]:
+async def run_migrations(
+    settings: Settings, embedder: Embedder, sparse: SparseEmbedder | None = None
+) -> list[str]:
     qdrant = open_qdrant(settings)
     try:
-        return await migrate(migration_context(settings, qdrant, embedder))
+        return await migrate(migration_context(settings, qdrant, embedder, sparse or SparseEmbedder()))
     finally:
         await qdrant.close()
 
@@ -106,16 +113,17 @@ async def redis_address(settings: Settings) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def open_knowledge_base(
-    settings: Settings, embedder: Embedder | None = None
+    settings: Settings, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
 ) -> AsyncIterator[tuple[Embedder, ChunkStore, IngestionService]]:
     """Qdrant (schema checked) and the ingestion service: all that document commands need."""
     embedder = embedder or load_embedder(settings)
+    sparse = sparse or SparseEmbedder()
     qdrant = open_qdrant(settings)
     try:
-        await check_schema(migration_context(settings, qdrant, embedder))
+        await check_schema(migration_context(settings, qdrant, embedder, sparse))
         store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         ingestion = IngestionService(
-            embedder, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
+            embedder, sparse, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
         )
         yield embedder, store, ingestion
     finally:
@@ -123,10 +131,15 @@ async def open_knowledge_base(
 
 
 @contextlib.asynccontextmanager
-async def build_services(settings: Settings, *, embedder: Embedder | None = None) -> AsyncIterator[Services]:
+async def build_services(
+    settings: Settings, *, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
+) -> AsyncIterator[Services]:
     """Opens every adapter, checks the schema, yields the services, and closes it all."""
+    sparse = sparse or SparseEmbedder()
     async with contextlib.AsyncExitStack() as stack:
-        model, store, ingestion = await stack.enter_async_context(open_knowledge_base(settings, embedder))
+        model, store, ingestion = await stack.enter_async_context(
+            open_knowledge_base(settings, embedder, sparse)
+        )
         redis_url = await stack.enter_async_context(redis_address(settings))
         redis: Redis = Redis.from_url(redis_url, decode_responses=True)
         stack.push_async_callback(redis.aclose)
@@ -143,7 +156,7 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
         stack.push_async_callback(llm.close)
         history = ChatHistory(redis, max_turns=settings.history_turns, ttl_s=settings.history_ttl_s)
         answering = AnsweringService(
-            Retriever(model, store, settings.retrieval_top_k),
+            Retriever(model, sparse, store, retrieval_config(settings)),
             llm,
             history,
             SamplingConfig(
@@ -181,3 +194,15 @@ async def build_services(settings: Settings, *, embedder: Embedder | None = None
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
         )
+
+
+def retrieval_config(settings: Settings) -> RetrievalConfig:
+    return RetrievalConfig(
+        fusion=settings.retrieval_fusion,
+        followup_max_words=settings.followup_max_words,
+        budget=ContextBudget(
+            max_documents=settings.retrieval_top_k,
+            max_tokens=settings.context_budget_tokens,
+            document_max_chars=settings.document_max_chars,
+        ),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = None
 
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
+    retrieval_fusion: Literal["dbsf", "rrf"] = "dbsf"
+    followup_max_words: int = Field(default=6, ge=0, le=50)
+    context_budget_tokens: int = Field(default=4000, ge=500, le=30000)
+    document_max_chars: int = Field(default=4000, ge=500, le=16000)
     chunk_tokens: int = Field(default=384, ge=64, le=1024)
     max_upload_mb: int = Field(default=20, ge=1)
     max_question_chars: int = Field(default=2000, ge=50)

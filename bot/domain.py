@@ -62,6 +62,29 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class SparseVector:
+    """A sparse (lexical) vector: term ids and their weights, as BM25 makes them."""
+
+    indices: list[int]
+    values: list[float]
+
+
+Fusion = Literal["dbsf", "rrf"]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One chunk search: a dense vector, a sparse vector, or both fused by Qdrant in one query."""
+
+    dense: list[float] | None = None
+    sparse: SparseVector | None = None
+    fusion: Fusion = "dbsf"
+    # Candidates each side hands to the fusion: enough for recall, few enough that DBSF's
+    # normalisation (mean ± 3σ of each list) describes the head of the list.
+    prefetch_limit: int = 20
+
+
+@dataclass(frozen=True)
 class Turn:
     role: Literal["user", "assistant"]
     content: str
@@ -78,6 +101,11 @@ def heading_path(title: str, section: str | None) -> str:
     if section.startswith(f"{title} › "):
         return section
     return f"{title} › {section}"
+
+
+def search_text(title: str, section: str | None, text: str) -> str:
+    """What a chunk is indexed by (dense and sparse): its heading path, then its text."""
+    return f"{heading_path(title, section)}\n{text}"
 
 
 def section_within(title: str, section: str | None) -> str | None:

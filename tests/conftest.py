@@ -1,4 +1,4 @@
-"""Session-wide real parts: one redis-server, one embedding model; fresh state per test."""
+"""Session-wide real parts: one redis-server, one dense and one sparse model; fresh state per test."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from bot.app import Services, build_services, run_migrations
 from bot.config import Settings, load_settings
 from bot.embed.embedder import Embedder
+from bot.embed.sparse import SparseEmbedder
 from bot.storage.redis_server import RedisServerProcess
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer
@@ -48,6 +49,11 @@ def embedder() -> Iterator[Embedder]:
     model = Embedder(MODEL_NAME, model_path())
     yield model
     model.close()
+
+
+@pytest.fixture(scope="session")
+def sparse_embedder() -> SparseEmbedder:
+    return SparseEmbedder()
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +120,11 @@ def make_settings(
 
 
 @pytest.fixture
-async def services(make_settings: SettingsFactory, embedder: Embedder) -> AsyncIterator[Services]:
+async def services(
+    make_settings: SettingsFactory, embedder: Embedder, sparse_embedder: SparseEmbedder
+) -> AsyncIterator[Services]:
     """The bot's own services on real Redis, embedded Qdrant and the fake grounded LLM."""
     settings = make_settings()
-    await run_migrations(settings, embedder)
-    async with build_services(settings, embedder=embedder) as built:
+    await run_migrations(settings, embedder, sparse_embedder)
+    async with build_services(settings, embedder=embedder, sparse=sparse_embedder) as built:
         yield built

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from bot.domain import DocumentInfo, heading_path
+from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
 from bot.ingest.parsing import (
     DocumentError,
@@ -38,6 +38,10 @@ async def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
+class SparsePassageEmbedder(Protocol):
+    async def embed_passages(self, texts: list[str]) -> list[SparseVector]: ...
+
+
 class FileTooLargeError(DocumentError):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"file is {size} bytes, the limit is {limit}")
@@ -55,9 +59,16 @@ class IngestResult:
 
 class IngestionService:
     def __init__(
-        self, embedder: PassageEmbedder, store: ChunkStore, *, chunk_tokens: int, max_bytes: int
+        self,
+        embedder: PassageEmbedder,
+        sparse: SparsePassageEmbedder,
+        store: ChunkStore,
+        *,
+        chunk_tokens: int,
+        max_bytes: int,
     ) -> None:
         self._embedder = embedder
+        self._sparse = sparse
         self._store = store
         self._chunk_tokens = chunk_tokens
         self.max_bytes = max_bytes
@@ -91,12 +102,15 @@ class IngestionService:
             return IngestResult(existing, already_indexed=True, seconds=time.monotonic() - started)
 
         drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
-        # The title and section travel with the text into the vector: chunks rarely repeat them.
-        texts = [_embedding_text(parsed.title, d.section, d.text) for d in drafts]
+        # The title and section travel with the text into both vectors: chunks rarely repeat them.
+        texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
         vectors: list[list[float]] = []
+        sparse: list[SparseVector] = []
         for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
             await report("embedding", start, len(texts))
-            vectors += await self._embedder.embed_passages(texts[start : start + PROGRESS_EVERY_CHUNKS])
+            batch = texts[start : start + PROGRESS_EVERY_CHUNKS]
+            vectors += await self._embedder.embed_passages(batch)
+            sparse += await self._sparse.embed_passages(batch)
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -111,8 +125,8 @@ class IngestionService:
             uploader_name=uploader_name,
         )
         chunks = [
-            ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v)
-            for i, (d, v) in enumerate(zip(drafts, vectors, strict=True))
+            ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v, sparse=s)
+            for i, (d, v, s) in enumerate(zip(drafts, vectors, sparse, strict=True))
         ]
         await report("storing", len(texts), len(texts))
         await self._store.store_document(doc, chunks)
@@ -157,7 +171,3 @@ def _parse(data: bytes, file_name: str, web_url: str | None, content_type: str |
 def document_id(scope: str, content_hash: str) -> str:
     """Short, stable, and the same for the same content in the same scope (so re-uploads dedupe)."""
     return hashlib.sha256(f"{scope}\n{content_hash}".encode()).hexdigest()[:12]
-
-
-def _embedding_text(title: str, section: str | None, text: str) -> str:
-    return f"{heading_path(title, section)}\n{text}"

@@ -109,7 +109,7 @@ class AnsweringService:
             if chat_id is not None
             else []
         )
-        chunks = await self._retriever.retrieve(question, chat_id, include_global=include_global)
+        chunks = await self._retriever.retrieve(question, chat_id, history, include_global=include_global)
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""

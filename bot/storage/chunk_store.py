@@ -16,9 +16,11 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from bot.domain import DocumentInfo, StoredChunk
+from bot.domain import DocumentInfo, SearchQuery, SparseVector, StoredChunk
 
 READY = "ready"
+# The BM25 vector's name in the collection (migration m0002 adds it, with Qdrant's IDF modifier).
+SPARSE_VECTOR = "sparse-bm25"
 PENDING = "pending"
 _POINT_NAMESPACE = uuid.UUID("6f1c2d4e-8a11-4c55-9b7e-2f0c9d3a7b10")
 _UPSERT_BATCH = 128
@@ -31,6 +33,7 @@ class ChunkToStore:
     page: int | None
     section: str | None
     vector: list[float]
+    sparse: SparseVector | None = None  # None: the chunk is found by its dense vector only
 
 
 class ChunkStore:
@@ -59,20 +62,48 @@ class ChunkStore:
             await self.delete_document(doc.doc_id)
             raise
 
-    async def search(self, vector: list[float], scopes: Sequence[str], limit: int) -> list[StoredChunk]:
-        response = await self._client.query_points(
-            self._collection,
-            query=vector,
-            using=self._vector_name,
-            query_filter=models.Filter(
-                must=[
-                    _match("status", READY),
-                    models.FieldCondition(key="scope", match=models.MatchAny(any=list(scopes))),
-                ]
-            ),
-            limit=limit,
-            with_payload=True,
+    async def search(self, query: SearchQuery, scopes: Sequence[str], limit: int) -> list[StoredChunk]:
+        """Dense, sparse, or both fused (DBSF or RRF) in one Query API call.
+
+        The scope filter sits in every prefetch, so each side ranks only chunks this chat may read
+        and the fusion never sees anything else.
+        """
+        scope_filter = models.Filter(
+            must=[
+                _match("status", READY),
+                models.FieldCondition(key="scope", match=models.MatchAny(any=list(scopes))),
+            ]
         )
+        legs: list[models.Prefetch] = []
+        if query.dense is not None:
+            legs.append(models.Prefetch(query=query.dense, using=self._vector_name))
+        # A question made only of stopwords has no sparse terms: then it is a dense search.
+        if query.sparse is not None and query.sparse.indices:
+            sparse = models.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
+            legs.append(models.Prefetch(query=sparse, using=SPARSE_VECTOR))
+        if not legs:
+            return []
+        if len(legs) == 1:
+            response = await self._client.query_points(
+                self._collection,
+                query=legs[0].query,
+                using=legs[0].using,
+                query_filter=scope_filter,
+                limit=limit,
+                with_payload=True,
+            )
+        else:
+            for leg in legs:
+                leg.filter = scope_filter
+                leg.limit = max(query.prefetch_limit, limit)
+            fusion: models.Query = (
+                models.FusionQuery(fusion=models.Fusion.DBSF)
+                if query.fusion == "dbsf"
+                else models.FusionQuery(fusion=models.Fusion.RRF)
+            )
+            response = await self._client.query_points(
+                self._collection, prefetch=legs, query=fusion, limit=limit, with_payload=True
+            )
         return [_chunk_from(point.payload or {}, point.score) for point in response.points]
 
     async def find_by_hash(self, scope: str, content_hash: str) -> DocumentInfo | None:
@@ -140,8 +171,16 @@ class ChunkStore:
             "page": chunk.page,
             "section": chunk.section,
         }
-        point_id = str(uuid.uuid5(_POINT_NAMESPACE, f"{doc.doc_id}:{chunk.index}"))
-        return models.PointStruct(id=point_id, vector={self._vector_name: chunk.vector}, payload=payload)
+        vectors: dict[str, Any] = {self._vector_name: chunk.vector}
+        if chunk.sparse is not None:
+            vectors[SPARSE_VECTOR] = models.SparseVector(
+                indices=chunk.sparse.indices, values=chunk.sparse.values
+            )
+        return models.PointStruct(id=point_id(doc.doc_id, chunk.index), vector=vectors, payload=payload)
+
+
+def point_id(doc_id: str, chunk_index: int) -> str:
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{doc_id}:{chunk_index}"))
 
 
 def _match(key: str, value: str) -> models.FieldCondition:

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from qdrant_client import AsyncQdrantClient
+
+from bot.domain import SparseVector
 
 
 class SchemaError(Exception):
     """The collection is missing, outdated or built for another embedding model."""
+
+
+class SparsePassageEncoder(Protocol):
+    model_name: str
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[SparseVector]: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class MigrationContext:
     vector_name: str
     dim: int
     embedding_model: str
+    # Needed to backfill sparse vectors of existing chunks (m0002); an empty collection needs none.
+    sparse: SparsePassageEncoder | None = None
 
     def base_metadata(self) -> dict[str, Any]:
         return {
@@ -115,4 +125,10 @@ def _check_model(ctx: MigrationContext, metadata: dict[str, Any]) -> None:
             f"Collection '{ctx.collection}' holds vectors of {model} ({dim} dims) but EMBEDDING_MODEL is "
             f"{ctx.embedding_model} ({ctx.dim} dims): set EMBEDDING_MODEL back, or use a new "
             "QDRANT_COLLECTION and ingest the documents again."
+        )
+    sparse_model = metadata.get("sparse_model")
+    if sparse_model and ctx.sparse is not None and sparse_model != ctx.sparse.model_name:
+        raise SchemaError(
+            f"Collection '{ctx.collection}' holds sparse vectors made by {sparse_model}, this bot makes "
+            f"{ctx.sparse.model_name}: use a new QDRANT_COLLECTION and ingest the documents again."
         )

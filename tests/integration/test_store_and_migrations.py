@@ -10,7 +10,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from bot.app import Services
-from bot.domain import GLOBAL_SCOPE, DocumentInfo, chat_scope
+from bot.domain import GLOBAL_SCOPE, DocumentInfo, SearchQuery, chat_scope
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
 from bot.storage.migrator import (
     MigrationContext,
@@ -47,7 +47,7 @@ async def test_migrate_is_idempotent_and_records_the_model(tmp_path: Path) -> No
     try:
         with pytest.raises(SchemaError, match="migrate"):
             await check_schema(_ctx(client))
-        assert await migrate(_ctx(client)) == ["m0001_chunks_collection"]
+        assert await migrate(_ctx(client)) == ["m0001_chunks_collection", "m0002_sparse_bm25"]
         assert await migrate(_ctx(client)) == []
         await check_schema(_ctx(client))
         metadata = await read_metadata(_ctx(client))
@@ -56,6 +56,7 @@ async def test_migrate_is_idempotent_and_records_the_model(tmp_path: Path) -> No
             "embedding_model": "test/model",
             "embedding_dim": 3,
             "vector_name": "dense-test",
+            "sparse_vector_name": "sparse-bm25",
         }
         with pytest.raises(SchemaError, match="EMBEDDING_MODEL"):
             await check_schema(_ctx(client, model="other/model", dim=768))
@@ -80,7 +81,7 @@ async def test_scopes_never_leak_between_chats(store: ChunkStore) -> None:
         _doc("b", "chat:-2"), [ChunkToStore(0, "secret of group 2", None, None, [1, 0, 0])]
     )
     await store.store_document(_doc("g"), [ChunkToStore(0, "public", None, None, [0.9, 0.1, 0])])
-    found = await store.search([1, 0, 0], ["global", "chat:-1"], limit=10)
+    found = await store.search(SearchQuery(dense=[1, 0, 0]), ["global", "chat:-1"], limit=10)
     assert {c.text for c in found} == {"secret of group 1", "public"}
     assert [d.doc_id for d in await store.list_documents(["global"])] == ["g"]
 
@@ -94,7 +95,7 @@ async def test_a_failed_write_leaves_nothing_searchable(store: ChunkStore) -> No
     with pytest.raises(ValueError, match="dim"):
         await store.store_document(_doc("x"), chunks)
     assert await store.count_chunks("x") == 0
-    assert await store.search([1, 0, 0], ["global"], 10) == []
+    assert await store.search(SearchQuery(dense=[1, 0, 0]), ["global"], 10) == []
 
 
 async def test_delete_removes_every_chunk(store: ChunkStore) -> None:

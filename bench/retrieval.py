@@ -1,0 +1,226 @@
+"""Retrieval quality on XQuAD: dense-only vs sparse-only vs hybrid, side by side in one run.
+
+Every XQuAD paragraph (Russian and English, 480 in all) is ingested as its own document through the
+bot's IngestionService (real parsing, chunking, e5 and BM25 vectors, embedded Qdrant), then every
+question (2 × 1,190) is asked through the bot's Retriever in each mode. A question counts as found
+at k when its paragraph is among the first k documents the model would be shown (after neighbouring
+chunks are merged). The data is read from ../shared/eval and never copied.
+
+    python -m bot bench retrieval --xquad ../shared/eval/xquad [--fusion dbsf|rrf] [--questions N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args
+
+from qdrant_client import AsyncQdrantClient
+
+from bot.domain import GLOBAL_SCOPE, Fusion
+from bot.embed.embedder import Embedder
+from bot.embed.sparse import SparseEmbedder
+from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
+from bot.ingest.pipeline import IngestionService
+from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
+from bot.storage.chunk_store import ChunkStore
+from bot.storage.migrator import MigrationContext, migrate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_XQUAD = REPO_ROOT.parent / "shared" / "eval" / "xquad"
+DEFAULT_MODEL_PATH = REPO_ROOT.parent / "shared" / "models" / "multilingual-e5-small-int8"
+MODEL = "intfloat/multilingual-e5-small"
+LANGUAGES = ("ru", "en")
+MODES: tuple[RetrievalMode, ...] = ("dense", "sparse", "hybrid")
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    paragraph_file: str
+
+
+@dataclass
+class Corpus:
+    client: AsyncQdrantClient
+    embedder: Embedder
+    sparse: SparseEmbedder
+    store: ChunkStore
+    ingestion: IngestionService
+
+
+def load_xquad(path: Path, language: str) -> tuple[dict[str, str], list[Question]]:
+    data = json.loads((path / f"xquad.{language}.json").read_text(encoding="utf-8"))
+    paragraphs: dict[str, str] = {}
+    questions: list[Question] = []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            name = f"{language}-{len(paragraphs):03d}.txt"
+            paragraphs[name] = paragraph["context"].lstrip("\ufeff")
+            questions += [Question(qa["question"], name) for qa in paragraph["qas"]]
+    return paragraphs, questions
+
+
+async def open_corpus(model_path: Path | None) -> Corpus:
+    """The bot's own ingestion on an in-memory Qdrant, schema made by the real migrations."""
+    embedder = Embedder(MODEL, model_path)
+    sparse = SparseEmbedder()
+    client = AsyncQdrantClient(location=":memory:")
+    ctx = MigrationContext(client, "bench", embedder.vector_name, embedder.dim, embedder.model_name, sparse)
+    await migrate(ctx)
+    store = ChunkStore(client, "bench", embedder.vector_name)
+    ingestion = IngestionService(
+        embedder, sparse, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=50 * 1024 * 1024
+    )
+    return Corpus(client, embedder, sparse, store, ingestion)
+
+
+async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str]) -> int:
+    """Returns the number of chunks made."""
+    chunks = 0
+    for name, text in paragraphs.items():
+        result = await corpus.ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
+        chunks += result.document.chunks
+    return chunks
+
+
+def summarize(ranks: Sequence[int | None], latencies_ms: Sequence[float]) -> dict[str, Any]:
+    """Recall@k and MRR over the ranks (None: not among the documents shown), latency percentiles."""
+    n = len(ranks)
+    return {
+        "questions": n,
+        "recall@1": round(sum(1 for r in ranks if r == 1) / n, 3),
+        "recall@3": round(sum(1 for r in ranks if r and r <= 3) / n, 3),
+        "recall@6": round(sum(1 for r in ranks if r and r <= 6) / n, 3),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 3),
+        "p50_ms": round(statistics.median(latencies_ms), 1),
+        "p95_ms": round(statistics.quantiles(latencies_ms, n=20)[18], 1),
+    }
+
+
+class SharedQueryEmbeddings:
+    """e5 embeds each question once for all modes; every mode that uses it is charged its time."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._text = ""
+        self._vector: list[float] = []
+        self.seconds = 0.0
+
+    def has(self, text: str) -> bool:
+        return bool(self._vector) and text == self._text
+
+    async def embed_query(self, text: str) -> list[float]:
+        if not self.has(text):
+            started = time.perf_counter()
+            self._vector = await self._embedder.embed_query(text)
+            self._text, self.seconds = text, time.perf_counter() - started
+        return self._vector
+
+
+async def ask_all(
+    retrievers: dict[RetrievalMode, Retriever],
+    questions: Sequence[Question],
+    shared: SharedQueryEmbeddings | None = None,
+) -> dict[RetrievalMode, dict[str, Any]]:
+    """Every question through every retriever; latency is the whole retrieve call (embedding included)."""
+    ranks: dict[RetrievalMode, list[int | None]] = {mode: [] for mode in retrievers}
+    latencies: dict[RetrievalMode, list[float]] = {mode: [] for mode in retrievers}
+    for question in questions:
+        for mode, retriever in retrievers.items():
+            reused = shared is not None and mode != "sparse" and shared.has(question.text)
+            started = time.perf_counter()
+            found = await retriever.retrieve(question.text, None)
+            elapsed = time.perf_counter() - started + (shared.seconds if shared and reused else 0.0)
+            latencies[mode].append(elapsed * 1000)
+            files = [c.file_name for c in found]
+            rank = files.index(question.paragraph_file) + 1 if question.paragraph_file in files else None
+            ranks[mode].append(rank)
+    return {mode: summarize(ranks[mode], latencies[mode]) for mode in retrievers}
+
+
+async def run(
+    xquad: Path, model_path: Path | None, fusion: Fusion, max_questions: int | None
+) -> dict[str, Any]:
+    corpus = await open_corpus(model_path)
+    try:
+        data = {lang: load_xquad(xquad, lang) for lang in LANGUAGES}
+        started = time.perf_counter()
+        chunks = 0
+        for paragraphs, _ in data.values():
+            chunks += await ingest_paragraphs(corpus, paragraphs)
+        report: dict[str, Any] = {
+            "fusion": fusion,
+            "cpus": os.cpu_count(),
+            "ingestion": {
+                "documents": sum(len(p) for p, _ in data.values()),
+                "chunks": chunks,
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+            "retrieval": {},
+        }
+        shared = SharedQueryEmbeddings(corpus.embedder)
+        retrievers = {
+            mode: Retriever(shared, corpus.sparse, corpus.store, RetrievalConfig(mode=mode, fusion=fusion))
+            for mode in MODES
+        }
+        for lang, (_, questions) in data.items():
+            asked = questions[:max_questions] if max_questions else questions
+            report["retrieval"][lang] = await ask_all(retrievers, asked, shared)
+        return report
+    finally:
+        await corpus.client.close()
+        corpus.embedder.close()
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = [
+        "| language | mode | questions | recall@1 | recall@3 | recall@6 | MRR | p50 ms | p95 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for lang, modes in report["retrieval"].items():
+        for mode, r in modes.items():
+            lines.append(
+                f"| {lang} | {mode} | {r['questions']} | {r['recall@1']:.3f} | {r['recall@3']:.3f} "
+                f"| {r['recall@6']:.3f} | {r['mrr']:.3f} | {r['p50_ms']} | {r['p95_ms']} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kb-bot bench retrieval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--xquad", type=Path, default=DEFAULT_XQUAD, help="folder with xquad.{ru,en}.json")
+    parser.add_argument(
+        "--model-path", type=Path, default=DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.is_dir() else None
+    )
+    parser.add_argument("--fusion", choices=get_args(Fusion), default=RetrievalConfig().fusion)
+    parser.add_argument("--questions", type=int, default=None, help="ask only the first N per language")
+    parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "retrieval.json")
+    args = parser.parse_args(argv)
+    if not (args.xquad / "xquad.ru.json").is_file():
+        print(f"No XQuAD data in {args.xquad} (expected xquad.ru.json and xquad.en.json).")
+        return 2
+    report = asyncio.run(run(args.xquad, args.model_path, args.fusion, args.questions))
+    ing = report["ingestion"]
+    print(f"Indexed {ing['documents']} paragraphs as {ing['chunks']} chunks in {ing['seconds']} s.")
+    print(f"Fusion: {report['fusion']}\n")
+    print(format_table(report))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"\nWrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
