@@ -88,6 +88,14 @@ class SearchQuery:
 class Turn:
     role: Literal["user", "assistant"]
     content: str
+    speaker: str | None = None  # who asked, in group chats
+
+    def for_model(self) -> str:
+        """What the model reads: in groups the asker's name, so follow-ups from several people make sense.
+
+        Retrieval reads `content` alone, so names never become search terms.
+        """
+        return f"{self.speaker}: {self.content}" if self.speaker else self.content
 
 
 class LLMUnavailableError(Exception):

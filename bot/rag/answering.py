@@ -36,7 +36,9 @@ class ChatCompleter(Protocol):
 
 class HistoryStore(Protocol):
     async def recent(self, chat_id: int, thread_id: int | None, budget_chars: int) -> list[Turn]: ...
-    async def append(self, chat_id: int, thread_id: int | None, question: str, answer: str) -> None: ...
+    async def append(
+        self, chat_id: int, thread_id: int | None, question: str, answer: str, speaker: str | None = None
+    ) -> None: ...
     async def clear(self, chat_id: int, thread_id: int | None) -> None: ...
 
 
@@ -114,7 +116,7 @@ class AnsweringService:
         relevant: list[int] = []
         text = ""
         # In groups the model sees who asks, so follow-ups from different people make sense.
-        user_turn = f"{speaker}: {question}" if speaker else question
+        user_turn = Turn("user", question, speaker).for_model()
         if documents:
             model_turn = user_turn
             if answer_language != detected:
@@ -156,7 +158,7 @@ class AnsweringService:
         )
         if remember and chat_id is not None:
             await self._history.append(
-                chat_id, thread_id, user_turn, answer.text if found else _NOT_FOUND_MEMO
+                chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO, speaker=speaker
             )
         return answer
 

@@ -48,7 +48,7 @@ def grounded_messages(
         {"role": "system", "content": SYSTEM_PROMPT},
         # ensure_ascii=False: the model saw raw Cyrillic in training, and \\u escapes cost 6x tokens.
         {"role": "documents", "content": json.dumps(list(documents), ensure_ascii=False)},
-        *({"role": turn.role, "content": turn.content} for turn in history),
+        *({"role": turn.role, "content": turn.for_model()} for turn in history),
         {"role": "user", "content": question},
     ]
 

@@ -55,12 +55,17 @@ class ChatHistory:
             used += size
         return kept
 
-    async def append(self, chat_id: int, thread_id: int | None, question: str, answer: str) -> None:
+    async def append(
+        self, chat_id: int, thread_id: int | None, question: str, answer: str, speaker: str | None = None
+    ) -> None:
         if self._max_entries == 0:
             return
         key = history_key(chat_id, thread_id)
+        asked: dict[str, str] = {"role": "user", "content": _clip(question)}
+        if speaker:
+            asked["speaker"] = speaker
         entries = [
-            json.dumps({"role": "user", "content": _clip(question)}, ensure_ascii=False),
+            json.dumps(asked, ensure_ascii=False),
             json.dumps({"role": "assistant", "content": _clip(answer)}, ensure_ascii=False),
         ]
         try:

@@ -58,3 +58,13 @@ async def test_a_dead_redis_degrades_to_no_history_instead_of_failing() -> None:
     assert await history.recent(7, None, 1000) == []
     await history.append(7, None, "q", "a")  # logged, not raised: the user still gets the answer
     await dead.aclose()
+
+
+async def test_group_turns_keep_the_speaker_apart_from_the_question(redis: Redis) -> None:
+    history = ChatHistory(redis, max_turns=5, ttl_s=600)
+    await history.append(-100, None, "Какой срок возврата?", "14 дней.", speaker="Анна")
+    asked, answered = await history.recent(-100, None, 1000)
+    # Retrieval searches the bare question; the model reads who asked it.
+    assert (asked.content, asked.speaker) == ("Какой срок возврата?", "Анна")
+    assert asked.for_model() == "Анна: Какой срок возврата?"
+    assert answered.for_model() == "14 дней."

@@ -75,6 +75,13 @@ def test_a_short_follow_up_is_searched_with_the_question_it_follows() -> None:
     assert query.text == "Сколько дней есть на возврат товара в магазин?\nа для электроники?"
 
 
+def test_in_groups_the_asker_s_name_never_enters_the_search() -> None:
+    history = [Turn("user", "Сколько дней есть на возврат товара в магазин?", speaker="Анна Петрова")]
+    query = follow_up_query("а для электроники?", history, max_words=6)
+    assert query.context == "Сколько дней есть на возврат товара в магазин?"
+    assert "Петрова" not in query.text
+
+
 def test_follow_ups_chain_back_to_the_last_self_contained_question_only() -> None:
     history = [
         Turn("user", "How do I set up the office VPN on my laptop?"),
