@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Chat, Message, User
 from aiogram_i18n import I18nContext
 
 from bot.handlers.context import in_group, is_chat_admin
 from bot.handlers.keyboards import SettingChange, settings_keyboard
+from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.preferences import ChatPreferencesService
 
@@ -67,11 +67,8 @@ def router() -> Router:
             await query.answer(i18n.get("button-expired"), show_alert=True)
             return
         group = in_group(message.chat)
-        try:
+        with unchanged_is_fine():
             await message.edit_reply_markup(reply_markup=settings_keyboard(updated, i18n, group=group))
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:  # a double tap changes nothing
-                raise
         await query.answer(i18n.get("settings-saved"))
 
     return r

@@ -11,7 +11,7 @@ from aiogram.types import ChatMemberUpdated, Message
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
-from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, thread_of
+from bot.handlers.context import GROUP_TYPES, admin_or_refuse, in_group, message_from_admin, thread_of
 from bot.helpdesk.admins import AdminDirectory
 from bot.rag.answering import AnsweringService
 
@@ -47,8 +47,7 @@ def router() -> Router:
         message: Message, bot: Bot, i18n: I18nContext, answering: AnsweringService, admins: AdminDirectory
     ) -> None:
         # A group's conversation is shared: only its admins may wipe it.
-        if in_group(message.chat) and not await message_from_admin(message, bot, admins):
-            await message.reply(i18n.get("admin-only"))
+        if in_group(message.chat) and not await admin_or_refuse(message, bot, admins, i18n):
             return
         await answering.forget(message.chat.id, thread_of(message))
         await message.reply(i18n.get("reset-done"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.types import Chat, Message, User
+from aiogram_i18n import I18nContext
 
 from bot.domain import GLOBAL_SCOPE, chat_scope
 from bot.helpdesk.admins import AdminDirectory
@@ -53,3 +54,18 @@ async def is_chat_admin(
 
 async def message_from_admin(message: Message, bot: Bot, admins: AdminDirectory) -> bool:
     return await is_chat_admin(bot, admins, message.chat, message.from_user, message.sender_chat)
+
+
+async def admin_or_refuse(
+    message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str = "admin-only"
+) -> bool:
+    """True for an admin; anyone else gets the `refusal` reply (nothing else happens)."""
+    if await message_from_admin(message, bot, admins):
+        return True
+    await message.reply(i18n.get(refusal))
+    return False
+
+
+def upload_refusal(chat: Chat) -> str:
+    """Who may add documents differs: a group's admins, or the bot's own admins."""
+    return "upload-refused-group" if in_group(chat) else "upload-refused"

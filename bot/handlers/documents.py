@@ -15,12 +15,12 @@ from aiogram_i18n import I18nContext
 
 from bot.config import Settings
 from bot.handlers.context import (
-    GROUP_TYPES,
+    admin_or_refuse,
     is_chat_admin,
     knowledge_scope,
-    message_from_admin,
     speaker_name,
     thread_of,
+    upload_refusal,
 )
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
@@ -63,9 +63,7 @@ def router() -> Router:
         admins: AdminDirectory,
         settings: Settings,
     ) -> None:
-        if not await message_from_admin(message, bot, admins):
-            refusal = "upload-refused-group" if message.chat.type in GROUP_TYPES else "upload-refused"
-            await message.reply(i18n.get(refusal))
+        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
             return
         url = (command.args or "").strip()
         if not url:
@@ -82,8 +80,7 @@ def router() -> Router:
     async def list_docs(
         message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
     ) -> None:
-        if not await message_from_admin(message, bot, admins):
-            await message.reply(i18n.get("admin-only"))
+        if not await admin_or_refuse(message, bot, admins, i18n):
             return
         docs = await ingestion.documents([knowledge_scope(message.chat)])
         if not docs:
@@ -116,8 +113,7 @@ def router() -> Router:
         ingestion: IngestionService,
         admins: AdminDirectory,
     ) -> None:
-        if not await message_from_admin(message, bot, admins):
-            await message.reply(i18n.get("admin-only"))
+        if not await admin_or_refuse(message, bot, admins, i18n):
             return
         doc_id = (command.args or "").strip()
         if not doc_id:
@@ -172,9 +168,7 @@ async def _upload(
     max_bytes: int,
 ) -> None:
     name = document.file_name or "file"
-    if not await message_from_admin(message, bot, admins):
-        refusal = "upload-refused-group" if message.chat.type in GROUP_TYPES else "upload-refused"
-        await message.reply(i18n.get(refusal))
+    if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
         return
     if document.file_size is not None and document.file_size > max_bytes:
         # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.

@@ -7,13 +7,14 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyParameters
 from aiogram_i18n import I18nContext
 
-from bot.handlers.context import in_group, message_from_admin
+from bot.handlers.context import admin_or_refuse, in_group
 from bot.handlers.keyboards import Vote, feedback_keyboard
+from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.feedback import Escalation, FeedbackService
 
@@ -59,19 +60,15 @@ def router() -> Router:
             markup = feedback_keyboard(
                 callback_data.answer_id, offer_human=True, human_label=i18n.get("human-button")
             )
-            try:
+            with unchanged_is_fine():
                 await message.edit_reply_markup(reply_markup=markup)
-            except TelegramBadRequest as exc:
-                if "not modified" not in exc.message:
-                    raise
         await query.answer(i18n.get("feedback-thanks"))
 
     @r.message(Command("feedback"))
     async def export(
         message: Message, bot: Bot, i18n: I18nContext, feedback: FeedbackService, admins: AdminDirectory
     ) -> None:
-        if not await message_from_admin(message, bot, admins):
-            await message.reply(i18n.get("admin-only"))
+        if not await admin_or_refuse(message, bot, admins, i18n):
             return
         # A group's admins see their group; global admins in a private chat see every chat.
         data, count = await feedback.export_csv(message.chat.id if in_group(message.chat) else None)

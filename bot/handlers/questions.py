@@ -12,6 +12,7 @@ from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
+from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
@@ -53,22 +54,11 @@ class AddressedToBot(Filter):
                 and entity.user.id == me.id
             )
             if addressed:
-                question = (
-                    text[: _py_offset(text, entity.offset)]
-                    + text[_py_offset(text, entity.offset + entity.length) :]
-                )
-                return {"question": " ".join(question.split()).strip(" ,:")}
+                # Entity offsets count UTF-16 units; aiogram's surrogate helpers cut on the same grid.
+                units = add_surrogates(text)
+                cut = units[: entity.offset * 2] + units[(entity.offset + entity.length) * 2 :]
+                return {"question": " ".join(remove_surrogates(cut).split()).strip(" ,:")}
         return False
-
-
-def _py_offset(text: str, utf16_offset: int) -> int:
-    """Telegram counts entity offsets in UTF-16 code units; Python strings count code points."""
-    units = 0
-    for index, char in enumerate(text):
-        if units >= utf16_offset:
-            return index
-        units += 2 if ord(char) > 0xFFFF else 1
-    return len(text)
 
 
 def router() -> Router:

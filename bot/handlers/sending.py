@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Protocol
 
 from aiogram import Bot
@@ -76,6 +78,16 @@ class GroupPacingMiddleware(BaseRequestMiddleware):
             if waited:
                 log.info("paced %s in chat %s by %.1f s", type(method).__name__, chat_id, waited)
         return await make_request(bot, method)
+
+
+@contextlib.contextmanager
+def unchanged_is_fine() -> Iterator[None]:
+    """Telegram refuses an edit that changes nothing (a double tap, a repeated stage): that is no error."""
+    try:
+        yield
+    except TelegramBadRequest as exc:
+        if "not modified" not in exc.message:
+            raise
 
 
 def _is_parse_error(exc: TelegramBadRequest) -> bool:

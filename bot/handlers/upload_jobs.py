@@ -13,6 +13,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
+from bot.handlers.sending import unchanged_is_fine
 from bot.ingest.document import (
     CorruptDocumentError,
     DocumentError,
@@ -99,12 +100,11 @@ class TelegramProgressReporter:
 
     async def _edit(self, job: IngestJob, text: str) -> None:
         try:
-            await self._bot.edit_message_text(
-                text=text, chat_id=job.chat_id, message_id=job.progress_message_id
-            )
+            with unchanged_is_fine():
+                await self._bot.edit_message_text(
+                    text=text, chat_id=job.chat_id, message_id=job.progress_message_id
+                )
         except TelegramBadRequest as exc:
-            if "not modified" in exc.message:
-                return
             if "message to edit not found" not in exc.message:
                 raise
             # The admin deleted the progress message: say it in a new one instead.

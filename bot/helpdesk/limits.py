@@ -27,6 +27,10 @@ class QuestionLimiter:
         self._counter = counter
         self._user_rate = user_rate
         self._chat_rate = chat_rate
+        # A window of its own for the notice: one reply per refused window, not per message.
+        self._notice_rate = {
+            rate: f"1/{limits.parse(rate).get_expiry()} seconds" for rate in (user_rate, chat_rate)
+        }
 
     async def check(self, user_id: int, chat_id: int, *, group: bool) -> Throttled | None:
         """None when the question may be answered; otherwise how long to wait."""
@@ -36,9 +40,7 @@ class QuestionLimiter:
         for rate, kind, who in checks:
             wait = await self._counter.hit(rate, "questions", kind, who)
             if wait is not None:
-                # A window of its own for the notice: one reply per refused window, not per message.
-                window = limits.parse(rate).get_expiry()
-                notice = await self._counter.hit(f"1/{window} seconds", "notice", kind, who)
+                notice = await self._counter.hit(self._notice_rate[rate], "notice", kind, who)
                 return Throttled(wait_s=max(1, math.ceil(wait)), notify=notice is None)
         return None
 

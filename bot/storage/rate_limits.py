@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -10,6 +11,9 @@ import limits
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
+
+# Every question checks a few rates; parse each rate string once.
+_parse = functools.lru_cache(maxsize=64)(limits.parse)
 
 
 def _storage(pool: ConnectionPool) -> RedisStorage:
@@ -26,7 +30,7 @@ class WindowCounter:
 
     async def hit(self, rate: str, *key: str) -> float | None:
         """None when allowed; otherwise the seconds until the window resets."""
-        item = limits.parse(rate)
+        item = _parse(rate)
         if await self._limiter.hit(item, *key):
             return None
         stats = await self._limiter.get_window_stats(item, *key)
