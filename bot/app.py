@@ -186,7 +186,12 @@ async def build_services(
             preferences=preferences,
             feedback=feedback,
             desk=QuestionDesk(
-                answering, preferences, limiter, ConcurrencyGate(settings.llm_max_concurrency), feedback
+                answering,
+                preferences,
+                limiter,
+                ConcurrencyGate(settings.llm_max_concurrency),
+                feedback,
+                catalog=ingestion,
             ),
             jobs=IngestionJobs(
                 JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),

@@ -123,3 +123,13 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+# --- issue 14: small talk and an empty knowledge base ---
+smalltalk-greeting = Hello! I answer questions from this chat's knowledge base and show where each answer comes from. Just ask your question.
+smalltalk-thanks = You're welcome! Ask whenever you need something from the documents.
+smalltalk-goodbye = Goodbye! Come back with any question about the documents.
+smalltalk-ack = 👌 If you have a question about the documents, just ask.
+smalltalk-about = I am a helpdesk bot: I answer questions only from the documents in this chat's knowledge base and list the sources under each answer. Ask in your own words, in Russian or English; /help shows more.
+empty-base = There are no documents in the knowledge base yet, so I have nothing to answer from. An administrator needs to add some first.
+empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT) or use /add_url with a web page address, and I will answer from it.
+empty-base-group-admin = This group's knowledge base is empty, so I have nothing to answer from yet. Send a file with the caption /upload, or use /add_url with a web page address, and I will answer from it.
