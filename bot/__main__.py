@@ -61,8 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        # Fail fast, before the heavy imports, model loading and schema work below.
         if args.command == "run":
-            settings.require_bot_token()  # fail fast, before the heavy imports below
+            settings.require_bot_token()
+        if args.command in ("run", "ask"):
+            settings.require_llm_base_url()
         from bot.domain import LLMUnavailableError
         from bot.storage.migrator import SchemaError
 

@@ -32,7 +32,7 @@ from bot.storage.chunk_store import ChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
-from bot.storage.migrator import MigrationContext, check_schema, migrate
+from bot.storage.migrator import MigrationContext, ensure_schema, migrate
 from bot.storage.rate_limits import SendPacer, WindowCounter
 from bot.storage.redis_server import RedisServerProcess
 
@@ -120,7 +120,9 @@ async def open_knowledge_base(
     sparse = sparse or SparseEmbedder()
     qdrant = open_qdrant(settings)
     try:
-        await check_schema(migration_context(settings, qdrant, embedder, sparse))
+        created = await ensure_schema(migration_context(settings, qdrant, embedder, sparse))
+        if created:
+            log.info("created the Qdrant schema in an empty store: %s", ", ".join(created))
         store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         ingestion = IngestionService(
             embedder, sparse, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
@@ -148,7 +150,7 @@ async def build_services(
         limits_pool = ConnectionPool.from_url(redis_url)
         stack.push_async_callback(limits_pool.aclose)
         llm = ChatModel(
-            base_url=settings.llm_base_url,
+            base_url=settings.require_llm_base_url(),
             api_key=settings.llm_api_key.get_secret_value(),
             model=settings.llm_model,
             timeout_s=settings.llm_timeout_s,

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     qdrant_path: Path = Path("data/qdrant")
     qdrant_collection: str = "kb_chunks"
 
-    llm_base_url: str = "http://localhost:8000/v1"
+    # No default: answering needs a model server, and a silent localhost guess hides a missing .env.
+    llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("EMPTY")
     llm_model: str = "Vikhrmodels/Vikhr-Nemo-12B-Instruct-R-21-09-24"
     llm_temperature: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -135,6 +136,14 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise ConfigError("BOT_TOKEN is not set: get one from @BotFather and put it in .env")
         return self.bot_token.get_secret_value()
+
+    def require_llm_base_url(self) -> str:
+        if not self.llm_base_url:
+            raise ConfigError(
+                "LLM_BASE_URL is not set: point it at an OpenAI-compatible server with the model "
+                "(vLLM or llama.cpp, e.g. http://localhost:8000/v1) in .env"
+            )
+        return self.llm_base_url
 
     @property
     def max_upload_bytes(self) -> int:

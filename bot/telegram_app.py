@@ -13,6 +13,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -22,7 +23,7 @@ from aiogram.types import (
 from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.app import Services, build_services
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
@@ -37,6 +38,7 @@ async def run_polling(
 ) -> None:
     """The bot's main loop: long polling until SIGINT/SIGTERM (or `stop`, in tests)."""
     settings.require_bot_token()  # fail on a missing token before anything heavy loads
+    await check_token(settings)
     async with build_services(settings, embedder=embedder) as services:
         bot = create_bot(settings, services.send_pacer)
         i18n_core = create_i18n_core()
@@ -45,6 +47,12 @@ async def run_polling(
         await publish_commands(bot)
         me = await bot.get_me()
         log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))
+        if not settings.admin_ids:
+            log.warning(
+                "ADMIN_IDS is empty: nobody can add documents in private chats. Send the bot a file: "
+                "it replies with your numeric id, which goes into ADMIN_IDS."
+            )
+        model_check = asyncio.create_task(services.answering.watch_model_server())
         watcher = asyncio.create_task(_stop_when_set(dp, stop)) if stop else None
         worker_stop = asyncio.Event()
         # The core's catalogues load at dispatcher startup, before the first job is taken.
@@ -63,11 +71,36 @@ async def run_polling(
             worker_stop.set()
             # A job in progress stays in the queue unacknowledged and resumes after the restart.
             worker.cancel()
+            model_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            with contextlib.suppress(asyncio.CancelledError):
+                await model_check
             if watcher:
                 watcher.cancel()
             await bot.session.close()
+
+
+async def check_token(settings: Settings) -> None:
+    """Asks Telegram who the bot is before anything heavy starts.
+
+    Raises ConfigError (one line naming BOT_TOKEN) when Telegram rejects the token (401).
+    """
+    session = _session(settings)
+    try:
+        await Bot(settings.require_bot_token(), session=session).get_me()
+    except TelegramUnauthorizedError:
+        raise ConfigError(
+            "BOT_TOKEN was rejected by Telegram (401 Unauthorized): copy the token again from @BotFather"
+        ) from None
+    finally:
+        await session.close()
+
+
+def _session(settings: Settings) -> AiohttpSession:
+    if settings.telegram_api_url:
+        return AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return AiohttpSession()
 
 
 def _translator(core: FluentRuntimeCore, locale: str) -> Translate:
@@ -83,9 +116,7 @@ async def _stop_when_set(dp: Dispatcher, stop: asyncio.Event) -> None:
 
 
 def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
-    session = AiohttpSession()
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = _session(settings)
     # Outermost first: every attempt, a retry after a 429 too, waits for its own pacing slot, so what
     # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())

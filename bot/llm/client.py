@@ -23,6 +23,7 @@ class ChatModel:
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
         self._model = model
+        self._base_url = base_url
 
     async def complete(
         self,
@@ -54,11 +55,23 @@ class ChatModel:
                 **kwargs,
             )
         except openai.APIError as exc:
-            log.warning("LLM request failed: %s", exc)
+            log.warning("LLM request to %s (model %s) failed: %s", self._base_url, self._model, exc)
             raise LLMUnavailableError(str(exc)) from exc
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
         return response.choices[0].message.content or ""
+
+    async def problem(self) -> str | None:
+        """None when the server answers `GET /models` and serves LLM_MODEL; otherwise what is wrong,
+        in one line that names the URL and the model (for the start-up check and /readyz)."""
+        try:
+            served = [m.id async for m in self._client.models.list()]
+        except openai.APIError as exc:
+            return f"the model server at {self._base_url} is not answering ({exc})"
+        if self._model not in served:
+            offered = ", ".join(served) or "no model"
+            return f"the model server at {self._base_url} serves {offered}, not {self._model}"
+        return None
 
     async def close(self) -> None:
         await self._client.close()

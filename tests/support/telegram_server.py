@@ -228,8 +228,11 @@ class FakeTelegramServer(LocalHTTPServer):
         bot_username: str = "kb_test_bot",
         bot_first_name: str = "KB Bot",
         strict_html: bool = True,
+        token: str | None = None,
     ) -> None:
         super().__init__()
+        # Like Telegram: when set, any other token gets 401 Unauthorized on every method.
+        self.token = token
         self.bot_user: JSONDict = {
             "id": bot_id,
             "is_bot": True,
@@ -545,6 +548,8 @@ class FakeTelegramServer(LocalHTTPServer):
             content_type=request.content_type,
         )
         try:
+            if self.token is not None and recorded.token != self.token:
+                raise TelegramAPIError(401, "Unauthorized")
             faults = self._faults.get(method.lower())
             if faults:
                 raise faults.popleft()

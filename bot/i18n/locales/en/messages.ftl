@@ -86,6 +86,7 @@ error-generic = Something went wrong on my side while handling this. Please try 
 not-a-question = Send me your question as text.
 question-too-long = This question is too long ({ $length } characters, the limit is { $limit }). Please shorten it.
 upload-refused = Only the bot's administrators can add documents. Nothing was stored.
+    Your Telegram id is <code>{ $user_id }</code>: to become an administrator, ask the bot's owner to add it to ADMIN_IDS.
 upload-too-large = This file is { $size_mb } MB; the limit is { $max_mb } MB. Nothing was stored.
 upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT. Nothing was stored.
 upload-empty = I found no text in { $name }. If it is a scan, it needs text recognition (OCR) first. Nothing was stored.
