@@ -19,6 +19,7 @@ from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
+from bot.helpdesk.onboarding import OnboardingService
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
@@ -50,6 +51,7 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    onboarding: OnboardingService
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -200,6 +202,7 @@ async def build_services(
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            onboarding=OnboardingService(ingestion, preferences),
         )
 
 

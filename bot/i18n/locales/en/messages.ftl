@@ -6,11 +6,6 @@ help =
     <b>How to ask</b>
     Write a question in plain words, in Russian or English. I search the documents, answer only from them and list the sources under the answer. Follow-up questions understand the conversation.
 
-    <b>Examples</b>
-    • How do I reset my password?
-    • What is the refund period for electronics?
-    • Какие документы нужны для возврата?
-
     <b>Commands</b>
     /help — this message
     /reset — forget our conversation (the knowledge base stays)
@@ -134,3 +129,15 @@ smalltalk-about = I am a helpdesk bot: I answer questions only from the document
 empty-base = There are no documents in the knowledge base yet, so I have nothing to answer from. An administrator needs to add some first.
 empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT) or use /add_url with a web page address, and I will answer from it.
 empty-base-group-admin = This group's knowledge base is empty, so I have nothing to answer from yet. Send a file with the caption /upload, or use /add_url with a web page address, and I will answer from it.
+
+# --- issue 14: onboarding (/start and /help show the real knowledge base) ---
+kb-topics =
+    <b>What you can ask about</b>
+    { $topics }
+    For example: “What does “{ $first }” say about …?”
+kb-state =
+    <b>Knowledge base</b>: { $count ->
+        [one] one document
+       *[other] { $count } documents
+    }; the latest, “{ $title }”, added { $date }.
+    Next: send another file (or /add_url with a web page), or ask a question here to see how I answer. /docs lists the documents.
