@@ -34,7 +34,7 @@ from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
 from bot.storage.migrator import MigrationContext, ensure_schema, migrate
-from bot.storage.rate_limits import SendPacer, WindowCounter
+from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,8 @@ async def build_services(
                 ConcurrencyGate(settings.llm_max_concurrency),
                 feedback,
                 catalog=ingestion,
+                line=WaitingQuestions(redis),
+                user_queue_max=settings.user_queue_max,
             ),
             jobs=IngestionJobs(
                 JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Issue 14: a question over USER_QUESTION_RATE waits for the window instead of being dropped,
+    # up to this many of one user's questions at once; only beyond that is it refused.
+    user_queue_max: int = Field(default=3, ge=0, le=20)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

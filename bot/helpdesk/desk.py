@@ -8,7 +8,7 @@ from typing import Protocol
 
 from bot.domain import ChatPreferences, scopes_for_chat
 from bot.helpdesk.feedback import AskedQuestion, FeedbackService
-from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter, Throttled
+from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter, Throttled, WaitingLine
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.helpdesk.smalltalk import SmallTalk, classify
 from bot.rag.answering import Answer, AnsweringService
@@ -62,6 +62,8 @@ class QuestionDesk:
         gate: ConcurrencyGate,
         feedback: FeedbackService,
         catalog: DocumentCatalog,
+        line: WaitingLine,
+        user_queue_max: int = 3,
     ) -> None:
         self._answering = answering
         self._preferences = preferences
@@ -69,18 +71,28 @@ class QuestionDesk:
         self._gate = gate
         self._feedback = feedback
         self._catalog = catalog
+        self._line = line
+        self._user_queue_max = user_queue_max
 
     async def handle(
         self,
         question: Question,
         on_wait: Callable[[], Awaitable[object]] | None = None,
         bot_names: frozenset[str] = frozenset(),
+        on_queued: Callable[[int], Awaitable[object]] | None = None,
     ) -> Answered | Throttled | Chitchat | EmptyBase:
         """The outcome for one question; `bot_names` (lower case) let «спасибо, бот» count as thanks."""
         small_talk = classify(question.text, bot_names)
         if small_talk is not None:
             return Chitchat(small_talk, detect_language(question.text, default=question.ui_language))
-        throttled = await self._limiter.check(question.user_id, question.chat_id, group=question.in_group)
+        throttled = await self._limiter.admit(
+            question.user_id,
+            question.chat_id,
+            group=question.in_group,
+            line=self._line,
+            queue_max=self._user_queue_max,
+            on_queued=on_queued,
+        )
         if throttled is not None:
             return throttled
         preferences = await self._preferences.get(question.chat_id)

@@ -332,16 +332,23 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
 ) -> None:
     tg = telegram_server
     tg.add_group(GROUP_A)
-    async with start_bot(user_question_rate="2/minute"):
+    # No waiting line (USER_QUEUE_MAX=0): questions over the rate are refused at once.
+    async with start_bot(user_question_rate="2/minute", user_queue_max=0):
         asked = [_ask(tg, GROUP_A, USER_ID, f"/ask вопрос номер {n}") for n in range(5)]
         await _quiet(tg)
         replies = [r for r in tg.calls("sendMessage") if any(_replying_to(m)(r) for m in asked)]
-        # Two answers ("not found": the base is empty, so no model call) and, for the three refused
-        # questions, one "please wait" naming the seconds left.
-        waits = [r.visible_text for r in replies if "Подождите" in r.visible_text]
+        # Two replies ("the base is empty", so no model call) and, for the three refused questions,
+        # one notice naming the seconds left; the other two get a 😴 reaction instead of a message.
+        waits = [r.visible_text for r in replies if "снова через" in r.visible_text]
         assert len(replies) == 3
         assert len(waits) == 1
-        assert re.search(r"Подождите \d+ с", waits[0])
+        assert re.search(r"снова через \d+ с", waits[0])
+        sleepy = [
+            r
+            for r in tg.calls("setMessageReaction")
+            if r.params.get("reaction") == [{"type": "emoji", "emoji": "😴"}]
+        ]
+        assert len(sleepy) == 2
         assert llm_server.pass1_requests == []
 
     # With one model slot, a question arriving while another is answered is told it waits.

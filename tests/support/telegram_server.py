@@ -124,6 +124,86 @@ class RecordedRequest:
         return ""
 
 
+# The emoji a bot may react with (Bot API, ReactionTypeEmoji); anything else is REACTION_INVALID.
+BOT_REACTIONS = frozenset(
+    [
+        "❤",
+        "👍",
+        "👎",
+        "🔥",
+        "🥰",
+        "👏",
+        "😁",
+        "🤔",
+        "🤯",
+        "😱",
+        "🤬",
+        "😢",
+        "🎉",
+        "🤩",
+        "🤮",
+        "💩",
+        "🙏",
+        "👌",
+        "🕊",
+        "🤡",
+        "🥱",
+        "🥴",
+        "😍",
+        "🐳",
+        "❤\u200d🔥",
+        "🌚",
+        "🌭",
+        "💯",
+        "🤣",
+        "⚡",
+        "🍌",
+        "🏆",
+        "💔",
+        "🤨",
+        "😐",
+        "🍓",
+        "🍾",
+        "💋",
+        "🖕",
+        "😈",
+        "😴",
+        "😭",
+        "🤓",
+        "👻",
+        "👨\u200d💻",
+        "👀",
+        "🎃",
+        "🙈",
+        "😇",
+        "😨",
+        "🤝",
+        "✍",
+        "🤗",
+        "🫡",
+        "🎅",
+        "🎄",
+        "☃",
+        "💅",
+        "🤪",
+        "🗿",
+        "🆒",
+        "💘",
+        "🙉",
+        "🦄",
+        "😘",
+        "💊",
+        "🙊",
+        "😎",
+        "👾",
+        "🤷\u200d♂",
+        "🤷",
+        "🤷\u200d♀",
+        "😡",
+    ]
+)
+
+
 class TelegramAPIError(Exception):
     """Raised by handlers to produce an ``{"ok": false}`` response."""
 
@@ -278,6 +358,7 @@ class FakeTelegramServer(LocalHTTPServer):
             "getchatmember": self._get_chat_member,
             "getchatadministrators": self._get_chat_administrators,
             "getfile": self._get_file,
+            "setmessagereaction": self._set_message_reaction,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -801,6 +882,22 @@ class FakeTelegramServer(LocalHTTPServer):
         key = (self._require_chat_id(request), self._require_int(request, "message_id"))
         if self._messages.pop(key, None) is None:
             raise TelegramAPIError(400, "Bad Request: message to delete not found")
+        return True
+
+    async def _set_message_reaction(self, request: RecordedRequest) -> Any:
+        key = (self._require_chat_id(request), self._require_int(request, "message_id"))
+        if key not in self._messages:
+            raise TelegramAPIError(400, "Bad Request: message to react not found")
+        reaction = request.params.get("reaction", [])
+        if not isinstance(reaction, list) or len(reaction) > 1:  # bots may set at most one reaction
+            raise TelegramAPIError(400, "Bad Request: REACTIONS_TOO_MANY")
+        for item in reaction:
+            if (
+                not isinstance(item, dict)
+                or item.get("type") != "emoji"
+                or item.get("emoji") not in BOT_REACTIONS
+            ):
+                raise TelegramAPIError(400, "Bad Request: REACTION_INVALID")
         return True
 
     async def _set_my_commands(self, request: RecordedRequest) -> Any:

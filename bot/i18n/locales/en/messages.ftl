@@ -36,7 +36,13 @@ help-group-admin =
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
 queued = Many questions at once: yours is in line, I will answer in a moment.
-rate-limited = Too many questions in a short time. Please wait { $seconds } s and ask again.
+rate-limited = You are asking faster than I may answer{ $waiting ->
+        [0] {""}
+        [one] {""}, and one of your questions is already waiting
+       *[other] {""}, and { $waiting } of your questions are already waiting
+    }. Please ask this one again in { $seconds } s.
+rate-limited-group = This group is asking faster than I may answer. Please ask again in { $seconds } s.
+user-queued = You are asking faster than I may answer: this question is in line, and I will answer it in about { $seconds } s.
 upload-usage = Send /upload as the caption of a file, or reply with /upload to a message with a file.
 upload-refused-group = Only this group's administrators can add documents. Nothing was stored.
 delete-confirm = Delete <b>{ $title }</b> and its { $chunks } chunks? This can't be undone.
