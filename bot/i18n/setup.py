@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import User
+from aiogram.types import Chat, User
 from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import FluentRuntimeCore
 from aiogram_i18n.managers import BaseManager
 
+from bot.helpdesk.preferences import ChatPreferencesService
 from bot.rag.language import locale_language
 
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -18,9 +19,24 @@ DEFAULT_LOCALE = "en"
 
 
 class TelegramLanguageManager(BaseManager):
-    """aiogram-i18n's stock manager ignores language_code; this one reads it from the user."""
+    """The interface language: the chat's chosen answer language (/settings) when it has one, else
+    the user's Telegram language (aiogram-i18n's stock manager ignores language_code).
 
-    async def get_locale(self, event_from_user: User | None = None, **_: Any) -> str:
+    aiogram-i18n passes workflow data by parameter name, so `preferences` is the service the
+    composition root gave the dispatcher (absent in bare test dispatchers).
+    """
+
+    async def get_locale(
+        self,
+        event_from_user: User | None = None,
+        event_chat: Chat | None = None,
+        preferences: ChatPreferencesService | None = None,
+        **_: Any,
+    ) -> str:
+        if event_chat is not None and preferences is not None:
+            chosen = (await preferences.get(event_chat.id)).language
+            if chosen != "auto":
+                return chosen
         return locale_language(event_from_user.language_code if event_from_user else None)
 
     async def set_locale(self, *_: Any, **__: Any) -> None:

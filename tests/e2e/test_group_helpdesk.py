@@ -306,6 +306,12 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
         assert "Sources" in reply
         assert llm_server.pass1_requests[-1]["messages"][-1]["content"].endswith("(Answer in English.)")
+        # The interface follows the chosen language too, whatever the member's Telegram language.
+        help_request = _ask(tg, GROUP_A, USER_ID, "/help")
+        assert (
+            "How to ask me in this group"
+            in (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
+        )
 
         press(ADMIN_A, SettingChange(name="show_sources"))
         press(ADMIN_A, SettingChange(name="reply_not_found"))
