@@ -1,0 +1,65 @@
+"""Moves a collection of qdrant-client's local mode (the bot's embedded store before Qdrant Edge) into
+an Edge collection, vectors and all: nothing is embedded again and nothing is lost.
+
+The old store is a folder with `meta.json` and `collection/<name>/storage.sqlite`; qdrant-client
+reads it whole into memory, which is fine once, for the move. The old folder is left as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qdrant_client import AsyncQdrantClient
+
+from bot.storage.chunks.edge import EdgeCollection, StoreInUseError
+from bot.storage.chunks.server import ServerCollection
+from bot.storage.migrator import MigrationContext, SchemaError, check_model, discover_migrations, migrate
+
+_BATCH = 256
+IMPORTED_KEY = "imported_from_local_mode"
+
+
+def has_local_mode_collection(path: Path, collection: str) -> bool:
+    return (path / "collection" / collection).is_dir() and (path / "meta.json").is_file()
+
+
+async def import_local_mode(path: Path, ctx: MigrationContext, target: EdgeCollection) -> int | None:
+    """Copies every point of the local-mode collection at `path` into `target`; returns how many.
+
+    None when an earlier run already moved it. Raises StoreInUseError if a running bot holds the
+    old folder, SchemaError if its vectors were made by another embedding model than the bot's.
+    The target is brought to the latest schema first and every step is re-applied after the copy
+    (all steps are idempotent), so an old collection without sparse vectors gets them backfilled.
+    """
+    metadata = await target.read_metadata()
+    if metadata and metadata.get(IMPORTED_KEY):
+        return None
+    try:
+        client = AsyncQdrantClient(path=str(path))
+    except RuntimeError as exc:
+        raise StoreInUseError(f"{path} is open in another process: {exc}") from None
+    source = ServerCollection(client, target.collection, ctx.vector_name)
+    try:
+        old = await source.read_metadata()
+        if old is None:
+            raise SchemaError(f"{path} has no collection '{target.collection}'")
+        check_model(ctx, old)
+        await migrate(ctx)
+        offset: str | None = None
+        while True:
+            points, offset = await source.scroll([], _BATCH, offset, with_vectors=True)
+            if points:
+                await target.upsert(points)
+            if offset is None:
+                break
+        for migration in discover_migrations():
+            await migration.apply(ctx)
+        expected = await source.count([])
+    finally:
+        await source.close()
+    await target.maintain()
+    moved = await target.count([])
+    if moved < expected:
+        raise SchemaError(f"only {moved} of {expected} chunks reached Qdrant Edge; run migrate again")
+    await target.update_metadata({IMPORTED_KEY: str(path)})
+    return expected
