@@ -7,6 +7,7 @@ reads it whole into memory, which is fine once, for the move. The old folder is 
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from qdrant_client import AsyncQdrantClient
@@ -19,6 +20,20 @@ _BATCH = 256
 IMPORTED_KEY = "imported_from_local_mode"
 
 
+def _ensure_unlocked(path: Path) -> None:
+    """Asks the lock qdrant-client takes on `.lock` (flock) first: qdrant-client, refused, leaves the
+    file open behind it."""
+    lock_file = path / ".lock"
+    if not lock_file.exists():
+        return
+    with lock_file.open("r+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreInUseError(f"{path} is open in another process (the bot before Qdrant Edge)") from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def has_local_mode_collection(path: Path, collection: str) -> bool:
     return (path / "collection" / collection).is_dir() and (path / "meta.json").is_file()
 
@@ -27,17 +42,16 @@ async def import_local_mode(path: Path, ctx: MigrationContext, target: EdgeColle
     """Copies every point of the local-mode collection at `path` into `target`; returns how many.
 
     None when an earlier run already moved it. Raises StoreInUseError if a running bot holds the
-    old folder, SchemaError if its vectors were made by another embedding model than the bot's.
+    old folder (POSIX only, as the bot's container is), SchemaError if its vectors were made by
+    another embedding model than the bot's.
     The target is brought to the latest schema first and every step is re-applied after the copy
     (all steps are idempotent), so an old collection without sparse vectors gets them backfilled.
     """
     metadata = await target.read_metadata()
     if metadata and metadata.get(IMPORTED_KEY):
         return None
-    try:
-        client = AsyncQdrantClient(path=str(path))
-    except RuntimeError as exc:
-        raise StoreInUseError(f"{path} is open in another process: {exc}") from None
+    _ensure_unlocked(path)
+    client = AsyncQdrantClient(path=str(path))
     source = ServerCollection(client, target.collection, ctx.vector_name)
     try:
         old = await source.read_metadata()
