@@ -15,7 +15,7 @@ from qdrant_client import AsyncQdrantClient
 from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
-from bot.embed.embedder import Embedder
+from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
@@ -30,6 +30,7 @@ from bot.rag.context import ContextBudget
 from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.admin_cache import AdminCacheStore
 from bot.storage.chat_settings import ChatSettingsStore
+from bot.storage.chunks import transfer
 from bot.storage.chunks.edge import EdgeCollection, StoreInUseError
 from bot.storage.chunks.interface import ChunkStore, CollectionBackend, CollectionSettings
 from bot.storage.chunks.local_import import has_local_mode_collection, import_local_mode
@@ -40,9 +41,12 @@ from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
 from bot.storage.migrator import MigrationContext, check_schema, migrate
 from bot.storage.rate_limits import SendPacer, WindowCounter
+from bot.storage.redis_backup import dump_keys, restore_keys
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
+
+BACKUP_QDRANT_DIR = "qdrant"
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,54 @@ async def run_migrations(
         return notes + await migrate(ctx)
     finally:
         await backend.close()
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    chunks: int
+    redis_keys: int
+
+
+async def backup_store(settings: Settings, folder: Path) -> BackupSummary:
+    """Writes the chunk collection (vectors included) and the Redis keys that matter into `folder`.
+
+    On the embedded store the bot must be stopped (Edge allows one process); with QDRANT_URL and
+    REDIS_URL it runs beside the bot. Raises ConfigError or SchemaError with the reason.
+    """
+    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+    try:
+        chunks = await transfer.dump(backend, folder / BACKUP_QDRANT_DIR)
+    finally:
+        await backend.close()
+    async with redis_address(settings) as url:
+        keys = await dump_keys(url, folder)
+    return BackupSummary(chunks, keys)
+
+
+async def restore_store(
+    settings: Settings, folder: Path, sparse: SparseEmbedder | None = None
+) -> BackupSummary:
+    """Restores a `backup_store` folder into an empty chunk store and Redis.
+
+    Raises SchemaError if the folder is no backup, was made with another EMBEDDING_MODEL, or the
+    chunk store is not empty.
+    """
+    metadata = transfer.read_metadata_file(folder / BACKUP_QDRANT_DIR)
+    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+    try:
+        ctx = MigrationContext(
+            backend=backend,
+            dim=int(metadata.get("embedding_dim", 0)),
+            embedding_model=settings.embedding_model,
+            sparse=sparse or SparseEmbedder(),
+            settings=collection_settings(settings),
+        )
+        chunks = await transfer.load(ctx, folder / BACKUP_QDRANT_DIR)
+    finally:
+        await backend.close()
+    async with redis_address(settings) as url:
+        keys = await restore_keys(url, folder)
+    return BackupSummary(chunks, keys)
 
 
 @contextlib.asynccontextmanager

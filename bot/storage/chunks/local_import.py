@@ -14,9 +14,9 @@ from qdrant_client import AsyncQdrantClient
 
 from bot.storage.chunks.edge import EdgeCollection, StoreInUseError
 from bot.storage.chunks.server import ServerCollection
-from bot.storage.migrator import MigrationContext, SchemaError, check_model, discover_migrations, migrate
+from bot.storage.chunks.transfer import fill, read_points
+from bot.storage.migrator import MigrationContext, SchemaError, check_model
 
-_BATCH = 256
 IMPORTED_KEY = "imported_from_local_mode"
 
 
@@ -58,20 +58,10 @@ async def import_local_mode(path: Path, ctx: MigrationContext, target: EdgeColle
         if old is None:
             raise SchemaError(f"{path} has no collection '{target.collection}'")
         check_model(ctx, old)
-        await migrate(ctx)
-        offset: str | None = None
-        while True:
-            points, offset = await source.scroll([], _BATCH, offset, with_vectors=True)
-            if points:
-                await target.upsert(points)
-            if offset is None:
-                break
-        for migration in discover_migrations():
-            await migration.apply(ctx)
         expected = await source.count([])
+        await fill(ctx, read_points(source))
     finally:
         await source.close()
-    await target.maintain()
     moved = await target.count([])
     if moved < expected:
         raise SchemaError(f"only {moved} of {expected} chunks reached Qdrant Edge; run migrate again")
