@@ -14,7 +14,7 @@ from bot.app import Services
 from bot.domain import GLOBAL_SCOPE, DocumentInfo, SearchQuery, SparseVector, chat_scope
 from bot.storage.chunk_store import ChunkToStore
 from bot.storage.chunks.interface import CollectionBackend, CollectionSettings
-from bot.storage.chunks.store import QdrantChunkStore
+from bot.storage.chunks.store import QdrantChunkStore, chunk_hash
 from bot.storage.migrator import (
     MigrationContext,
     SchemaError,
@@ -147,6 +147,27 @@ async def test_hybrid_search_fuses_both_sides(store: QdrantChunkStore, fusion: s
     assert [c.doc_id for c in only_sparse] == ["lexical-best"]
     stopwords_only = SearchQuery(dense=[0, 0, 1], sparse=SparseVector([], []))
     assert [c.doc_id for c in await store.search(stopwords_only, ["global"], 1)] == ["neither"]
+
+
+async def test_stored_vectors_are_found_by_chunk_hash_for_reuse(store: QdrantChunkStore) -> None:
+    doc = _doc("v1", "chat:-1")
+    chunks = [
+        ChunkToStore(0, "unchanged text", 1, "Intro", [1, 0, 0], SparseVector([3, 8], [1.0, 2.0])),
+        ChunkToStore(1, "old wording", 2, None, [0, 1, 0], None),
+    ]
+    await store.store_document(doc, chunks)
+    await store.store_document(_doc("elsewhere", "chat:-2"), [ChunkToStore(0, "x", None, None, [0, 0, 1])])
+    found = await store.vectors_by_chunk_hash("chat:-1", ["v1", "elsewhere"])
+    assert found.keys() == {
+        chunk_hash(doc.title, "Intro", "unchanged text"),
+        chunk_hash(doc.title, None, "old wording"),
+    }
+    dense, sparse = found[chunk_hash(doc.title, "Intro", "unchanged text")]
+    assert dense == pytest.approx([1, 0, 0])
+    assert sparse == SparseVector([3, 8], [1.0, 2.0])
+    assert found[chunk_hash(doc.title, None, "old wording")][1] is None
+    assert chunk_hash(doc.title, "Intro", "changed text") not in found
+    assert await store.vectors_by_chunk_hash("chat:-2", ["v1"]) == {}  # never across scopes
 
 
 async def test_a_failed_write_leaves_nothing_searchable(store: QdrantChunkStore) -> None:

@@ -9,13 +9,14 @@ the document, so a wrong or forged id can never touch another chat's chunks.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from bot.domain import DocumentInfo, SearchQuery, StoredChunk
+from bot.domain import DocumentInfo, SearchQuery, SparseVector, StoredChunk, search_text
 from bot.storage.chunks.interface import (
     PENDING,
     READY,
@@ -109,6 +110,34 @@ class QdrantChunkStore:
     async def count_chunks(self, doc_id: str) -> int:
         return await self._backend.count([Equals("doc_id", doc_id)])
 
+    async def vectors_by_chunk_hash(
+        self, scope: str, doc_ids: Sequence[str]
+    ) -> dict[str, tuple[list[float], SparseVector | None]]:
+        """Stored vectors of the published chunks of `doc_ids` in `scope`, keyed by `chunk_hash`.
+
+        A re-uploaded file reuses them for chunks whose indexed text is unchanged instead of
+        embedding those again. Chunks stored before `chunk_hash` existed are left out.
+        """
+        if not doc_ids:
+            return {}
+        found: dict[str, tuple[list[float], SparseVector | None]] = {}
+        where: list[Condition] = [
+            Equals("scope", scope),
+            AnyOf("doc_id", tuple(doc_ids)),
+            Equals("status", READY),
+        ]
+        offset: str | None = None
+        while True:
+            points, offset = await self._backend.scroll(
+                where, _UPSERT_BATCH, offset, fields=["chunk_hash"], with_vectors=True
+            )
+            for point in points:
+                key = point.payload.get("chunk_hash")
+                if isinstance(key, str) and point.dense is not None:
+                    found[key] = (point.dense, point.sparse)
+            if offset is None:
+                return found
+
     async def _documents(self, conditions: list[Condition], limit: int) -> list[DocumentInfo]:
         # One point per document: its first chunk carries the metadata like every other one.
         points, _ = await self._backend.scroll(
@@ -125,8 +154,14 @@ class QdrantChunkStore:
             "text": chunk.text,
             "page": chunk.page,
             "section": chunk.section,
+            "chunk_hash": chunk_hash(doc.title, chunk.section, chunk.text),
         }
         return StoredPoint(point_id(doc.doc_id, chunk.index), payload, chunk.vector, chunk.sparse)
+
+
+def chunk_hash(title: str, section: str | None, text: str) -> str:
+    """Identifies what a chunk's vectors were made from (`search_text`): equal hashes, equal vectors."""
+    return hashlib.sha256(search_text(title, section, text).encode("utf-8")).hexdigest()[:32]
 
 
 def point_id(doc_id: str, chunk_index: int) -> str:
