@@ -58,8 +58,7 @@ async def run(xquad: Path, model_path: Path | None, max_questions: int | None) -
     for lang, (_, questions) in corpora.items():
         asked = questions[:max_questions] if max_questions else questions
         report["retrieval"][lang] = (await ask_all({"hybrid": retriever}, asked))["hybrid"]
-    await corpus.client.close()
-    corpus.embedder.close()
+    await corpus.close()
     return report
 
 

@@ -15,12 +15,14 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from qdrant_client import AsyncQdrantClient
 
@@ -30,7 +32,10 @@ from bot.embed.sparse import SparseEmbedder
 from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
 from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
-from bot.storage.chunk_store import ChunkStore
+from bot.storage.chunks.edge import EdgeCollection
+from bot.storage.chunks.interface import CollectionBackend
+from bot.storage.chunks.server import ServerCollection
+from bot.storage.chunks.store import QdrantChunkStore
 from bot.storage.migrator import MigrationContext, migrate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +44,8 @@ DEFAULT_MODEL_PATH = REPO_ROOT.parent / "shared" / "models" / "multilingual-e5-s
 MODEL = "intfloat/multilingual-e5-small"
 LANGUAGES = ("ru", "en")
 MODES: tuple[RetrievalMode, ...] = ("dense", "sparse", "hybrid")
+Engine = Literal["edge", "local"]
+ENGINES: tuple[Engine, ...] = ("edge", "local")
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,18 @@ class Question:
 
 @dataclass
 class Corpus:
-    client: AsyncQdrantClient
+    backend: CollectionBackend
     embedder: Embedder
     sparse: SparseEmbedder
-    store: ChunkStore
+    store: QdrantChunkStore
     ingestion: IngestionService
+    folder: Path | None = None  # Edge's files, removed on close
+
+    async def close(self) -> None:
+        await self.backend.close()
+        self.embedder.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def load_xquad(path: Path, language: str) -> tuple[dict[str, str], list[Question]]:
@@ -68,18 +82,24 @@ def load_xquad(path: Path, language: str) -> tuple[dict[str, str], list[Question
     return paragraphs, questions
 
 
-async def open_corpus(model_path: Path | None) -> Corpus:
-    """The bot's own ingestion on an in-memory Qdrant, schema made by the real migrations."""
+async def open_corpus(model_path: Path | None, engine: Engine = "edge") -> Corpus:
+    """The bot's own ingestion on Qdrant Edge in `folder` (the bot's default) or on qdrant-client's
+    in-memory local mode (the bot's embedded store before Edge), schema made by the real migrations."""
     embedder = Embedder(MODEL, model_path)
     sparse = SparseEmbedder()
-    client = AsyncQdrantClient(location=":memory:")
-    ctx = MigrationContext(client, "bench", embedder.vector_name, embedder.dim, embedder.model_name, sparse)
-    await migrate(ctx)
-    store = ChunkStore(client, "bench", embedder.vector_name)
+    backend: CollectionBackend
+    folder: Path | None = None
+    if engine == "edge":
+        folder = Path(tempfile.mkdtemp(prefix="bench-edge-"))
+        backend = await EdgeCollection.open(folder, "bench", embedder.vector_name)
+    else:
+        backend = ServerCollection(AsyncQdrantClient(location=":memory:"), "bench", embedder.vector_name)
+    await migrate(MigrationContext(backend, embedder.dim, embedder.model_name, sparse))
+    store = QdrantChunkStore(backend)
     ingestion = IngestionService(
         embedder, sparse, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=50 * 1024 * 1024
     )
-    return Corpus(client, embedder, sparse, store, ingestion)
+    return Corpus(backend, embedder, sparse, store, ingestion, folder)
 
 
 async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str]) -> int:
@@ -147,9 +167,9 @@ async def ask_all(
 
 
 async def run(
-    xquad: Path, model_path: Path | None, fusion: Fusion, max_questions: int | None
+    xquad: Path, model_path: Path | None, fusion: Fusion, max_questions: int | None, engine: Engine = "edge"
 ) -> dict[str, Any]:
-    corpus = await open_corpus(model_path)
+    corpus = await open_corpus(model_path, engine)
     try:
         data = {lang: load_xquad(xquad, lang) for lang in LANGUAGES}
         started = time.perf_counter()
@@ -158,6 +178,7 @@ async def run(
             chunks += await ingest_paragraphs(corpus, paragraphs)
         report: dict[str, Any] = {
             "fusion": fusion,
+            "engine": engine,
             "cpus": os.cpu_count(),
             "ingestion": {
                 "documents": sum(len(p) for p, _ in data.values()),
@@ -176,8 +197,7 @@ async def run(
             report["retrieval"][lang] = await ask_all(retrievers, asked, shared)
         return report
     finally:
-        await corpus.client.close()
-        corpus.embedder.close()
+        await corpus.close()
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -206,15 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--fusion", choices=get_args(Fusion), default=RetrievalConfig().fusion)
     parser.add_argument("--questions", type=int, default=None, help="ask only the first N per language")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="edge", help="Qdrant Edge (default) or qdrant-client local mode"
+    )
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args(argv)
     if not (args.xquad / "xquad.ru.json").is_file():
         print(f"No XQuAD data in {args.xquad} (expected xquad.ru.json and xquad.en.json).")
         return 2
-    report = asyncio.run(run(args.xquad, args.model_path, args.fusion, args.questions))
+    report = asyncio.run(run(args.xquad, args.model_path, args.fusion, args.questions, args.engine))
     ing = report["ingestion"]
     print(f"Indexed {ing['documents']} paragraphs as {ing['chunks']} chunks in {ing['seconds']} s.")
-    print(f"Fusion: {report['fusion']}\n")
+    print(f"Fusion: {report['fusion']}, engine: {report['engine']}\n")
     print(format_table(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

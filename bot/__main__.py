@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | migrate | ingest | ask | docs | bench`."""
+"""Command line: `python -m bot run | migrate | backup | restore | ingest | ask | docs | bench`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -21,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (long polling)")
     sub.add_parser("migrate", help="create or upgrade the Qdrant schema")
+    backup = sub.add_parser("backup", help="save the knowledge base and chat settings/feedback to a folder")
+    backup.add_argument("folder", type=Path)
+    restore = sub.add_parser("restore", help="restore a backup folder into an empty store")
+    restore.add_argument("folder", type=Path)
 
     ingest = sub.add_parser("ingest", help="add files, folders (recursively) or web pages (URLs)")
     ingest.add_argument("paths", nargs="+", help="files, folders, or http(s):// addresses")
@@ -104,7 +109,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "migrate":
         applied = await cli.migrate(settings)
-        print("Applied: " + ", ".join(applied) if applied else "Schema is up to date.")
+        print("\n".join(f"Applied: {step}" for step in applied) if applied else "Schema is up to date.")
+        return 0
+    if args.command == "backup":
+        await cli.backup(settings, args.folder)
+        return 0
+    if args.command == "restore":
+        await cli.restore(settings, args.folder)
         return 0
     if args.command == "ingest":
         return await cli.ingest(settings, args.paths, args.chat)

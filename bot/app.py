@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
-from bot.embed.embedder import Embedder
+from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
@@ -29,15 +31,23 @@ from bot.rag.context import ContextBudget
 from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.admin_cache import AdminCacheStore
 from bot.storage.chat_settings import ChatSettingsStore
-from bot.storage.chunk_store import ChunkStore
+from bot.storage.chunks import transfer
+from bot.storage.chunks.edge import EdgeCollection, StoreInUseError
+from bot.storage.chunks.interface import ChunkStore, CollectionBackend, CollectionSettings
+from bot.storage.chunks.local_import import has_local_mode_collection, import_local_mode
+from bot.storage.chunks.server import ServerCollection
+from bot.storage.chunks.store import QdrantChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
-from bot.storage.migrator import MigrationContext, ensure_schema, migrate
+from bot.storage.migrator import MigrationContext, SchemaError, ensure_schema, migrate, read_metadata
 from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
+from bot.storage.redis_backup import dump_keys, restore_keys
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
+
+BACKUP_QDRANT_DIR = "qdrant"
 
 
 @dataclass(frozen=True)
@@ -58,44 +68,132 @@ def load_embedder(settings: Settings) -> Embedder:
     return Embedder(settings.embedding_model, settings.embedding_model_path)
 
 
-def open_qdrant(settings: Settings) -> AsyncQdrantClient:
+async def open_chunk_backend(settings: Settings, dense_name: str) -> CollectionBackend:
+    """The chunk collection's engine: a Qdrant server if QDRANT_URL is set, else Qdrant Edge in-process.
+
+    Raises ConfigError when the embedded store is held by another process.
+    """
     if settings.qdrant_url:
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return AsyncQdrantClient(url=settings.qdrant_url, api_key=api_key)
+        client = AsyncQdrantClient(
+            url=settings.qdrant_url, api_key=api_key, timeout=math.ceil(settings.qdrant_timeout_s)
+        )
+        return ServerCollection(
+            client, settings.qdrant_collection, dense_name, settings.qdrant_write_ordering
+        )
     if str(settings.qdrant_path) == ":memory:":
-        return AsyncQdrantClient(location=":memory:")
-    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+        # Throwaway runs (benchmarks): qdrant-client's in-memory engine, nothing on disk.
+        memory = AsyncQdrantClient(location=":memory:")
+        return ServerCollection(memory, settings.qdrant_collection, dense_name)
     try:
-        return AsyncQdrantClient(path=str(settings.qdrant_path))
-    except RuntimeError as exc:
-        # Embedded Qdrant locks its folder: a second process (CLI next to a running bot) can't open it.
-        raise ConfigError(
-            f"QDRANT_PATH: {settings.qdrant_path} is in use by another process ({exc}). Stop the bot "
-            "first, or run a Qdrant server and set QDRANT_URL so several processes can share it."
-        ) from None
+        return await EdgeCollection.open(edge_root(settings), settings.qdrant_collection, dense_name)
+    except StoreInUseError as exc:
+        raise ConfigError(in_use_message(settings, str(exc))) from None
+
+
+def edge_root(settings: Settings) -> Path:
+    return settings.qdrant_path / "edge"
+
+
+def in_use_message(settings: Settings, detail: str) -> str:
+    return (
+        f"QDRANT_PATH: {settings.qdrant_path} is in use by another process ({detail}). Stop the bot "
+        "first, or run a Qdrant server and set QDRANT_URL so several processes can share it."
+    )
+
+
+def collection_settings(settings: Settings) -> CollectionSettings:
+    return CollectionSettings(
+        shards=settings.qdrant_shards,
+        replication_factor=settings.qdrant_replication_factor,
+        write_consistency=settings.qdrant_write_consistency,
+        on_disk_payload=settings.qdrant_on_disk_payload,
+    )
 
 
 def migration_context(
-    settings: Settings, qdrant: AsyncQdrantClient, embedder: Embedder, sparse: SparseEmbedder
+    settings: Settings, backend: CollectionBackend, embedder: Embedder, sparse: SparseEmbedder
 ) -> MigrationContext:
     return MigrationContext(
-        client=qdrant,
-        collection=settings.qdrant_collection,
-        vector_name=embedder.vector_name,
+        backend=backend,
         dim=embedder.dim,
         embedding_model=embedder.model_name,
         sparse=sparse,
+        settings=collection_settings(settings),
     )
 
 
 async def run_migrations(
     settings: Settings, embedder: Embedder, sparse: SparseEmbedder | None = None
 ) -> list[str]:
-    qdrant = open_qdrant(settings)
+    """Applies pending schema steps; on Edge, first moves a collection of the old embedded mode in."""
+    backend = await open_chunk_backend(settings, embedder.vector_name)
     try:
-        return await migrate(migration_context(settings, qdrant, embedder, sparse or SparseEmbedder()))
+        ctx = migration_context(settings, backend, embedder, sparse or SparseEmbedder())
+        notes: list[str] = []
+        if isinstance(backend, EdgeCollection) and has_local_mode_collection(
+            settings.qdrant_path, settings.qdrant_collection
+        ):
+            try:
+                moved = await import_local_mode(settings.qdrant_path, ctx, backend)
+            except StoreInUseError as exc:
+                raise ConfigError(in_use_message(settings, str(exc))) from None
+            if moved is not None:
+                notes.append(
+                    f"moved {moved} chunks from {settings.qdrant_path / 'collection'} into Qdrant Edge "
+                    f"({backend.shard_path}); the old folder can be deleted"
+                )
+        return notes + await migrate(ctx)
     finally:
-        await qdrant.close()
+        await backend.close()
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    chunks: int
+    redis_keys: int
+
+
+async def backup_store(settings: Settings, folder: Path) -> BackupSummary:
+    """Writes the chunk collection (vectors included) and the Redis keys that matter into `folder`.
+
+    On the embedded store the bot must be stopped (Edge allows one process); with QDRANT_URL and
+    REDIS_URL it runs beside the bot. Raises ConfigError or SchemaError with the reason.
+    """
+    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+    try:
+        chunks = await transfer.dump(backend, folder / BACKUP_QDRANT_DIR)
+    finally:
+        await backend.close()
+    async with redis_address(settings) as url:
+        keys = await dump_keys(url, folder)
+    return BackupSummary(chunks, keys)
+
+
+async def restore_store(
+    settings: Settings, folder: Path, sparse: SparseEmbedder | None = None
+) -> BackupSummary:
+    """Restores a `backup_store` folder into an empty chunk store and Redis.
+
+    Raises SchemaError if the folder is no backup, was made with another EMBEDDING_MODEL, or the
+    chunk store is not empty.
+    """
+    metadata = transfer.read_metadata_file(folder / BACKUP_QDRANT_DIR)
+    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+    try:
+        ctx = MigrationContext(
+            backend=backend,
+            dim=int(metadata.get("embedding_dim", 0)),
+            embedding_model=settings.embedding_model,
+            sparse=sparse or SparseEmbedder(),
+            settings=collection_settings(settings),
+        )
+        chunks = await transfer.load(ctx, folder / BACKUP_QDRANT_DIR)
+    finally:
+        await backend.close()
+    async with redis_address(settings) as url:
+        keys = await restore_keys(url, folder)
+    return BackupSummary(chunks, keys)
 
 
 @contextlib.asynccontextmanager
@@ -117,21 +215,32 @@ async def redis_address(settings: Settings) -> AsyncIterator[str]:
 async def open_knowledge_base(
     settings: Settings, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
 ) -> AsyncIterator[tuple[Embedder, ChunkStore, IngestionService]]:
-    """Qdrant (schema checked) and the ingestion service: all that document commands need."""
+    """The chunk store (schema checked) and the ingestion service: all that document commands need."""
     embedder = embedder or load_embedder(settings)
     sparse = sparse or SparseEmbedder()
-    qdrant = open_qdrant(settings)
+    backend = await open_chunk_backend(settings, embedder.vector_name)
     try:
-        created = await ensure_schema(migration_context(settings, qdrant, embedder, sparse))
+        ctx = migration_context(settings, backend, embedder, sparse)
+        if (
+            isinstance(backend, EdgeCollection)
+            and await read_metadata(ctx) is None
+            and has_local_mode_collection(settings.qdrant_path, settings.qdrant_collection)
+        ):
+            # An empty Edge store beside the old embedded one: creating a schema would hide the data.
+            raise SchemaError(
+                f"{settings.qdrant_path} holds the knowledge base of the old embedded store: run "
+                "`kb-bot migrate` once to move it into Qdrant Edge (its vectors are kept)."
+            )
+        created = await ensure_schema(ctx)
         if created:
             log.info("created the Qdrant schema in an empty store: %s", ", ".join(created))
-        store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
+        store = QdrantChunkStore(backend)
         ingestion = IngestionService(
             embedder, sparse, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
         )
         yield embedder, store, ingestion
     finally:
-        await qdrant.close()
+        await backend.close()
 
 
 @contextlib.asynccontextmanager

@@ -13,9 +13,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.app import (
+    backup_store,
     build_services,
     load_embedder,
     open_knowledge_base,
+    restore_store,
     run_migrations,
 )
 from bot.config import Settings
@@ -25,7 +27,17 @@ from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, fetch_page
 from bot.rag.answering import Answer
 
-__all__ = ["ask", "delete_doc", "format_answer_text", "ingest", "list_docs", "migrate", "run_bot"]
+__all__ = [
+    "ask",
+    "backup",
+    "delete_doc",
+    "format_answer_text",
+    "ingest",
+    "list_docs",
+    "migrate",
+    "restore",
+    "run_bot",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,18 @@ async def migrate(settings: Settings) -> list[str]:
         return await run_migrations(settings, embedder)
     finally:
         embedder.close()
+
+
+async def backup(settings: Settings, folder: Path) -> None:
+    """`kb-bot backup DIR`: the chunk collection with its vectors, and the Redis keys that matter."""
+    summary = await backup_store(settings, folder)
+    print(f"Backed up {summary.chunks} chunks and {summary.redis_keys} Redis keys to {folder}")
+
+
+async def restore(settings: Settings, folder: Path) -> None:
+    """`kb-bot restore DIR`: into an empty store (QDRANT_PATH or QDRANT_URL) and Redis."""
+    summary = await restore_store(settings, folder)
+    print(f"Restored {summary.chunks} chunks and {summary.redis_keys} Redis keys from {folder}")
 
 
 def _sources(arguments: list[str]) -> list[Path | str]:

@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     # up to this many of one user's questions at once; only beyond that is it refused.
     user_queue_max: int = Field(default=3, ge=0, le=20)
 
+    # Issue 9 / 13: the chunk store. Qdrant Edge in-process at QDRANT_PATH unless QDRANT_URL is set.
+    qdrant_timeout_s: float = Field(default=60.0, gt=0)
+    # A new collection's layout on a Qdrant server (m0001 reads them; changing them later needs a
+    # new collection): shards, copies of each shard, and how many copies must confirm a write.
+    qdrant_shards: int = Field(default=1, ge=1, le=1000)
+    qdrant_replication_factor: int = Field(default=1, ge=1, le=100)
+    qdrant_write_consistency: int = Field(default=1, ge=1, le=100)
+    # Payload (chunk texts) on disk, read through the page cache: RAM stays flat as the base grows.
+    qdrant_on_disk_payload: bool = True
+    qdrant_write_ordering: Literal["weak", "medium", "strong"] = "weak"
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

@@ -135,7 +135,7 @@ class IngestionService:
             d for d in await self._store.documents_named(scope, doc.file_name) if d.doc_id != doc.doc_id
         ]
         for old in replaced:
-            await self._store.delete_document(old.doc_id)
+            await self._store.delete_document(old.doc_id, old.scope)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
 
     async def clean_up_interrupted(self) -> None:
@@ -158,7 +158,7 @@ class IngestionService:
         """Deletes a document if it lives in one of `scopes`; None when there is no such document."""
         doc = await self.document(doc_id, scopes)
         if doc is not None:
-            await self._store.delete_document(doc_id)
+            await self._store.delete_document(doc_id, doc.scope)
         return doc
 
 

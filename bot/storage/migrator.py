@@ -10,13 +10,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
-from qdrant_client import AsyncQdrantClient
-
 from bot.domain import SparseVector
+from bot.storage.chunks.interface import CollectionBackend, CollectionSettings
 
 
 class SchemaError(Exception):
@@ -31,13 +30,23 @@ class SparsePassageEncoder(Protocol):
 
 @dataclass(frozen=True)
 class MigrationContext:
-    client: AsyncQdrantClient
-    collection: str
-    vector_name: str
+    """What a migration step works on: one collection on either engine (Edge or a server)."""
+
+    backend: CollectionBackend
     dim: int
     embedding_model: str
     # Needed to backfill sparse vectors of existing chunks (m0002); an empty collection needs none.
     sparse: SparsePassageEncoder | None = None
+    # Layout of a new collection (shards, replicas, on-disk payload); only m0001 reads it.
+    settings: CollectionSettings = field(default_factory=CollectionSettings)
+
+    @property
+    def collection(self) -> str:
+        return self.backend.collection
+
+    @property
+    def vector_name(self) -> str:
+        return self.backend.dense_name
 
     def base_metadata(self) -> dict[str, Any]:
         return {
@@ -76,17 +85,14 @@ def latest_version() -> int:
 
 
 async def read_metadata(ctx: MigrationContext) -> dict[str, Any] | None:
-    if not await ctx.client.collection_exists(ctx.collection):
-        return None
-    info = await ctx.client.get_collection(ctx.collection)
-    return dict(info.config.metadata or {})
+    return await ctx.backend.read_metadata()
 
 
 async def migrate(ctx: MigrationContext) -> list[str]:
     """Apply pending steps in order; returns the names applied (empty when up to date)."""
     metadata = await read_metadata(ctx)
     if metadata is not None:
-        _check_model(ctx, metadata)
+        check_model(ctx, metadata)
     current = int((metadata or {}).get("schema_version", 0))
     applied = []
     for migration in discover_migrations():
@@ -94,7 +100,7 @@ async def migrate(ctx: MigrationContext) -> list[str]:
             continue
         await migration.apply(ctx)
         # Recorded after each step, so an interrupted run resumes where it stopped.
-        await ctx.client.update_collection(ctx.collection, metadata={"schema_version": migration.version})
+        await ctx.backend.update_metadata({"schema_version": migration.version})
         applied.append(migration.name)
     return applied
 
@@ -117,7 +123,7 @@ async def check_schema(ctx: MigrationContext) -> None:
         raise SchemaError(
             f"Qdrant collection '{ctx.collection}' does not exist yet: run `python -m bot migrate` first."
         )
-    _check_model(ctx, metadata)
+    check_model(ctx, metadata)
     current = int(metadata.get("schema_version", 0))
     latest = latest_version()
     if current < latest:
@@ -130,7 +136,7 @@ async def check_schema(ctx: MigrationContext) -> None:
         )
 
 
-def _check_model(ctx: MigrationContext, metadata: dict[str, Any]) -> None:
+def check_model(ctx: MigrationContext, metadata: dict[str, Any]) -> None:
     model, dim = metadata.get("embedding_model"), metadata.get("embedding_dim")
     if model != ctx.embedding_model or dim != ctx.dim:
         raise SchemaError(

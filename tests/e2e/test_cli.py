@@ -9,8 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qdrant_client import AsyncQdrantClient
-
+from bot.storage.chunks.edge import EdgeCollection
 from tests.conftest import MODEL_NAME, REPO_ROOT, free_port, model_path
 from tests.support.corpus import RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
@@ -103,9 +102,10 @@ async def test_embedded_qdrant_in_use_gives_a_clear_message(
     tmp_path: Path, redis_url: str, llm_server: GroundedLLMServer
 ) -> None:
     env = _env(tmp_path, redis_url, llm_server)
-    holder = AsyncQdrantClient(path=str(tmp_path / "qdrant"))  # stands in for a running bot
+    assert (await _cli(tmp_path, env, "migrate")).returncode == 0
+    # Stands in for a running bot: Edge locks its write-ahead log while a process has it open.
+    holder = await EdgeCollection.open(tmp_path / "qdrant" / "edge", "kb_chunks", "dense")
     try:
-        await holder.get_collections()
         result = await _cli(tmp_path, env, "docs", "list")
     finally:
         await holder.close()

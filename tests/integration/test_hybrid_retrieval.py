@@ -1,4 +1,5 @@
-"""Hybrid search on real parts: e5 + BM25 vectors in embedded Qdrant, the real migrations.
+"""Hybrid search on real parts: e5 + BM25 vectors on both engines (Qdrant Edge, and the server adapter
+on qdrant-client's local mode), the real migrations.
 
 The corpus is small but has near misses on purpose: two error codes that differ only in digits,
 and a chat's private document that is the best match for a question asked elsewhere.
@@ -7,9 +8,9 @@ and a chat's private document that is the best match for a question asked elsewh
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient, models
 
 from bot.domain import GLOBAL_SCOPE, DocumentInfo, SearchQuery, Turn, chat_scope
 from bot.embed.embedder import Embedder
@@ -18,9 +19,11 @@ from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
 from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
 from bot.storage.chunk_store import SPARSE_VECTOR, ChunkStore, ChunkToStore
+from bot.storage.chunks.store import QdrantChunkStore
 from bot.storage.migrator import MigrationContext, latest_version, migrate, read_metadata
 from migrations import m0001_chunks_collection
 from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.stores import ENGINES, Engine, open_backend
 
 OTHER_ERRORS_MD = """# Справочник ошибок принтера
 
@@ -42,14 +45,16 @@ SECRET_MD = """# Внутренний регламент
 """
 
 
-@pytest.fixture(scope="module")
-async def kb(embedder: Embedder, sparse_embedder: SparseEmbedder) -> AsyncIterator[ChunkStore]:
-    client = AsyncQdrantClient(location=":memory:")
-    ctx = MigrationContext(
-        client, "kb", embedder.vector_name, embedder.dim, embedder.model_name, sparse_embedder
-    )
-    await migrate(ctx)
-    store = ChunkStore(client, "kb", embedder.vector_name)
+@pytest.fixture(scope="module", params=ENGINES)
+async def kb(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: Embedder,
+    sparse_embedder: SparseEmbedder,
+) -> AsyncIterator[ChunkStore]:
+    backend = await open_backend(request.param, tmp_path_factory.mktemp("kb"), "kb", embedder.vector_name)
+    await migrate(MigrationContext(backend, embedder.dim, embedder.model_name, sparse_embedder))
+    store = QdrantChunkStore(backend)
     ingestion = IngestionService(
         embedder, sparse_embedder, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=10**6
     )
@@ -62,7 +67,7 @@ async def kb(embedder: Embedder, sparse_embedder: SparseEmbedder) -> AsyncIterat
         await ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
     await ingestion.ingest(SECRET_MD.encode(), "secret.md", scope=chat_scope(-100), uploaded_by=None)
     yield store
-    await client.close()
+    await backend.close()
 
 
 def _retriever(
@@ -123,28 +128,26 @@ async def test_a_short_follow_up_finds_the_chunks_of_the_conversation(
     assert found[0].file_name == "vpn.md"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_the_migration_adds_the_sparse_vector_and_backfills_existing_chunks(
-    embedder: Embedder, sparse_embedder: SparseEmbedder
+    engine: Engine, tmp_path: Path, embedder: Embedder, sparse_embedder: SparseEmbedder
 ) -> None:
-    client = AsyncQdrantClient(location=":memory:")
+    backend = await open_backend(engine, tmp_path, "old", embedder.vector_name)
     try:
-        ctx = MigrationContext(
-            client, "old", embedder.vector_name, embedder.dim, embedder.model_name, sparse_embedder
-        )
+        ctx = MigrationContext(backend, embedder.dim, embedder.model_name, sparse_embedder)
         # A collection as version 1 left it, with chunks that have only the dense vector.
         await m0001_chunks_collection.apply(ctx)
-        await client.update_collection("old", metadata={**ctx.base_metadata(), "schema_version": 1})
-        store = ChunkStore(client, "old", embedder.vector_name)
+        await backend.update_metadata({**ctx.base_metadata(), "schema_version": 1})
+        store = QdrantChunkStore(backend)
         text = "Error ERR-4512 means the certificate has expired."
         vector = await embedder.embed_passages([text])
         doc = DocumentInfo("d1", GLOBAL_SCOPE, "VPN", "vpn.md", "markdown", None, 1, "h", None, 0.0)
         await store.store_document(doc, [ChunkToStore(0, text, None, "VPN › Errors", vector[0])])
+        assert not await backend.has_sparse_vector(SPARSE_VECTOR)
 
-        assert await migrate(ctx) == ["m0002_sparse_bm25"]
+        assert await migrate(ctx) == ["m0002_sparse_bm25", "m0003_file_name_index"]
 
-        info = await client.get_collection("old")
-        sparse_params = (info.config.params.sparse_vectors or {})[SPARSE_VECTOR]
-        assert sparse_params.modifier == models.Modifier.IDF
+        assert await backend.has_sparse_vector(SPARSE_VECTOR)
         metadata = await read_metadata(ctx)
         assert metadata is not None
         assert metadata["schema_version"] == latest_version()
@@ -155,4 +158,4 @@ async def test_the_migration_adds_the_sparse_vector_and_backfills_existing_chunk
         assert [c.doc_id for c in found] == ["d1"]
         assert await migrate(ctx) == []
     finally:
-        await client.close()
+        await backend.close()

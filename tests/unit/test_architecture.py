@@ -6,7 +6,16 @@ import ast
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
-ADAPTER_MODULES = ("redis", "qdrant_client", "openai", "fastembed", "bot.storage", "bot.llm", "bot.embed")
+ADAPTER_MODULES = (
+    "redis",
+    "qdrant_client",
+    "qdrant_edge",
+    "openai",
+    "fastembed",
+    "bot.storage",
+    "bot.llm",
+    "bot.embed",
+)
 
 
 def _imports(path: Path) -> set[str]:
