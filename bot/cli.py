@@ -112,6 +112,7 @@ async def ingest(settings: Settings, paths: list[str], chat_id: int | None) -> i
             for path in files:
                 rows.append(await _ingest_one(ingestion, path, scope, bar, settings.max_upload_bytes))
                 bar.update()
+        await ingestion.build_indexes()
     _print_summary(rows, time.monotonic() - started)
     return 1 if any(row.status == "FAILED" for row in rows) else 0
 

@@ -141,6 +141,12 @@ class IngestionService:
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""
         await self._store.purge_stale_pending(older_than_s=3600)
+        await self.build_indexes()
+
+    async def build_indexes(self) -> None:
+        """Index what was stored since the last call (blocks the process on the embedded store: call
+        it only where no chat waits, at start or at the end of a CLI run)."""
+        await self._store.maintain()
 
     async def documents(self, scopes: list[str]) -> list[DocumentInfo]:
         return await self._store.list_documents(scopes)

@@ -7,8 +7,9 @@ which Edge, having no collections, does not keep itself.
 Edge's calls are synchronous and, in qdrant-edge-py 0.9.0, hold the GIL while they run (measured:
 a thread spinning beside a 30 ms query gets no turn until it returns). They run on a small thread
 pool of their own, so the event loop never waits in a queue behind them and searches overlap the
-loop's I/O, but each call still blocks Python for its duration: queries stay fast because the
-shard's HNSW and payload indexes are kept built (`maintain`). Writes are serialised by one lock,
+loop's I/O, but each call still blocks Python for its duration. Queries are a few milliseconds; the
+HNSW build (`maintain`) can take tens of seconds, so the bot runs it only at start, before it takes
+updates, and the CLI after an `ingest` (see `QdrantChunkStore.maintain`). Writes are serialised by one lock,
 so an upsert and the optimizer never interleave.
 """
 
