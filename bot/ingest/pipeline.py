@@ -104,13 +104,13 @@ class IngestionService:
         drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
         # The title and section travel with the text into both vectors: chunks rarely repeat them.
         texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
-        vectors: list[list[float]] = []
-        sparse: list[SparseVector] = []
-        for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
-            await report("embedding", start, len(texts))
-            batch = texts[start : start + PROGRESS_EVERY_CHUNKS]
-            vectors += await self._embedder.embed_passages(batch)
-            sparse += await self._sparse.embed_passages(batch)
+        hashes = [chunk_hash(text) for text in texts]
+        # A new version of a file (or a refreshed page) embeds only the chunks whose text changed.
+        earlier = await self._store.documents_named(scope, parsed.file_name)
+        known = await self._store.vectors_by_chunk_hash(scope, [d.doc_id for d in earlier])
+        known.update(await self._embed_missing(texts, hashes, known, report))
+        vectors = [known[h][0] for h in hashes]
+        sparse = [known[h][1] for h in hashes]
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -125,8 +125,10 @@ class IngestionService:
             uploader_name=uploader_name,
         )
         chunks = [
-            ChunkToStore(index=i, text=d.text, page=d.page, section=d.section, vector=v, sparse=s)
-            for i, (d, v, s) in enumerate(zip(drafts, vectors, sparse, strict=True))
+            ChunkToStore(
+                index=i, text=d.text, page=d.page, section=d.section, vector=v, sparse=s, chunk_hash=h
+            )
+            for i, (d, v, s, h) in enumerate(zip(drafts, vectors, sparse, hashes, strict=True))
         ]
         await report("storing", len(texts), len(texts))
         await self._store.store_document(doc, chunks)
@@ -137,6 +139,26 @@ class IngestionService:
         for old in replaced:
             await self._store.delete_document(old.doc_id)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
+
+    async def _embed_missing(
+        self,
+        texts: list[str],
+        hashes: list[str],
+        known: dict[str, tuple[list[float], SparseVector | None]],
+        report: ProgressCallback,
+    ) -> dict[str, tuple[list[float], SparseVector | None]]:
+        """Dense and sparse vectors of the texts whose hash is not in `known` (each distinct text once)."""
+        missing = list({h: text for text, h in zip(texts, hashes, strict=True) if h not in known}.items())
+        embedded: dict[str, tuple[list[float], SparseVector | None]] = {}
+        for start in range(0, len(missing), PROGRESS_EVERY_CHUNKS):
+            await report("embedding", start, len(missing))
+            batch = missing[start : start + PROGRESS_EVERY_CHUNKS]
+            batch_texts = [text for _, text in batch]
+            dense = await self._embedder.embed_passages(batch_texts)
+            sparse = await self._sparse.embed_passages(batch_texts)
+            for (h, _), d, s in zip(batch, dense, sparse, strict=True):
+                embedded[h] = (d, s)
+        return embedded
 
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""
@@ -166,6 +188,11 @@ def _parse(data: bytes, file_name: str, web_url: str | None, content_type: str |
     except UnsupportedFormatError:
         # A link straight to a file (…/guide.pdf) is read as that file.
         return parse_document(data, PurePosixPath(urlsplit(web_url).path).name or file_name)
+
+
+def chunk_hash(embedded_text: str) -> str:
+    """sha256 (hex) of the exact text a chunk's vectors were made from (heading path + chunk text)."""
+    return hashlib.sha256(embedded_text.encode("utf-8")).hexdigest()
 
 
 def document_id(scope: str, content_hash: str) -> str:

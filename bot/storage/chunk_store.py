@@ -34,6 +34,8 @@ class ChunkToStore:
     section: str | None
     vector: list[float]
     sparse: SparseVector | None = None  # None: the chunk is found by its dense vector only
+    # sha256 of the text both vectors were made from; a new version reuses vectors of equal hashes.
+    chunk_hash: str | None = None
 
 
 class ChunkStore:
@@ -130,6 +132,51 @@ class ChunkStore:
         """Published documents of `scope` uploaded under `file_name` (older versions of a file)."""
         return await self._documents([_match("scope", scope), _match("file_name", file_name)], limit=100)
 
+    async def vectors_by_chunk_hash(
+        self, scope: str, doc_ids: Sequence[str]
+    ) -> dict[str, tuple[list[float], SparseVector | None]]:
+        """The stored vectors of the chunks of `doc_ids` in `scope`, keyed by their `chunk_hash`.
+
+        Returns {chunk_hash: (dense vector, BM25 vector or None)}; chunks stored before chunk hashes
+        existed (no `chunk_hash` in the payload) are left out, so they are simply embedded again.
+        """
+        if not doc_ids:
+            return {}
+        wanted = models.Filter(
+            must=[
+                _match("scope", scope),
+                models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
+            ]
+        )
+        found: dict[str, tuple[list[float], SparseVector | None]] = {}
+        offset: models.ExtendedPointId | None = None
+        while True:
+            points, offset = await self._client.scroll(
+                self._collection,
+                scroll_filter=wanted,
+                limit=256,
+                offset=offset,
+                with_payload=["chunk_hash"],
+                with_vectors=[self._vector_name, SPARSE_VECTOR],
+            )
+            for point in points:
+                chunk_hash = (point.payload or {}).get("chunk_hash")
+                vectors = point.vector
+                if not isinstance(chunk_hash, str) or not isinstance(vectors, dict):
+                    continue
+                dense = vectors.get(self._vector_name)
+                stored_sparse = vectors.get(SPARSE_VECTOR)
+                if not isinstance(dense, list):
+                    continue
+                sparse = (
+                    SparseVector(indices=list(stored_sparse.indices), values=list(stored_sparse.values))
+                    if isinstance(stored_sparse, models.SparseVector)
+                    else None
+                )
+                found[chunk_hash] = ([float(x) for x in dense], sparse)
+            if offset is None:
+                return found
+
     async def purge_stale_pending(self, older_than_s: float) -> None:
         """Removes chunks of uploads that crashed before publishing; they were never searchable."""
         cutoff = time.time() - older_than_s
@@ -170,6 +217,7 @@ class ChunkStore:
             "text": chunk.text,
             "page": chunk.page,
             "section": chunk.section,
+            "chunk_hash": chunk.chunk_hash,
         }
         vectors: dict[str, Any] = {self._vector_name: chunk.vector}
         if chunk.sparse is not None:
