@@ -20,6 +20,7 @@ from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
 from bot.helpdesk.preferences import ChatPreferencesService
+from bot.ingest.albums import AlbumCollector
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
 from bot.llm.client import ChatModel
@@ -27,6 +28,7 @@ from bot.rag.answering import AnsweringService, SamplingConfig
 from bot.rag.context import ContextBudget
 from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.admin_cache import AdminCacheStore
+from bot.storage.albums import AlbumBuffer
 from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.feedback import FeedbackStore
@@ -50,6 +52,7 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    albums: AlbumCollector
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -193,6 +196,7 @@ async def build_services(
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
         )
 
 

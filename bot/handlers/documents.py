@@ -25,7 +25,7 @@ from bot.handlers.context import (
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
-from bot.ingest.jobs import IngestionJobs, IngestJob
+from bot.ingest.jobs import IngestionJobs, IngestJob, JobFile
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, check_url
 from bot.render.telegram_html import split_for_telegram
@@ -186,6 +186,7 @@ async def _queue(
     file_id: str | None = None,
     url: str | None = None,
     size: int | None = None,
+    files: tuple[JobFile, ...] = (),
 ) -> None:
     progress = await message.reply(i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0))
     # The worker downloads and indexes in the background and edits `progress` as it goes.
@@ -202,5 +203,6 @@ async def _queue(
             file_id=file_id,
             url=url,
             size=size,
+            files=files,
         )
     )

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -24,6 +24,15 @@ from bot.ingest.pipeline import IngestionService, IngestResult
 log = logging.getLogger(__name__)
 
 Stage = Literal["queued", "downloading", "parsing", "embedding", "storing"]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """One Telegram document of an album job."""
+
+    file_id: str
+    file_name: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,8 @@ class IngestJob:
     size: int | None = None
     uploader_name: str | None = None
     job_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # An album (issue 11): several documents indexed one after another under one progress message.
+    files: tuple[JobFile, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -47,7 +58,15 @@ class IngestJob:
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> IngestJob:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in payload.items() if key in names})
+        values = {key: value for key, value in payload.items() if key in names}
+        values["files"] = tuple(JobFile(**item) for item in values.get("files") or ())
+        return cls(**values)
+
+    def album_part(self, file: JobFile) -> IngestJob:
+        """One file of an album job: same chat, progress message and job id."""
+        return dataclasses.replace(
+            self, file_id=file.file_id, file_name=file.file_name, size=file.size, files=()
+        )
 
 
 class QueuedJobLike(Protocol):
@@ -82,6 +101,16 @@ class JobReporter(Protocol):
     async def finished(self, job: IngestJob, result: IngestResult) -> None: ...
     async def failed(self, job: IngestJob, error: BaseException | None) -> None:
         """`error` is None when restarts interrupted the job too many times."""
+
+    async def album_finished(self, job: IngestJob, outcomes: Sequence[AlbumOutcome]) -> None:
+        """An album's summary: one outcome per file, in the album's order."""
+
+
+@dataclass(frozen=True)
+class AlbumOutcome:
+    part: IngestJob  # the album job narrowed to this file
+    result: IngestResult | None = None
+    error: BaseException | None = None  # set when `result` is None
 
 
 class FetchError(Exception):
@@ -129,19 +158,12 @@ class IngestionJobs:
             await heartbeat()
             await _report(reporter.progress(job, stage, done, total))
 
+        if job.files:
+            await self._process_album(job, source, reporter, heartbeat)
+            await self._queue.done(queued.entry_id)
+            return
         try:
-            await on_progress("downloading")
-            fetched = await source.fetch(job)
-            result = await self._ingestion.ingest(
-                fetched.data,
-                job.file_name,
-                scope=job.scope,
-                uploaded_by=job.uploaded_by,
-                uploader_name=job.uploader_name,
-                progress=on_progress,
-                web_url=fetched.web_url,
-                content_type=fetched.content_type,
-            )
+            result = await self._ingest_one(job, source, on_progress)
         except (DocumentError, FetchError) as exc:
             await _report(reporter.failed(job, exc))
         except Exception as exc:
@@ -151,6 +173,45 @@ class IngestionJobs:
         else:
             await _report(reporter.finished(job, result))
         await self._queue.done(queued.entry_id)
+
+    async def _ingest_one(
+        self, job: IngestJob, source: JobSource, on_progress: Callable[..., Awaitable[None]]
+    ) -> IngestResult:
+        await on_progress("downloading")
+        fetched = await source.fetch(job)
+        return await self._ingestion.ingest(
+            fetched.data,
+            job.file_name,
+            scope=job.scope,
+            uploaded_by=job.uploaded_by,
+            uploader_name=job.uploader_name,
+            progress=on_progress,
+            web_url=fetched.web_url,
+            content_type=fetched.content_type,
+        )
+
+    async def _process_album(
+        self, job: IngestJob, source: JobSource, reporter: JobReporter, heartbeat: _Heartbeat
+    ) -> None:
+        """Each file in turn under the album's one progress message; one file failing spares the rest."""
+        outcomes: list[AlbumOutcome] = []
+        for file in job.files:
+            part = job.album_part(file)
+
+            async def on_progress(
+                stage: Stage, done: int = 0, total: int = 0, part: IngestJob = part
+            ) -> None:
+                await heartbeat()
+                await _report(reporter.progress(part, stage, done, total))
+
+            try:
+                outcomes.append(AlbumOutcome(part, result=await self._ingest_one(part, source, on_progress)))
+            except (DocumentError, FetchError) as exc:
+                outcomes.append(AlbumOutcome(part, error=exc))
+            except Exception as exc:
+                log.exception("ingestion job %s (%s) failed", job.job_id, part.file_name)
+                outcomes.append(AlbumOutcome(part, error=exc))
+        await _report(reporter.album_finished(job, outcomes))
 
 
 class _Heartbeat:

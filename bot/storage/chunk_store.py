@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from qdrant_client import AsyncQdrantClient, models
 
@@ -173,7 +173,7 @@ class ChunkStore:
                     if isinstance(stored_sparse, models.SparseVector)
                     else None
                 )
-                found[chunk_hash] = ([float(x) for x in dense], sparse)
+                found[chunk_hash] = (cast(list[float], dense), sparse)
             if offset is None:
                 return found
 

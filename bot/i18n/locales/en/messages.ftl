@@ -123,3 +123,10 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+## Issue 11: albums
+upload-album-done = { $count ->
+        [one] Album: { $count } file
+       *[other] Album: { $count } files
+    }
+upload-album-privacy-hint = Only this file of the album reached me. If the album had more, Telegram did not show them to me (bots in groups see only captioned files in privacy mode): reply /upload to each of them, or make me an admin of the group.
