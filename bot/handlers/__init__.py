@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from bot.handlers import albums, chat_settings, common, documents, errors, feedback, questions
+from bot.handlers import albums, chat_settings, common, documents, errors, feedback, questions, web_sources
 
 
 def setup_routers() -> Router:
@@ -12,6 +12,7 @@ def setup_routers() -> Router:
         common.router(),
         albums.router(),  # before documents: an album's files are handled as one set
         documents.router(),
+        web_sources.router(),
         chat_settings.router(),
         feedback.router(),
         questions.router(),

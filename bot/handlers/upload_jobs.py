@@ -22,6 +22,7 @@ from bot.ingest.document import (
     PasswordProtectedError,
     UnsupportedFormatError,
 )
+from bot.ingest.freshness import SiteReport
 from bot.ingest.jobs import AlbumOutcome, FetchedFile, FetchError, IngestJob, Stage
 from bot.ingest.pipeline import FileTooLargeError, IngestResult
 from bot.ingest.web import WebFetchError, fetch_page
@@ -96,6 +97,23 @@ class TelegramProgressReporter:
             else:
                 parts.append(failure_text(t, outcome.part, outcome.error))
         await self._edit(job, "\n\n".join(parts))
+
+    async def site_finished(self, job: IngestJob, report: SiteReport) -> None:
+        self._last_edit.pop(job.job_id, None)
+        t = self._translate(job.locale)
+        text = t(
+            "site-done",
+            url=html.escape(report.url),
+            indexed=report.indexed,
+            unchanged=report.unchanged,
+            failed=len(report.failed),
+            disallowed=report.disallowed,
+            found_by=report.discovered_by,
+        )
+        # A few reasons are enough to act on; the rest are like them.
+        for url, reason in report.failed[:5]:
+            text += "\n" + t("site-page-failed", url=html.escape(url), reason=html.escape(reason))
+        await self._edit(job, text)
 
     async def _edit(self, job: IngestJob, text: str) -> None:
         try:

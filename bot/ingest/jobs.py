@@ -18,12 +18,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from bot.ingest.freshness import SiteReport, WebSources
 from bot.ingest.parsing import DocumentError
 from bot.ingest.pipeline import IngestionService, IngestResult
+from bot.ingest.web import WebFetchError
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["queued", "downloading", "parsing", "embedding", "storing"]
+Stage = Literal["queued", "downloading", "parsing", "embedding", "storing", "crawling"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class IngestJob:
     job_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])
     # An album (issue 11): several documents indexed one after another under one progress message.
     files: tuple[JobFile, ...] = ()
+    # /add_site (issue 11): crawl `url`'s site, at most this many pages.
+    site_pages: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +109,9 @@ class JobReporter(Protocol):
     async def album_finished(self, job: IngestJob, outcomes: Sequence[AlbumOutcome]) -> None:
         """An album's summary: one outcome per file, in the album's order."""
 
+    async def site_finished(self, job: IngestJob, report: SiteReport) -> None:
+        """A crawled site's summary."""
+
 
 @dataclass(frozen=True)
 class AlbumOutcome:
@@ -118,10 +125,18 @@ class FetchError(Exception):
 
 
 class IngestionJobs:
-    def __init__(self, queue: Queue, ingestion: IngestionService, *, max_deliveries: int = 3) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        ingestion: IngestionService,
+        *,
+        max_deliveries: int = 3,
+        web: WebSources | None = None,
+    ) -> None:
         self._queue = queue
         self._ingestion = ingestion
         self._max_deliveries = max_deliveries
+        self._web = web  # pages added by URL are remembered there and re-checked
 
     async def submit(self, job: IngestJob) -> None:
         await self._queue.enqueue(job.to_payload())
@@ -162,6 +177,10 @@ class IngestionJobs:
             await self._process_album(job, source, reporter, heartbeat)
             await self._queue.done(queued.entry_id)
             return
+        if job.site_pages is not None:
+            await self._process_site(job, reporter, on_progress)
+            await self._queue.done(queued.entry_id)
+            return
         try:
             result = await self._ingest_one(job, source, on_progress)
         except (DocumentError, FetchError) as exc:
@@ -178,6 +197,17 @@ class IngestionJobs:
         self, job: IngestJob, source: JobSource, on_progress: Callable[..., Awaitable[None]]
     ) -> IngestResult:
         await on_progress("downloading")
+        if job.url is not None and self._web is not None:
+            try:
+                return await self._web.add_page(
+                    job.url,
+                    job.scope,
+                    uploaded_by=job.uploaded_by,
+                    uploader_name=job.uploader_name,
+                    progress=on_progress,
+                )
+            except WebFetchError as exc:
+                raise FetchError(str(exc)) from exc
         fetched = await source.fetch(job)
         return await self._ingestion.ingest(
             fetched.data,
@@ -189,6 +219,29 @@ class IngestionJobs:
             web_url=fetched.web_url,
             content_type=fetched.content_type,
         )
+
+    async def _process_site(
+        self, job: IngestJob, reporter: JobReporter, on_progress: Callable[..., Awaitable[None]]
+    ) -> None:
+        if self._web is None or job.url is None or job.site_pages is None:
+            await _report(reporter.failed(job, FetchError("crawling is not set up in this process")))
+            return
+        try:
+            report = await self._web.add_site(
+                job.url,
+                job.scope,
+                job.site_pages,
+                uploaded_by=job.uploaded_by,
+                uploader_name=job.uploader_name,
+                progress=on_progress,
+            )
+        except WebFetchError as exc:
+            await _report(reporter.failed(job, FetchError(str(exc))))
+        except Exception as exc:
+            log.exception("crawl job %s (%s) failed", job.job_id, job.url)
+            await _report(reporter.failed(job, exc))
+        else:
+            await _report(reporter.site_finished(job, report))
 
     async def _process_album(
         self, job: IngestJob, source: JobSource, reporter: JobReporter, heartbeat: _Heartbeat
