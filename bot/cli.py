@@ -201,7 +201,8 @@ async def refresh(settings: Settings, chat_id: int | None) -> int:
     for url, status, note in report.rows:
         print(f"{status:<9}  {url:<{width}}  {note}".rstrip())
     print(
-        f"{len(report.rows)} pages: {report.count('changed')} changed, {report.count('unchanged')} unchanged, "
+        f"{len(report.rows)} pages: {report.count('changed')} changed, "
+        f"{report.count('unchanged')} unchanged, "
         f"{report.count('failed')} failed, {report.count('removed')} deleted meanwhile"
     )
     return 1 if report.count("failed") else 0

@@ -3,7 +3,7 @@ and unchanged ones keep their stored vectors (dense and sparse)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from qdrant_client import AsyncQdrantClient
@@ -18,6 +18,7 @@ from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.migrator import MigrationContext, migrate
 from tests.support.documents import find_cyrillic_font, make_pdf
+from tests.support.embedders import CountingEmbedder
 
 PAGES = [
     "Отпуск. Заявление на ежегодный отпуск подаётся за две недели через портал кадровой службы.",
@@ -27,18 +28,6 @@ PAGES = [
     "Парковка. Место на парковке у офиса закрепляется за сотрудником по заявке в хозяйственный отдел.",
     "Обучение. Компания оплачивает один профессиональный курс в год по согласованию с руководителем.",
 ]
-
-
-class CountingEmbedder(Embedder):
-    """The real e5 model, counting the passages it is asked to embed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.__dict__.update(inner.__dict__)  # shares the loaded ONNX session, nothing is reloaded
-        self.embedded: list[str] = []
-
-    async def embed_passages(self, texts: Sequence[str], batch_size: int = 1) -> list[list[float]]:
-        self.embedded += texts
-        return await super().embed_passages(texts, batch_size)
 
 
 @pytest.fixture
