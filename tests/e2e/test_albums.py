@@ -82,3 +82,26 @@ async def test_an_album_without_the_command_in_a_group_is_left_alone_and_a_stran
         assert (summary.text or "").count("Indexed") == 2
     assert [r for r in tg.calls("sendMessage") if r.chat_id == GROUP] == []
     assert len([r for r in tg.calls("sendMessage") if r.chat_id == USER_ID]) == 1
+
+
+async def test_a_group_album_that_arrives_as_one_file_says_why(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    tg.add_group(GROUP)
+    tg.set_chat_member(GROUP, GROUP_ADMIN, "administrator")
+    tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
+    async with start_bot(album_window_s=0.3):
+        # Privacy mode: Telegram delivers only the captioned file of the album.
+        tg.push_message(
+            chat_id=GROUP,
+            user_id=GROUP_ADMIN,
+            document=tg.document_for("f-returns"),
+            caption="/upload",
+            entities=[{"type": "bot_command", "offset": 0, "length": 7}],
+            media_group_id="album-2",
+        )
+        hint = await tg.wait_for("sendMessage", lambda r: "Only this file of the album" in (r.text or ""))
+        assert "reply /upload to each" in hint.visible_text
+        done = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+        assert "Правила возврата" in done.visible_text
