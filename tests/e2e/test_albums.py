@@ -12,23 +12,28 @@ GROUP = -1001000000077
 GROUP_ADMIN = 3077
 
 
+def _send_captioned_first_file(tg: FakeTelegramServer, file_id: str, album: str) -> None:
+    """The group's admin sends an album; its first file carries `/upload`, as Telegram puts it."""
+    tg.add_group(GROUP)
+    tg.set_chat_member(GROUP, GROUP_ADMIN, "administrator")
+    tg.push_message(
+        chat_id=GROUP,
+        user_id=GROUP_ADMIN,
+        document=tg.document_for(file_id),
+        caption="/upload",
+        entities=[{"type": "bot_command", "offset": 0, "length": 7}],
+        media_group_id=album,
+    )
+
+
 async def test_a_captioned_album_in_a_group_is_indexed_whole_with_one_progress_message(
     start_bot: BotStarter, telegram_server: FakeTelegramServer
 ) -> None:
     tg = telegram_server
-    tg.add_group(GROUP)
-    tg.set_chat_member(GROUP, GROUP_ADMIN, "administrator")
     tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
     tg.add_file("f-vpn", VPN_MD.encode(), "vpn.md")
     async with start_bot(album_window_s=0.5):
-        tg.push_message(
-            chat_id=GROUP,
-            user_id=GROUP_ADMIN,
-            document=tg.document_for("f-returns"),
-            caption="/upload",
-            entities=[{"type": "bot_command", "offset": 0, "length": 7}],
-            media_group_id="album-1",
-        )
+        _send_captioned_first_file(tg, "f-returns", "album-1")
         # The second file of the album has no caption: Telegram sends it so.
         tg.push_message(
             chat_id=GROUP, user_id=GROUP_ADMIN, document=tg.document_for("f-vpn"), media_group_id="album-1"
@@ -88,19 +93,10 @@ async def test_a_group_album_that_arrives_as_one_file_says_why(
     start_bot: BotStarter, telegram_server: FakeTelegramServer
 ) -> None:
     tg = telegram_server
-    tg.add_group(GROUP)
-    tg.set_chat_member(GROUP, GROUP_ADMIN, "administrator")
     tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
     async with start_bot(album_window_s=0.3):
         # Privacy mode: Telegram delivers only the captioned file of the album.
-        tg.push_message(
-            chat_id=GROUP,
-            user_id=GROUP_ADMIN,
-            document=tg.document_for("f-returns"),
-            caption="/upload",
-            entities=[{"type": "bot_command", "offset": 0, "length": 7}],
-            media_group_id="album-2",
-        )
+        _send_captioned_first_file(tg, "f-returns", "album-2")
         hint = await tg.wait_for("sendMessage", lambda r: "Only this file of the album" in (r.text or ""))
         assert "reply /upload to each" in hint.visible_text
         done = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
