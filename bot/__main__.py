@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | migrate | backup | restore | ingest | ask | docs | bench`."""
+"""Command line: `python -m bot run | migrate | backup | restore | ingest | ask | docs | refresh | bench`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "retrieval", help="recall@k, MRR and latency on XQuAD: dense vs sparse vs hybrid", add_help=False
     )
     bench_retrieval.add_argument("options", nargs=argparse.REMAINDER, help="see `bench retrieval --help`")
+
+    refresh = sub.add_parser("refresh", help="re-check the web pages in the knowledge base now")
+    refresh.add_argument("--chat", type=int, default=None, help="only this chat's pages (default: all)")
 
     docs = sub.add_parser("docs", help="list or delete documents")
     docs_sub = docs.add_subparsers(dest="docs_command", required=True)
@@ -119,6 +122,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "ingest":
         return await cli.ingest(settings, args.paths, args.chat)
+    if args.command == "refresh":
+        return await cli.refresh(settings, args.chat)
     if args.command == "ask":
         answer = await cli.ask(settings, args.question, args.chat)
         if args.json:

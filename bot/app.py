@@ -23,13 +23,17 @@ from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
 from bot.helpdesk.onboarding import OnboardingService
 from bot.helpdesk.preferences import ChatPreferencesService
+from bot.ingest.albums import AlbumCollector
+from bot.ingest.freshness import WebSources
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
+from bot.ingest.web import WebClient
 from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
 from bot.rag.context import ContextBudget
 from bot.rag.retrieval import RetrievalConfig, Retriever
 from bot.storage.admin_cache import AdminCacheStore
+from bot.storage.albums import AlbumBuffer
 from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunks import transfer
 from bot.storage.chunks.edge import EdgeCollection, StoreInUseError
@@ -44,6 +48,7 @@ from bot.storage.migrator import MigrationContext, SchemaError, ensure_schema, m
 from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_backup import dump_keys, restore_keys
 from bot.storage.redis_server import RedisServerProcess
+from bot.storage.web_sources import WebSourceStore
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,8 @@ class Services:
     jobs: IngestionJobs
     send_pacer: SendPacer
     onboarding: OnboardingService
+    albums: AlbumCollector
+    web_sources: WebSources
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -289,6 +296,13 @@ async def build_services(
             user_rate=settings.user_question_rate,
             chat_rate=settings.chat_question_rate,
         )
+        web_sources = WebSources(
+            ingestion,
+            WebSourceStore(redis),
+            WebClient(max_bytes=settings.max_upload_bytes, allow_private=settings.url_allow_private_networks),
+            refresh_every_s=settings.url_refresh_hours * 3600,
+            delay_s=settings.crawl_delay_s,
+        )
         yield Services(
             settings=settings,
             answering=answering,
@@ -311,9 +325,12 @@ async def build_services(
             jobs=IngestionJobs(
                 JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
+                web=web_sources,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
             onboarding=OnboardingService(ingestion, preferences),
+            albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
+            web_sources=web_sources,
         )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ingest",
     "list_docs",
     "migrate",
+    "refresh",
     "restore",
     "run_bot",
 ]
@@ -205,3 +206,29 @@ async def delete_doc(settings: Settings, doc_id: str, chat_id: int | None) -> bo
         doc = await ingestion.delete(doc_id, scopes_for_chat(chat_id))
     print(f"Deleted {doc.title} ({doc.chunks} chunks)." if doc else f"No document {doc_id} in that scope.")
     return doc is not None
+
+
+async def refresh(settings: Settings, chat_id: int | None) -> int:
+    """Re-checks every web source (or one chat's) now, due or not; prints one row per page.
+
+    Exit code 1 if a page could not be checked, or another process is running a re-check.
+    """
+    scopes = None if chat_id is None else [chat_scope(chat_id)]
+    async with build_services(settings) as services:
+        report = await services.web_sources.refresh(scopes, only_due=False)
+    if report.busy:
+        print("Another process is re-checking web pages right now; try again later.")
+        return 1
+    if not report.rows:
+        print("No web pages to re-check.")
+        return 0
+    width = max(len(url) for url, _, _ in report.rows)
+    print(f"{'status':<9}  {'page':<{width}}  note")
+    for url, status, note in report.rows:
+        print(f"{status:<9}  {url:<{width}}  {note}".rstrip())
+    print(
+        f"{len(report.rows)} pages: {report.count('changed')} changed, "
+        f"{report.count('unchanged')} unchanged, "
+        f"{report.count('failed')} failed, {report.count('removed')} deleted meanwhile"
+    )
+    return 1 if report.count("failed") else 0

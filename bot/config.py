@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     qdrant_on_disk_payload: bool = True
     qdrant_write_ordering: Literal["weak", "medium", "strong"] = "weak"
 
+    # Issue 11: albums and fresh web sources.
+    # An album's files are collected until none has arrived for this long, then uploaded as one set.
+    album_window_s: float = Field(default=2.0, gt=0, le=60)
+    # Pages added by URL (/add_url, /add_site) are re-checked this often; 0 turns re-checking off.
+    url_refresh_hours: float = Field(default=24, ge=0)
+    # /add_site and re-checks wait this long between two requests to a site (one request at a time).
+    crawl_delay_s: float = Field(default=1.0, ge=0, le=60)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

@@ -121,3 +121,20 @@ def section_within(title: str, section: str | None) -> str | None:
     if not section or section == title:
         return None
     return section.removeprefix(f"{title} › ")
+
+
+@dataclass(frozen=True)
+class WebSource:
+    """A web page in the knowledge base that is re-checked (issue 11): what was asked for, what it
+    became, and what the next conditional request sends."""
+
+    url: str  # as the admin gave it (before redirects)
+    scope: str
+    doc_id: str  # the document it is indexed as now
+    checked_at: float  # Unix time of the last check, successful or not
+    content_hash: str = ""  # sha256 of the bytes last fetched
+    etag: str | None = None
+    last_modified: str | None = None
+    uploaded_by: int | None = None
+    uploader_name: str | None = None
+    last_error: str | None = None  # why the last check failed (the indexed copy stays)

@@ -63,6 +63,12 @@ async def run_polling(
             bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
         )
         worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
+        # Pages added by URL are re-checked in the background (each replica tries; one runs a pass).
+        refresher = (
+            asyncio.create_task(services.web_sources.run_periodically(worker_stop))
+            if settings.url_refresh_hours > 0
+            else None
+        )
         try:
             await dp.start_polling(
                 bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
@@ -76,6 +82,10 @@ async def run_polling(
                 await worker
             with contextlib.suppress(asyncio.CancelledError):
                 await model_check
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             if watcher:
                 watcher.cancel()
             await bot.session.close()
@@ -140,6 +150,8 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         desk=services.desk,
         jobs=services.jobs,
         onboarding=services.onboarding,
+        albums=services.albums,
+        web_sources=services.web_sources,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     dp.include_router(setup_routers())
@@ -153,6 +165,7 @@ _COMMANDS: dict[str, dict[str, str]] = {
     "settings": {"en": "Language, sources, behaviour", "ru": "Язык, источники, поведение"},
     "upload": {"en": "Add the attached file", "ru": "Добавить приложенный файл"},
     "add_url": {"en": "Add a web page", "ru": "Добавить веб-страницу"},
+    "add_site": {"en": "Add a website (up to N pages)", "ru": "Добавить сайт (до N страниц)"},
     "docs": {"en": "List documents", "ru": "Список документов"},
     "feedback": {"en": "Export ratings (CSV)", "ru": "Выгрузить оценки (CSV)"},
 }
@@ -166,7 +179,7 @@ _MENUS: list[
     (BotCommandScopeAllGroupChats(), ["ask", "help"]),
     (
         BotCommandScopeAllChatAdministrators(),
-        ["ask", "help", "upload", "add_url", "docs", "settings", "feedback", "reset"],
+        ["ask", "help", "upload", "add_url", "add_site", "docs", "settings", "feedback", "reset"],
     ),
 ]
 

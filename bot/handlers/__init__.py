@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from bot.handlers import chat_settings, common, documents, errors, feedback, questions
+from bot.handlers import albums, chat_settings, common, documents, errors, feedback, questions, web_sources
 
 
 def setup_routers() -> Router:
@@ -10,7 +10,9 @@ def setup_routers() -> Router:
     # Order matters: commands, files and buttons before the catch-all question handlers.
     root.include_routers(
         common.router(),
+        albums.router(),  # before documents: an album's files are handled as one set
         documents.router(),
+        web_sources.router(),
         chat_settings.router(),
         feedback.router(),
         questions.router(),

@@ -25,7 +25,8 @@ from bot.handlers.context import (
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
-from bot.ingest.jobs import IngestionJobs, IngestJob
+from bot.ingest.freshness import WebSources
+from bot.ingest.jobs import IngestionJobs, IngestJob, JobFile
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, check_url
 from bot.render.telegram_html import split_for_telegram
@@ -78,11 +79,17 @@ def router() -> Router:
 
     @r.message(Command("docs"))
     async def list_docs(
-        message: Message, bot: Bot, i18n: I18nContext, ingestion: IngestionService, admins: AdminDirectory
+        message: Message,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        admins: AdminDirectory,
+        web_sources: WebSources,
     ) -> None:
         if not await admin_or_refuse(message, bot, admins, i18n):
             return
         docs = await ingestion.documents([knowledge_scope(message.chat)])
+        checked = await web_sources.checked_at([knowledge_scope(message.chat)])
         if not docs:
             await message.reply(i18n.get("docs-empty"))
             return
@@ -101,6 +108,9 @@ def router() -> Router:
                     date=datetime.fromtimestamp(doc.uploaded_at, tz=UTC).strftime("%Y-%m-%d"),
                 )
             )
+            if doc.doc_id in checked:  # a web page: when it was last re-checked (issue 11)
+                when = datetime.fromtimestamp(checked[doc.doc_id], tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+                lines[-1] += "\n" + i18n.get("docs-web-checked", checked=when)
         for part in split_for_telegram("\n".join(lines)):
             await message.answer(part)
 
@@ -186,6 +196,8 @@ async def _queue(
     file_id: str | None = None,
     url: str | None = None,
     size: int | None = None,
+    files: tuple[JobFile, ...] = (),
+    site_pages: int | None = None,
 ) -> None:
     progress = await message.reply(i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0))
     # The worker downloads and indexes in the background and edits `progress` as it goes.
@@ -202,5 +214,7 @@ async def _queue(
             file_id=file_id,
             url=url,
             size=size,
+            files=files,
+            site_pages=site_pages,
         )
     )

@@ -7,7 +7,7 @@ import html
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 from aiogram import Bot
@@ -22,7 +22,8 @@ from bot.ingest.document import (
     PasswordProtectedError,
     UnsupportedFormatError,
 )
-from bot.ingest.jobs import FetchedFile, FetchError, IngestJob, Stage
+from bot.ingest.freshness import SiteReport
+from bot.ingest.jobs import AlbumOutcome, FetchedFile, FetchError, IngestJob, Stage
 from bot.ingest.pipeline import FileTooLargeError, IngestResult
 from bot.ingest.web import WebFetchError, fetch_page
 
@@ -84,18 +85,34 @@ class TelegramProgressReporter:
 
     async def failed(self, job: IngestJob, error: BaseException | None) -> None:
         self._last_edit.pop(job.job_id, None)
+        await self._edit(job, failure_text(self._translate(job.locale), job, error))
+
+    async def album_finished(self, job: IngestJob, outcomes: Sequence[AlbumOutcome]) -> None:
+        self._last_edit.pop(job.job_id, None)
         t = self._translate(job.locale)
-        name = html.escape(job.file_name)
-        if error is None:
-            text = t("upload-interrupted", name=name)
-        elif isinstance(error, FetchError) and job.url is not None:
-            text = t("url-fetch-failed", url=name, reason=html.escape(str(error)))
-        elif isinstance(error, FetchError):
-            text = t("upload-download-failed", name=name)
-        elif isinstance(error, DocumentError):
-            text = document_error_text(t, error, job.file_name)
-        else:
-            text = t("upload-failed", name=name)
+        parts = [t("upload-album-done", count=len(outcomes))]
+        for outcome in outcomes:
+            if outcome.result is not None:
+                parts.append(upload_result_text(t, outcome.result))
+            else:
+                parts.append(failure_text(t, outcome.part, outcome.error))
+        await self._edit(job, "\n\n".join(parts))
+
+    async def site_finished(self, job: IngestJob, report: SiteReport) -> None:
+        self._last_edit.pop(job.job_id, None)
+        t = self._translate(job.locale)
+        text = t(
+            "site-done",
+            url=html.escape(report.url),
+            indexed=report.indexed,
+            unchanged=report.unchanged,
+            failed=len(report.failed),
+            disallowed=report.disallowed,
+            found_by=report.discovered_by,
+        )
+        # A few reasons are enough to act on; the rest are like them.
+        for url, reason in report.failed[:5]:
+            text += "\n" + t("site-page-failed", url=html.escape(url), reason=html.escape(reason))
         await self._edit(job, text)
 
     async def _edit(self, job: IngestJob, text: str) -> None:
@@ -109,6 +126,20 @@ class TelegramProgressReporter:
                 raise
             # The admin deleted the progress message: say it in a new one instead.
             await self._bot.send_message(job.chat_id, text, message_thread_id=job.thread_id)
+
+
+def failure_text(t: Translate, job: IngestJob, error: BaseException | None) -> str:
+    """Why a job (or one file of an album) was not indexed; `error` None: interrupted too often."""
+    name = html.escape(job.file_name)
+    if error is None:
+        return t("upload-interrupted", name=name)
+    if isinstance(error, FetchError) and job.url is not None:
+        return t("url-fetch-failed", url=name, reason=html.escape(str(error)))
+    if isinstance(error, FetchError):
+        return t("upload-download-failed", name=name)
+    if isinstance(error, DocumentError):
+        return document_error_text(t, error, job.file_name)
+    return t("upload-failed", name=name)
 
 
 def upload_result_text(t: Translate, result: IngestResult) -> str:

@@ -14,16 +14,27 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from bot.ingest.freshness import SiteReport, WebSources
 from bot.ingest.parsing import DocumentError
 from bot.ingest.pipeline import IngestionService, IngestResult
+from bot.ingest.web import WebFetchError
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["queued", "downloading", "parsing", "embedding", "storing"]
+Stage = Literal["queued", "downloading", "parsing", "embedding", "storing", "crawling"]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """One Telegram document of an album job."""
+
+    file_id: str
+    file_name: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,10 @@ class IngestJob:
     size: int | None = None
     uploader_name: str | None = None
     job_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # An album (issue 11): several documents indexed one after another under one progress message.
+    files: tuple[JobFile, ...] = ()
+    # /add_site (issue 11): crawl `url`'s site, at most this many pages.
+    site_pages: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -47,7 +62,15 @@ class IngestJob:
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> IngestJob:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in payload.items() if key in names})
+        values = {key: value for key, value in payload.items() if key in names}
+        values["files"] = tuple(JobFile(**item) for item in values.get("files") or ())
+        return cls(**values)
+
+    def album_part(self, file: JobFile) -> IngestJob:
+        """One file of an album job: same chat, progress message and job id."""
+        return dataclasses.replace(
+            self, file_id=file.file_id, file_name=file.file_name, size=file.size, files=()
+        )
 
 
 class QueuedJobLike(Protocol):
@@ -83,16 +106,37 @@ class JobReporter(Protocol):
     async def failed(self, job: IngestJob, error: BaseException | None) -> None:
         """`error` is None when restarts interrupted the job too many times."""
 
+    async def album_finished(self, job: IngestJob, outcomes: Sequence[AlbumOutcome]) -> None:
+        """An album's summary: one outcome per file, in the album's order."""
+
+    async def site_finished(self, job: IngestJob, report: SiteReport) -> None:
+        """A crawled site's summary."""
+
+
+@dataclass(frozen=True)
+class AlbumOutcome:
+    part: IngestJob  # the album job narrowed to this file
+    result: IngestResult | None = None
+    error: BaseException | None = None  # set when `result` is None
+
 
 class FetchError(Exception):
     """The file or page could not be downloaded; the user should send it again."""
 
 
 class IngestionJobs:
-    def __init__(self, queue: Queue, ingestion: IngestionService, *, max_deliveries: int = 3) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        ingestion: IngestionService,
+        *,
+        max_deliveries: int = 3,
+        web: WebSources | None = None,
+    ) -> None:
         self._queue = queue
         self._ingestion = ingestion
         self._max_deliveries = max_deliveries
+        self._web = web  # pages added by URL are remembered there and re-checked
 
     async def submit(self, job: IngestJob) -> None:
         await self._queue.enqueue(job.to_payload())
@@ -129,19 +173,16 @@ class IngestionJobs:
             await heartbeat()
             await _report(reporter.progress(job, stage, done, total))
 
+        if job.files:
+            await self._process_album(job, source, reporter, heartbeat)
+            await self._queue.done(queued.entry_id)
+            return
+        if job.site_pages is not None:
+            await self._process_site(job, reporter, on_progress)
+            await self._queue.done(queued.entry_id)
+            return
         try:
-            await on_progress("downloading")
-            fetched = await source.fetch(job)
-            result = await self._ingestion.ingest(
-                fetched.data,
-                job.file_name,
-                scope=job.scope,
-                uploaded_by=job.uploaded_by,
-                uploader_name=job.uploader_name,
-                progress=on_progress,
-                web_url=fetched.web_url,
-                content_type=fetched.content_type,
-            )
+            result = await self._ingest_one(job, source, on_progress)
         except (DocumentError, FetchError) as exc:
             await _report(reporter.failed(job, exc))
         except Exception as exc:
@@ -151,6 +192,79 @@ class IngestionJobs:
         else:
             await _report(reporter.finished(job, result))
         await self._queue.done(queued.entry_id)
+
+    async def _ingest_one(
+        self, job: IngestJob, source: JobSource, on_progress: Callable[..., Awaitable[None]]
+    ) -> IngestResult:
+        await on_progress("downloading")
+        if job.url is not None and self._web is not None:
+            try:
+                return await self._web.add_page(
+                    job.url,
+                    job.scope,
+                    uploaded_by=job.uploaded_by,
+                    uploader_name=job.uploader_name,
+                    progress=on_progress,
+                )
+            except WebFetchError as exc:
+                raise FetchError(str(exc)) from exc
+        fetched = await source.fetch(job)
+        return await self._ingestion.ingest(
+            fetched.data,
+            job.file_name,
+            scope=job.scope,
+            uploaded_by=job.uploaded_by,
+            uploader_name=job.uploader_name,
+            progress=on_progress,
+            web_url=fetched.web_url,
+            content_type=fetched.content_type,
+        )
+
+    async def _process_site(
+        self, job: IngestJob, reporter: JobReporter, on_progress: Callable[..., Awaitable[None]]
+    ) -> None:
+        if self._web is None or job.url is None or job.site_pages is None:
+            await _report(reporter.failed(job, FetchError("crawling is not set up in this process")))
+            return
+        try:
+            report = await self._web.add_site(
+                job.url,
+                job.scope,
+                job.site_pages,
+                uploaded_by=job.uploaded_by,
+                uploader_name=job.uploader_name,
+                progress=on_progress,
+            )
+        except WebFetchError as exc:
+            await _report(reporter.failed(job, FetchError(str(exc))))
+        except Exception as exc:
+            log.exception("crawl job %s (%s) failed", job.job_id, job.url)
+            await _report(reporter.failed(job, exc))
+        else:
+            await _report(reporter.site_finished(job, report))
+
+    async def _process_album(
+        self, job: IngestJob, source: JobSource, reporter: JobReporter, heartbeat: _Heartbeat
+    ) -> None:
+        """Each file in turn under the album's one progress message; one file failing spares the rest."""
+        outcomes: list[AlbumOutcome] = []
+        for file in job.files:
+            part = job.album_part(file)
+
+            async def on_progress(
+                stage: Stage, done: int = 0, total: int = 0, part: IngestJob = part
+            ) -> None:
+                await heartbeat()
+                await _report(reporter.progress(part, stage, done, total))
+
+            try:
+                outcomes.append(AlbumOutcome(part, result=await self._ingest_one(part, source, on_progress)))
+            except (DocumentError, FetchError) as exc:
+                outcomes.append(AlbumOutcome(part, error=exc))
+            except Exception as exc:
+                log.exception("ingestion job %s (%s) failed", job.job_id, part.file_name)
+                outcomes.append(AlbumOutcome(part, error=exc))
+        await _report(reporter.album_finished(job, outcomes))
 
 
 class _Heartbeat:

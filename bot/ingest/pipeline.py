@@ -21,7 +21,7 @@ from bot.ingest.parsing import (
     parse_document,
     parse_web_page,
 )
-from bot.storage.chunk_store import ChunkStore, ChunkToStore
+from bot.storage.chunk_store import ChunkStore, ChunkToStore, chunk_hash
 
 
 class PassageEmbedder(Protocol):
@@ -104,13 +104,13 @@ class IngestionService:
         drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
         # The title and section travel with the text into both vectors: chunks rarely repeat them.
         texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
-        vectors: list[list[float]] = []
-        sparse: list[SparseVector] = []
-        for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
-            await report("embedding", start, len(texts))
-            batch = texts[start : start + PROGRESS_EVERY_CHUNKS]
-            vectors += await self._embedder.embed_passages(batch)
-            sparse += await self._sparse.embed_passages(batch)
+        hashes = [chunk_hash(parsed.title, d.section, d.text) for d in drafts]
+        # A new version of a file (or a refreshed page) embeds only the chunks whose text changed.
+        earlier = await self._store.documents_named(scope, parsed.file_name)
+        known = await self._store.vectors_by_chunk_hash(scope, [d.doc_id for d in earlier])
+        known.update(await self._embed_missing(texts, hashes, known, report))
+        vectors = [known[h][0] for h in hashes]
+        sparse = [known[h][1] for h in hashes]
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -137,6 +137,26 @@ class IngestionService:
         for old in replaced:
             await self._store.delete_document(old.doc_id, old.scope)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
+
+    async def _embed_missing(
+        self,
+        texts: list[str],
+        hashes: list[str],
+        known: dict[str, tuple[list[float], SparseVector | None]],
+        report: ProgressCallback,
+    ) -> dict[str, tuple[list[float], SparseVector | None]]:
+        """Dense and sparse vectors of the texts whose hash is not in `known` (each distinct text once)."""
+        missing = list({h: text for text, h in zip(texts, hashes, strict=True) if h not in known}.items())
+        embedded: dict[str, tuple[list[float], SparseVector | None]] = {}
+        for start in range(0, len(missing), PROGRESS_EVERY_CHUNKS):
+            await report("embedding", start, len(missing))
+            batch = missing[start : start + PROGRESS_EVERY_CHUNKS]
+            batch_texts = [text for _, text in batch]
+            dense = await self._embedder.embed_passages(batch_texts)
+            sparse = await self._sparse.embed_passages(batch_texts)
+            for (h, _), d, s in zip(batch, dense, sparse, strict=True):
+                embedded[h] = (d, s)
+        return embedded
 
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""

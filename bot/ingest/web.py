@@ -23,6 +23,14 @@ class WebFetchError(Exception):
     """The page could not be fetched; str() is a short reason for the admin."""
 
 
+class HTTPStatusError(WebFetchError):
+    """The server answered with an error status (4xx, 5xx)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the server answered HTTP {status}")
+        self.status = status
+
+
 class PageTooLargeError(WebFetchError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the page is larger than {limit // (1024 * 1024)} MB")
@@ -34,6 +42,10 @@ class FetchedPage:
     url: str  # after redirects
     data: bytes
     content_type: str | None
+    # Validators for the next conditional request (RFC 9110 §8.8), when the server sent them.
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False  # a 304 to a conditional request: `data` is empty, the copy is current
 
 
 def _is_public(address: str) -> bool:
@@ -78,11 +90,23 @@ def check_url(url: str, *, allow_private: bool) -> str:
 
 
 async def fetch_page(
-    url: str, *, max_bytes: int, timeout_s: float = 30.0, allow_private: bool = False
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_s: float = 30.0,
+    allow_private: bool = False,
+    etag: str | None = None,
+    last_modified: str | None = None,
 ) -> FetchedPage:
+    """The page at `url`; with `etag`/`last_modified` a conditional GET, which may come back as a
+    FetchedPage with `not_modified` set. Raises WebFetchError (HTTPStatusError for 4xx/5xx)."""
     connector = aiohttp.TCPConnector(resolver=None if allow_private else _PublicOnlyResolver())
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     headers = {"User-Agent": _USER_AGENT, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
         current = check_url(url, allow_private=allow_private)
         for _ in range(MAX_REDIRECTS + 1):
@@ -95,9 +119,16 @@ async def fetch_page(
                         )
                         continue
                     if response.status >= 400:
-                        raise WebFetchError(f"the server answered HTTP {response.status}")
+                        raise HTTPStatusError(response.status)
+                    etag = response.headers.get("ETag")
+                    last_modified = response.headers.get("Last-Modified")
+                    if response.status == 304:
+                        return FetchedPage(
+                            str(response.url), b"", None, etag, last_modified, not_modified=True
+                        )
                     data = await _read_bounded(response, max_bytes)
-                    return FetchedPage(str(response.url), data, response.headers.get("Content-Type"))
+                    content_type = response.headers.get("Content-Type")
+                    return FetchedPage(str(response.url), data, content_type, etag, last_modified)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise WebFetchError(f"could not load the page: {_reason(exc)}") from exc
         raise WebFetchError("too many redirects")
@@ -119,3 +150,24 @@ async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> byt
 
 def _reason(exc: Any) -> str:
     return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class WebClient:
+    """`fetch_page` with the bot's bounds fixed once: what crawling and re-checking use."""
+
+    max_bytes: int
+    allow_private: bool = False
+    timeout_s: float = 30.0
+
+    async def get(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchedPage:
+        return await fetch_page(
+            url,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            allow_private=self.allow_private,
+            etag=etag,
+            last_modified=last_modified,
+        )

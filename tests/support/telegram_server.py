@@ -505,8 +505,9 @@ class FakeTelegramServer(LocalHTTPServer):
         reply_to_message: JSONDict | None = None,
         message_thread_id: int | None = None,
         entities: list[JSONDict] | None = None,
+        media_group_id: str | None = None,
     ) -> JSONDict:
-        """Queue a user message update and return it."""
+        """Queue a user message update and return it (`media_group_id`: one item of an album)."""
         chat = self._chat(chat_id, chat_type, first_name, username)
         message: JSONDict = {
             "message_id": self._next_message_id(chat_id),
@@ -528,6 +529,8 @@ class FakeTelegramServer(LocalHTTPServer):
                 message["entities"] = entities
         if document is not None:
             message["document"] = document
+        if media_group_id is not None:
+            message["media_group_id"] = media_group_id
         if caption is not None:
             message["caption"] = caption
             if entities and text is None:

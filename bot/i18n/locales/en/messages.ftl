@@ -14,6 +14,7 @@ help-admin =
     <b>For administrators</b>
     Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
     /add_url URL — add a web page
+    /add_site URL [N] — add a website, up to N pages (50 by default, at most 500); web pages are re-checked for changes
     /docs — list documents
     /delete ID — remove a document
     /feedback — ratings of answers from all chats, as a CSV file
@@ -29,6 +30,7 @@ help-group-admin =
     <b>For this group's administrators</b>
     /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
     /add_url URL — add a web page to this group's base
+    /add_site URL [N] — add a website to this group's base, up to N pages (50 by default, at most 500)
     /docs — this group's documents
     /delete ID — remove one (after a confirmation)
     /settings — answer language, sources, silence when nothing is found, the global knowledge base
@@ -147,3 +149,24 @@ kb-state =
        *[other] { $count } documents
     }; the latest, “{ $title }”, added { $date }.
     Next: send another file (or /add_url with a web page), or ask a question here to see how I answer. /docs lists the documents.
+
+## Issue 11: albums
+upload-album-done = { $count ->
+        [one] Album: { $count } file
+       *[other] Album: { $count } files
+    }
+upload-album-privacy-hint = Only this file of the album reached me. If the album had more, Telegram did not show them to me (bots in groups see only captioned files in privacy mode): reply /upload to each of them, or make me an admin of the group.
+
+## Issue 11: web sources
+upload-stage-crawling = ⏳ { $name }: page { $done } of at most { $total }…
+add-site-usage = Usage: /add_site https://example.com [N] — adds up to N pages of the site (from its sitemap, or by following its links; { $default } by default, at most { $max }), honouring its robots.txt.
+site-done =
+    Site { $url }: { $indexed } pages indexed, { $unchanged } already current, { $failed } failed{ $disallowed ->
+        [0] {""}
+       *[other] , { $disallowed } left out by robots.txt
+    }. Pages found { $found_by ->
+        [sitemap] from the sitemap
+       *[other] by following links
+    }; they are re-checked for changes.
+site-page-failed = • { $url }: { $reason }
+docs-web-checked = 🔄 checked { $checked }
