@@ -9,15 +9,13 @@ from __future__ import annotations
 import io
 import re
 import threading
-import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import PurePath
 
 import pypdfium2 as pdfium
 from bs4.dammit import EncodingDetector
-from markitdown import StreamInfo
-from markitdown.converters import DocxConverter, HtmlConverter
+from markitdown.converters import HtmlConverter
 
 from bot.ingest.document import (
     HEADING_SEPARATOR,
@@ -34,11 +32,12 @@ from bot.ingest.document import (
     normalise,
     stem,
 )
+from bot.ingest.formats.docx import parse_docx
 from bot.ingest.formats.ebook import parse_epub
 from bot.ingest.formats.sheets import parse_xlsx
 from bot.ingest.formats.slides import parse_pptx
 from bot.ingest.formats.webpage import parse_web_page
-from bot.ingest.formats.zipguard import check_not_encrypted_office, open_zip, read_member
+from bot.ingest.formats.zipguard import check_not_encrypted_office
 
 __all__ = [
     "HEADING_SEPARATOR",
@@ -152,30 +151,6 @@ def _parse_html(data: bytes, file_name: str) -> ParsedDocument:
     return from_markdown(result.markdown, file_name, "html", result.title)
 
 
-_CORE_NS = {"dc": "http://purl.org/dc/elements/1.1/"}
-
-
-def _docx_core_title(archive: zipfile.ZipFile) -> str | None:
-    # Plain ElementTree is safe here: expat >= 2.4 caps entity expansion
-    # (billion laughs), and core.xml is a few hundred bytes.
-    if "docProps/core.xml" not in archive.namelist():
-        return None
-    root = ET.fromstring(read_member(archive, "docProps/core.xml", limit=1024 * 1024))
-    element = root.find("dc:title", _CORE_NS)
-    return None if element is None else element.text
-
-
-def _parse_docx(data: bytes, file_name: str) -> ParsedDocument:
-    with open_zip(data, "docx") as archive:
-        title = _docx_core_title(archive)
-    # markitdown runs mammoth, which maps Word heading styles to <hN>, then '#'.
-    converter = DocxConverter()  # type: ignore[no-untyped-call]  # markitdown leaves __init__ unannotated
-    result = converter.convert(
-        io.BytesIO(data), StreamInfo(extension=".docx"), escape_asterisks=False, escape_underscores=False
-    )
-    return from_markdown(result.markdown, file_name, "docx", title)
-
-
 # PDFium is not thread-safe and the bot may parse in worker threads.
 _PDFIUM_LOCK = threading.Lock()
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
@@ -260,7 +235,7 @@ _PARSERS: dict[str, Callable[[bytes, str], ParsedDocument]] = {
     "text": _parse_text,
     "markdown": _parse_markdown,
     "html": _parse_html,
-    "docx": _parse_docx,
+    "docx": parse_docx,
     "pptx": parse_pptx,
     "xlsx": parse_xlsx,
     "epub": parse_epub,
