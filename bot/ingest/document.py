@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal, get_args
@@ -29,6 +29,7 @@ __all__ = [
     "clean_title",
     "count_warnings",
     "decode_text",
+    "describe_warnings",
     "from_markdown",
     "join_heading",
     "markdown_sections",
@@ -70,6 +71,23 @@ class ParseWarning:
 def count_warnings(counts: Mapping[WarningKind, int]) -> tuple[ParseWarning, ...]:
     """The non-zero counts as warnings, in a stable order (the order of WarningKind)."""
     return tuple(ParseWarning(kind, counts[kind]) for kind in get_args(WarningKind) if counts.get(kind))
+
+
+_WARNING_WORDS: dict[WarningKind, tuple[str, str]] = {
+    "image_without_text": ("image without text", "images without text"),
+    "embedded_object": ("embedded object not read", "embedded objects not read"),
+    "formula_without_value": ("formula without a value", "formulas without values"),
+    "hidden_sheet": ("hidden sheet", "hidden sheets"),
+    "page_without_text": ("page without text (no OCR)", "pages without text (no OCR)"),
+    "ocr_page": ("page read by OCR", "pages read by OCR"),
+}
+
+
+def describe_warnings(warnings: Iterable[ParseWarning]) -> str:
+    """English, for the CLI and logs: "2 images without text, 3 formulas without values"."""
+    return ", ".join(
+        f"{w.count} {_WARNING_WORDS[w.kind][0 if w.count == 1 else 1]}" for w in warnings if w.count
+    )
 
 
 @dataclass(frozen=True)

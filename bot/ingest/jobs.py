@@ -23,7 +23,7 @@ from bot.ingest.pipeline import IngestionService, IngestResult
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["queued", "downloading", "parsing", "embedding", "storing"]
+Stage = Literal["queued", "downloading", "parsing", "ocr", "embedding", "storing"]
 
 
 @dataclass(frozen=True)

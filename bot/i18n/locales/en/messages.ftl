@@ -17,7 +17,7 @@ help =
     /settings — answer language, sources
 help-admin =
     <b>For administrators</b>
-    Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
+    Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT, a scan or a photo; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
     /add_url URL — add a web page
     /docs — list documents
     /delete ID — remove a document
@@ -32,7 +32,7 @@ help-group =
     /help — this message
 help-group-admin =
     <b>For this group's administrators</b>
-    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
+    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT, a scan or a photo; up to { $max_mb } MB). Only this group sees it.
     /add_url URL — add a web page to this group's base
     /docs — this group's documents
     /delete ID — remove one (after a confirmation)
@@ -87,7 +87,7 @@ not-a-question = Send me your question as text.
 question-too-long = This question is too long ({ $length } characters, the limit is { $limit }). Please shorten it.
 upload-refused = Only the bot's administrators can add documents. Nothing was stored.
 upload-too-large = This file is { $size_mb } MB; the limit is { $max_mb } MB. Nothing was stored.
-upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT. Nothing was stored.
+upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT or a PNG, JPEG or TIFF image. Nothing was stored.
 upload-empty = I found no text in { $name }. If it is a scan, it needs text recognition (OCR) first. Nothing was stored.
 upload-corrupt = I could not open { $name }: { $reason }. Nothing was stored.
 upload-done =
@@ -123,3 +123,33 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+# Issue 11: what a file held that could not be read, or was read only in part.
+upload-warnings = ⚠️ Please check: { $items }.
+upload-warning-image-without-text = { $count ->
+        [one] { $count } image without text (pictures are not read)
+       *[other] { $count } images without text (pictures are not read)
+    }
+upload-warning-embedded-object = { $count ->
+        [one] { $count } embedded object not read
+       *[other] { $count } embedded objects not read
+    }
+upload-warning-formula-without-value = { $count ->
+        [one] { $count } formula without a saved value (indexed as its formula)
+       *[other] { $count } formulas without saved values (indexed as formulas)
+    }
+upload-warning-hidden-sheet = { $count ->
+        [one] { $count } hidden sheet, indexed too
+       *[other] { $count } hidden sheets, indexed too
+    }
+upload-warning-page-without-text = { $count ->
+        [one] { $count } page without text left unread (text recognition is not available)
+       *[other] { $count } pages without text left unread (text recognition is not available)
+    }
+upload-warning-ocr-page = { $count ->
+        [one] { $count } page read by text recognition (OCR), which can make mistakes
+       *[other] { $count } pages read by text recognition (OCR), which can make mistakes
+    }
+upload-stage-ocr = ⏳ { $name }: recognising text (OCR), page { $done }{ $total ->
+        [0] {""}
+       *[other] {" "}of { $total }
+    }…
