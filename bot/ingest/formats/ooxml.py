@@ -41,6 +41,7 @@ NS = {
     "rel": "http://schemas.openxmlformats.org/package/2006/relationships",
     "x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
     "p": "http://schemas.openxmlformats.org/presentationml/2006/main",
+    "xdr": "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing",
 }
 _PART_LIMIT = 64 * 1024 * 1024  # one XML part; the zip guard has already bounded the whole package
 

@@ -155,7 +155,7 @@ def _drawings(archive: zipfile.ZipFile, part: str, counts: Counter[WarningKind])
         root = read_part(archive, target)
         if root is None:
             continue
-        counts["image_without_text"] += len(list(root.iter(f"{{{NS['pic']}}}pic")))
+        counts["image_without_text"] += sum(1 for _ in root.iter(f"{{{NS['xdr']}}}pic"))
         for chart in root.iter(f"{{{NS['c']}}}chart"):
             found = drawing.get(chart.get(f"{{{_RELS}}}id") or "")
             title = chart_title(archive, found[1]) if found else None
