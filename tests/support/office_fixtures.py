@@ -192,9 +192,9 @@ def make_containers_pptx() -> bytes:
     presentation = pptx.Presentation()
     slide = presentation.slides.add_slide(presentation.slide_layouts[5])  # title only
     slide.shapes.title.text = "Склад"
-    slide.shapes.add_textbox(Inches(1), Inches(1.5), Inches(6), Inches(1)).text_frame.text = (
-        f"Правила приёмки, {keyword['text frame']}"
-    )
+    slide.shapes.add_textbox(
+        Inches(1), Inches(1.5), Inches(6), Inches(1)
+    ).text_frame.text = f"Правила приёмки, {keyword['text frame']}"
     outer = slide.shapes.add_group_shape()
     inner = outer.shapes.add_group_shape()
     grouped = inner.shapes.add_shape(MSO_SHAPE.RECTANGLE, Inches(1), Inches(2.5), Inches(3), Inches(1))
