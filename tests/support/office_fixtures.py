@@ -206,9 +206,9 @@ def make_containers_pptx() -> bytes:
 
     second = presentation.slides.add_slide(presentation.slide_layouts[5])
     second.shapes.title.text = "Показатели"
-    data = CategoryChartData()
+    data = CategoryChartData()  # type: ignore[no-untyped-call]  # python-pptx leaves it unannotated
     data.categories = ["Янв", "Фев"]
-    data.add_series("Отгрузки", (10, 12))
+    data.add_series("Отгрузки", (10, 12))  # type: ignore[no-untyped-call]
     chart = second.shapes.add_chart(
         XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1.5), Inches(4), Inches(3), data
     ).chart
