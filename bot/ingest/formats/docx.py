@@ -77,7 +77,9 @@ def parse_docx(data: bytes, file_name: str) -> ParsedDocument:
         if body is not None:
             _prepare_for_mammoth(archive, body)
             _count_unreadable(archive, _BODY, body, counts)
-            rewritten = _replace_member(archive, _BODY, etree.tostring(body, xml_declaration=True))
+            rewritten = _replace_member(
+                archive, _BODY, etree.tostring(body, xml_declaration=True, encoding="UTF-8", standalone=True)
+            )
         extra = list(_other_containers(archive, counts))
     converter = DocxConverter()  # type: ignore[no-untyped-call]  # markitdown leaves __init__ unannotated
     result = converter.convert(
