@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from bs4.dammit import EncodingDetector
 from markitdown.converters import HtmlConverter
 
@@ -197,14 +198,16 @@ def _clean_pdf_text(raw: str) -> str:
     return normalise(text.replace("\ufffe", "-"))
 
 
-def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[str]:
+def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[tuple[str, bool]]:
+    """(text layer, whether the page holds an image) for each page."""
     for index in range(len(pdf)):
         page = pdf[index]
         textpage = page.get_textpage()
         try:
             # get_text_range, not get_text_bounded: the latter dropped words
             # before PDFium-detected hyphens in our tests.
-            yield str(textpage.get_text_range())
+            has_image = next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None
+            yield str(textpage.get_text_range()), has_image
         finally:
             textpage.close()
             page.close()
@@ -218,8 +221,8 @@ def _pdf_title(metadata_title: object) -> str | None:
     return (office.group(1) or None) if office else title
 
 
-# A scanned page often carries a stamp of text ("Scanned by ...", a page number): fewer
-# characters than this is no text layer, and the page is read by OCR.
+# A scanned page often carries a stamp of text ("Scanned by ...", a page number): an image with
+# fewer characters than this is a page without a text layer, and it is read by OCR.
 _MIN_TEXT_LAYER_CHARS = 16
 
 
@@ -242,12 +245,18 @@ def _parse_pdf(
         try:
             page_count = len(pdf)
             metadata_title = pdf.get_metadata_value("Title")
-            texts = [_clean_pdf_text(raw) for raw in _pdf_pages(pdf)]
+            pages = [(_clean_pdf_text(raw), has_image) for raw, has_image in _pdf_pages(pdf)]
         finally:
             pdf.close()
     if page_count == 0:
         raise EmptyDocumentError("PDF has no pages")
-    scanned = [i for i, text in enumerate(texts) if len("".join(text.split())) < _MIN_TEXT_LAYER_CHARS]
+    texts = [text for text, _ in pages]
+    # A scan is an image with (almost) no text layer; a blank or title-only page is left as it is.
+    scanned = [
+        i
+        for i, (text, has_image) in enumerate(pages)
+        if has_image and len("".join(text.split())) < _MIN_TEXT_LAYER_CHARS
+    ]
     outcome = _ocr_pages(data, scanned, ocr, on_page) if scanned else _OcrOutcome({}, 0)
     for index, text in outcome.texts.items():
         texts[index] = text
