@@ -69,6 +69,9 @@ def _q(name: str) -> str:
 
 
 def parse_docx(data: bytes, file_name: str) -> ParsedDocument:
+    """The body's sections, then one section per kind of extra container (header, footer, footnotes,
+    endnotes, comments); pictures and OLE objects counted in ``warnings``. Raises DocumentError
+    subclasses (via the zip guard) and lxml/mammoth errors on broken files (parse_document wraps them)."""
     with open_zip(data, "docx") as archive:
         title = _core_title(archive)
         counts: Counter[WarningKind] = Counter()
