@@ -14,22 +14,32 @@ A4_INCHES = (8.27, 11.69)
 _MARGIN_INCHES = 0.8
 
 
-def render_page(text: str, font: Path, dpi: int, point_size: int = 12) -> Image.Image:
-    """``text`` drawn on a white A4 page at ``dpi``, as a scanner would deliver it (grayscale)."""
+def render_pages(text: str, font: Path, dpi: int, point_size: int = 12) -> list[Image.Image]:
+    """``text`` drawn on white A4 pages at ``dpi``, as a scanner would deliver them (grayscale)."""
     width, height = int(A4_INCHES[0] * dpi), int(A4_INCHES[1] * dpi)
-    page = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(page)
     face = ImageFont.truetype(str(font), round(point_size * dpi / 72))
     margin = int(_MARGIN_INCHES * dpi)
     # Wrap by measured width: the line must fit between the margins.
     average = face.getlength("абвгдежзиклмнопрстуфхцчшщэюя ") / 29
     chars_per_line = int((width - 2 * margin) / average)
-    y = margin
+    line_height = int(face.size * 1.45)
+    pages: list[Image.Image] = []
+    y = height  # start a page at the first line
     for paragraph in text.split("\n"):
         for line in textwrap.wrap(paragraph, chars_per_line) or [""]:
-            draw.text((margin, y), line, font=face, fill=0)
-            y += int(face.size * 1.45)
-    return page
+            if y + line_height > height - margin:
+                pages.append(Image.new("L", (width, height), 255))
+                y = margin
+            ImageDraw.Draw(pages[-1]).text((margin, y), line, font=face, fill=0)
+            y += line_height
+    return pages
+
+
+def render_page(text: str, font: Path, dpi: int, point_size: int = 12) -> Image.Image:
+    """``text`` drawn on one white A4 page (it must fit on one)."""
+    pages = render_pages(text, font, dpi, point_size)
+    assert len(pages) == 1, f"{len(text)} characters do not fit on one page"
+    return pages[0]
 
 
 def image_pdf(pages: list[Image.Image | str], font: Path, dpi: int) -> bytes:
