@@ -4,6 +4,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     FASTEMBED_CACHE_PATH=/app/data/fastembed
 WORKDIR /app
 
+# Issue 11: scans and photos are read by Tesseract (Debian's binary and its Russian and English models).
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY migrations ./migrations

@@ -22,6 +22,7 @@ from bot.app import (
 )
 from bot.config import Settings
 from bot.domain import GLOBAL_SCOPE, chat_scope, scopes_for_chat
+from bot.ingest.document import describe_warnings
 from bot.ingest.parsing import SUPPORTED_EXTENSIONS, DocumentError
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, fetch_page
@@ -153,6 +154,7 @@ async def _ingest_one(
         pages=doc.pages,
         chunks=0 if result.already_indexed else doc.chunks,
         seconds=result.seconds,
+        note=describe_warnings(result.warnings),  # what was not read, instead of a silent INDEXED
     )
 
 
@@ -168,9 +170,11 @@ def _print_summary(rows: list[_IngestRow], seconds: float) -> None:
             f"  {row.note}".rstrip()
         )
     counts = {status: sum(row.status == status for row in rows) for status in ("INDEXED", "EXISTS", "FAILED")}
+    warned = sum(1 for row in rows if row.status == "INDEXED" and row.note)
     print(
         f"{len(rows)} files: {counts['INDEXED']} indexed, {counts['EXISTS']} already indexed, "
         f"{counts['FAILED']} failed; {sum(row.chunks for row in rows)} chunks in {seconds:.1f} s"
+        + (f"; {warned} with warnings (see the note column)" if warned else "")
     )
 
 

@@ -5,6 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+
+# Issue 11: OCR tests need Debian's Tesseract with its Russian and English models, and the
+# generated scans a Cyrillic font. CI runs as root on a fresh Debian machine: install what is absent.
+if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -x rus >/dev/null \
+    || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core >/dev/null
+    else
+        echo "The OCR tests need: apt-get install tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng fonts-dejavu-core" >&2
+        exit 1
+    fi
+fi
 install_into_venv -e '.[test]'
 
 .venv/bin/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 def router() -> Router:
     r = Router(name="documents")
 
-    # A file sent to the bot in private, or "/upload" on (or in reply to) a file anywhere.
-    @r.message(or_f(and_f(F.chat.type == ChatType.PRIVATE, F.document), Command("upload")))
+    # A file or photo sent to the bot in private, or "/upload" on (or in reply to) one anywhere.
+    @r.message(or_f(and_f(F.chat.type == ChatType.PRIVATE, or_f(F.document, F.photo)), Command("upload")))
     async def upload(
         message: Message,
         bot: Bot,
@@ -48,11 +49,11 @@ def router() -> Router:
         admins: AdminDirectory,
     ) -> None:
         replied = message.reply_to_message
-        document = message.document or (replied.document if replied is not None else None)
-        if document is None:
+        attachment = _attachment(message) or (_attachment(replied) if replied is not None else None)
+        if attachment is None:
             await message.reply(i18n.get("upload-usage"))
             return
-        await _upload(message, document, bot, i18n, jobs, admins, ingestion.max_bytes)
+        await _upload(message, attachment, bot, i18n, jobs, admins, ingestion.max_bytes)
 
     @r.message(Command("add_url"))
     async def add_url(
@@ -168,23 +169,41 @@ def router() -> Router:
     return r
 
 
+@dataclass(frozen=True)
+class _Attachment:
+    name: str
+    file_id: str
+    size: int | None
+
+
+def _attachment(message: Message) -> _Attachment | None:
+    """The message's file, or its photo at the largest size Telegram keeps (a scan or a snapshot)."""
+    document: Document | None = message.document
+    if document is not None:
+        return _Attachment(document.file_name or "file", document.file_id, document.file_size)
+    if message.photo:
+        # Telegram sends each photo in several sizes, the largest last; a photo has no file name.
+        photo = message.photo[-1]
+        return _Attachment(f"photo_{photo.file_unique_id}.jpg", photo.file_id, photo.file_size)
+    return None
+
+
 async def _upload(
     message: Message,
-    document: Document,
+    attachment: _Attachment,
     bot: Bot,
     i18n: I18nContext,
     jobs: IngestionJobs,
     admins: AdminDirectory,
     max_bytes: int,
 ) -> None:
-    name = document.file_name or "file"
     if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
         return
-    if document.file_size is not None and document.file_size > max_bytes:
+    if attachment.size is not None and attachment.size > max_bytes:
         # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.
-        await message.reply(too_large_text(i18n.get, document.file_size, max_bytes))
+        await message.reply(too_large_text(i18n.get, attachment.size, max_bytes))
         return
-    await _queue(message, i18n, jobs, name=name, file_id=document.file_id, size=document.file_size)
+    await _queue(message, i18n, jobs, name=attachment.name, file_id=attachment.file_id, size=attachment.size)
 
 
 async def _queue(

@@ -157,6 +157,9 @@ def upload_result_text(t: Translate, result: IngestResult) -> str:
     )
     for old in result.replaced:
         text += "\n" + t("upload-replaced", doc_id=old.doc_id, chunks=old.chunks)
+    if result.warnings:
+        items = [t(f"upload-warning-{w.kind.replace('_', '-')}", count=w.count) for w in result.warnings]
+        text += "\n" + t("upload-warnings", items=", ".join(items))
     return text
 
 

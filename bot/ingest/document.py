@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Literal, get_args
 
 import charset_normalizer
+
+from bot.ingest.cyrillic import best_cyrillic_decoding
 
 __all__ = [
     "HEADING_SEPARATOR",
@@ -15,13 +19,17 @@ __all__ = [
     "DocumentError",
     "DocumentTooLargeError",
     "EmptyDocumentError",
+    "ParseWarning",
     "ParsedDocument",
     "PasswordProtectedError",
     "Section",
     "UnsupportedFormatError",
+    "WarningKind",
     "clean_markdown",
     "clean_title",
+    "count_warnings",
     "decode_text",
+    "describe_warnings",
     "from_markdown",
     "join_heading",
     "markdown_sections",
@@ -40,13 +48,56 @@ class Section:
     heading: str | None  # heading path, e.g. "Установка › Linux", or None
 
 
+# What a parser met but could not turn into searchable text, or indexed only in part (issue 11):
+# the admin is told instead of a silent "indexed".
+WarningKind = Literal[
+    "image_without_text",  # a picture (no OCR of embedded pictures; an image upload or a scan is OCR-ed)
+    "embedded_object",  # an OLE object or embedded package: another program's file inside this one
+    "formula_without_value",  # indexed as its formula text: the file was saved without computed values
+    "hidden_sheet",  # indexed, and marked "(hidden)": searchable though Excel does not show it
+    "page_without_text",  # a scanned page left unread because OCR is not available
+    "ocr_page",  # a page or image read by OCR: its text may have recognition errors
+]
+
+
+@dataclass(frozen=True)
+class ParseWarning:
+    """``count`` occurrences of one ``kind`` in a document, e.g. ("formula_without_value", 3)."""
+
+    kind: WarningKind
+    count: int
+
+
+def count_warnings(counts: Mapping[WarningKind, int]) -> tuple[ParseWarning, ...]:
+    """The non-zero counts as warnings, in a stable order (the order of WarningKind)."""
+    return tuple(ParseWarning(kind, counts[kind]) for kind in get_args(WarningKind) if counts.get(kind))
+
+
+_WARNING_WORDS: dict[WarningKind, tuple[str, str]] = {
+    "image_without_text": ("image without text", "images without text"),
+    "embedded_object": ("embedded object not read", "embedded objects not read"),
+    "formula_without_value": ("formula without a value", "formulas without values"),
+    "hidden_sheet": ("hidden sheet", "hidden sheets"),
+    "page_without_text": ("page without text (no OCR)", "pages without text (no OCR)"),
+    "ocr_page": ("page read by OCR", "pages read by OCR"),
+}
+
+
+def describe_warnings(warnings: Iterable[ParseWarning]) -> str:
+    """English, for the CLI and logs: "2 images without text, 3 formulas without values"."""
+    return ", ".join(
+        f"{w.count} {_WARNING_WORDS[w.kind][0 if w.count == 1 else 1]}" for w in warnings if w.count
+    )
+
+
 @dataclass(frozen=True)
 class ParsedDocument:
     title: str
     file_name: str  # the upload's name, or the page's URL for web pages
-    kind: str  # "pdf" | "docx" | "pptx" | "xlsx" | "epub" | "html" | "web" | "markdown" | "text"
-    pages: int | None  # page count for PDF, slide count for PPTX, else None
+    kind: str  # "pdf" | "docx" | "pptx" | "xlsx" | "epub" | "html" | "web" | "markdown" | "text" | "image"
+    pages: int | None  # page count for PDF, slide count for PPTX, frames of an image, else None
     sections: list[Section]
+    warnings: tuple[ParseWarning, ...] = ()
 
     @property
     def text(self) -> str:
@@ -128,15 +179,18 @@ def _decode_bytes(data: bytes, declared: str | None) -> str:
         for match in charset_normalizer.from_bytes(data)
         if has_nul or not match.encoding.startswith(_WIDE_ENCODINGS)
     ]
+    cyrillic = None if has_nul else best_cyrillic_decoding(data)
     if not candidates:
+        if cyrillic is not None:
+            return cyrillic
         raise CorruptDocumentError("not a text file (unknown encoding)")
     least_chaos = min(match.chaos for match in candidates)
     tied = [match for match in candidates if match.chaos <= least_chaos]
-    for preferred in _PREFERRED_ENCODINGS:
-        for match in tied:
-            if match.encoding == preferred:
-                return str(match)
-    return str(tied[0])
+    preferred = (match for name in _PREFERRED_ENCODINGS for match in tied if match.encoding == name)
+    guess = next(preferred, tied[0])
+    # charset_normalizer reads short KOI8-R as Shift_JIS katakana and mixes the Cyrillic code pages up
+    # on short notes; bytes that read as plausible Russian in one of them are Russian (issue 11).
+    return cyrillic if cyrillic is not None else str(guess)
 
 
 def normalise(text: str) -> str:

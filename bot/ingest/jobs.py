@@ -25,7 +25,7 @@ from bot.ingest.web import WebFetchError
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["queued", "downloading", "parsing", "embedding", "storing", "crawling"]
+Stage = Literal["queued", "downloading", "parsing", "embedding", "storing", "crawling", "ocr"]
 
 
 @dataclass(frozen=True)

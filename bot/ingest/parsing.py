@@ -9,15 +9,15 @@ from __future__ import annotations
 import io
 import re
 import threading
-import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from bs4.dammit import EncodingDetector
-from markitdown import StreamInfo
-from markitdown.converters import DocxConverter, HtmlConverter
+from markitdown.converters import HtmlConverter
 
 from bot.ingest.document import (
     HEADING_SEPARATOR,
@@ -25,6 +25,7 @@ from bot.ingest.document import (
     DocumentError,
     EmptyDocumentError,
     ParsedDocument,
+    ParseWarning,
     PasswordProtectedError,
     Section,
     UnsupportedFormatError,
@@ -34,11 +35,14 @@ from bot.ingest.document import (
     normalise,
     stem,
 )
+from bot.ingest.formats.docx import parse_docx
 from bot.ingest.formats.ebook import parse_epub
+from bot.ingest.formats.images import IMAGE_EXTENSIONS, is_image, parse_image
 from bot.ingest.formats.sheets import parse_xlsx
 from bot.ingest.formats.slides import parse_pptx
 from bot.ingest.formats.webpage import parse_web_page
-from bot.ingest.formats.zipguard import check_not_encrypted_office, open_zip, read_member
+from bot.ingest.formats.zipguard import check_not_encrypted_office
+from bot.ingest.ocr import DEFAULT_OCR, OCR_DPI, OcrEngine, OcrError, OcrUnavailableError, PageProgress
 
 __all__ = [
     "HEADING_SEPARATOR",
@@ -66,18 +70,33 @@ _KIND_BY_EXTENSION: dict[str, str] = {
     ".pptx": "pptx",
     ".xlsx": "xlsx",
     ".epub": "epub",
+    **dict.fromkeys(IMAGE_EXTENSIONS, "image"),
 }
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_KIND_BY_EXTENSION)
 
 
-def parse_document(data: bytes, file_name: str) -> ParsedDocument:
-    """Parse ``data`` into sections; raises only DocumentError subclasses."""
+def parse_document(
+    data: bytes,
+    file_name: str,
+    *,
+    ocr: OcrEngine | None = DEFAULT_OCR,
+    on_page: PageProgress | None = None,
+) -> ParsedDocument:
+    """Parse ``data`` into sections; raises only DocumentError subclasses.
+
+    Scanned PDF pages and images are read with ``ocr`` (None: not at all), calling
+    ``on_page(done, total)`` after each recognised page. CPU-bound: call it off the event loop.
+    """
     kind = _detect_kind(data, file_name)
     if not data or data.isspace():
         raise EmptyDocumentError("file is empty")
-    parser = _PARSERS[kind]
     try:
-        doc = parser(data, file_name)
+        if kind == "pdf":
+            doc = _parse_pdf(data, file_name, ocr, on_page)
+        elif kind == "image":
+            doc = parse_image(data, file_name, ocr, on_page)
+        else:
+            doc = _PARSERS[kind](data, file_name)
     except DocumentError:
         raise
     except Exception as exc:  # any library failure on bad bytes means a broken file
@@ -107,6 +126,8 @@ def _detect_kind(data: bytes, file_name: str) -> str:
     # PDF readers accept the header anywhere in the first KiB, so do we.
     if b"%PDF-" in data[:1024]:
         return "pdf"
+    if is_image(data):
+        return "image"
     if data.startswith(b"PK\x03\x04"):
         names = _zip_names(data)
         for member, zip_kind in _ZIP_MARKERS:
@@ -152,30 +173,6 @@ def _parse_html(data: bytes, file_name: str) -> ParsedDocument:
     return from_markdown(result.markdown, file_name, "html", result.title)
 
 
-_CORE_NS = {"dc": "http://purl.org/dc/elements/1.1/"}
-
-
-def _docx_core_title(archive: zipfile.ZipFile) -> str | None:
-    # Plain ElementTree is safe here: expat >= 2.4 caps entity expansion
-    # (billion laughs), and core.xml is a few hundred bytes.
-    if "docProps/core.xml" not in archive.namelist():
-        return None
-    root = ET.fromstring(read_member(archive, "docProps/core.xml", limit=1024 * 1024))
-    element = root.find("dc:title", _CORE_NS)
-    return None if element is None else element.text
-
-
-def _parse_docx(data: bytes, file_name: str) -> ParsedDocument:
-    with open_zip(data, "docx") as archive:
-        title = _docx_core_title(archive)
-    # markitdown runs mammoth, which maps Word heading styles to <hN>, then '#'.
-    converter = DocxConverter()  # type: ignore[no-untyped-call]  # markitdown leaves __init__ unannotated
-    result = converter.convert(
-        io.BytesIO(data), StreamInfo(extension=".docx"), escape_asterisks=False, escape_underscores=False
-    )
-    return from_markdown(result.markdown, file_name, "docx", title)
-
-
 # PDFium is not thread-safe and the bot may parse in worker threads.
 _PDFIUM_LOCK = threading.Lock()
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
@@ -201,14 +198,16 @@ def _clean_pdf_text(raw: str) -> str:
     return normalise(text.replace("\ufffe", "-"))
 
 
-def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[str]:
+def _pdf_pages(pdf: pdfium.PdfDocument) -> Iterator[tuple[str, bool]]:
+    """(text layer, whether the page holds an image) for each page."""
     for index in range(len(pdf)):
         page = pdf[index]
         textpage = page.get_textpage()
         try:
             # get_text_range, not get_text_bounded: the latter dropped words
             # before PDFium-detected hyphens in our tests.
-            yield str(textpage.get_text_range())
+            has_image = next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]), None) is not None
+            yield str(textpage.get_text_range()), has_image
         finally:
             textpage.close()
             page.close()
@@ -222,7 +221,20 @@ def _pdf_title(metadata_title: object) -> str | None:
     return (office.group(1) or None) if office else title
 
 
-def _parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
+# A scanned page often carries a stamp of text ("Scanned by ...", a page number): an image with
+# fewer characters than this is a page without a text layer, and it is read by OCR.
+_MIN_TEXT_LAYER_CHARS = 16
+
+
+@dataclass(frozen=True)
+class _OcrOutcome:
+    texts: dict[int, str]  # page index → recognised text
+    unread: int  # pages without a text layer that OCR could not read
+
+
+def _parse_pdf(
+    data: bytes, file_name: str, ocr: OcrEngine | None, on_page: PageProgress | None
+) -> ParsedDocument:
     with _PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
@@ -233,36 +245,79 @@ def _parse_pdf(data: bytes, file_name: str) -> ParsedDocument:
         try:
             page_count = len(pdf)
             metadata_title = pdf.get_metadata_value("Title")
-            raw_pages = list(_pdf_pages(pdf))
+            pages = [(_clean_pdf_text(raw), has_image) for raw, has_image in _pdf_pages(pdf)]
         finally:
             pdf.close()
     if page_count == 0:
         raise EmptyDocumentError("PDF has no pages")
+    texts = [text for text, _ in pages]
+    # A scan is an image with (almost) no text layer; a blank or title-only page is left as it is.
+    scanned = [
+        i
+        for i, (text, has_image) in enumerate(pages)
+        if has_image and len("".join(text.split())) < _MIN_TEXT_LAYER_CHARS
+    ]
+    outcome = _ocr_pages(data, scanned, ocr, on_page) if scanned else _OcrOutcome({}, 0)
+    for index, text in outcome.texts.items():
+        texts[index] = text
     sections = [
-        Section(text=text, page=number, heading=None)
-        for number, text in enumerate((_clean_pdf_text(raw) for raw in raw_pages), start=1)
-        if text
+        Section(text=text, page=number, heading=None) for number, text in enumerate(texts, start=1) if text
     ]
     if not sections:
         raise EmptyDocumentError(
-            f"PDF has {page_count} page(s) but no text layer; it looks scanned (OCR is not supported)"
+            f"PDF has {page_count} page(s) but no text layer; it looks scanned (OCR is not available)"
         )
+    warnings = [ParseWarning("ocr_page", len(outcome.texts))] if outcome.texts else []
+    warnings += [ParseWarning("page_without_text", outcome.unread)] if outcome.unread else []
     return ParsedDocument(
         title=_pdf_title(metadata_title) or stem(file_name),
         file_name=file_name,
         kind="pdf",
         pages=page_count,
         sections=sections,
+        warnings=tuple(warnings),
     )
+
+
+def _ocr_pages(
+    data: bytes, indexes: list[int], ocr: OcrEngine | None, on_page: PageProgress | None
+) -> _OcrOutcome:
+    """Render each page at OCR_DPI (PDFium, under its lock) and read it with Tesseract (outside it)."""
+    if ocr is None:
+        return _OcrOutcome({}, len(indexes))
+    texts: dict[int, str] = {}
+    unread = 0
+    for done, index in enumerate(indexes, start=1):
+        with _PDFIUM_LOCK:
+            pdf = pdfium.PdfDocument(data)
+            try:
+                page = pdf[index]
+                try:
+                    image = page.render(scale=OCR_DPI / 72, grayscale=True).to_pil()
+                finally:
+                    page.close()
+            finally:
+                pdf.close()
+        try:
+            text = normalise(ocr.read(image, OCR_DPI))
+        except OcrUnavailableError:
+            return _OcrOutcome(texts, len(indexes) - done + 1 + unread)  # no binary: no later page either
+        except OcrError:
+            text = ""  # this page only (a timeout): the rest of the document still counts
+            unread += 1
+        if text:
+            texts[index] = text  # a blank page stays blank, and is no loss
+        if on_page is not None:
+            on_page(done, len(indexes))
+    return _OcrOutcome(texts, unread)
 
 
 _PARSERS: dict[str, Callable[[bytes, str], ParsedDocument]] = {
     "text": _parse_text,
     "markdown": _parse_markdown,
     "html": _parse_html,
-    "docx": _parse_docx,
+    "docx": parse_docx,
     "pptx": parse_pptx,
     "xlsx": parse_xlsx,
     "epub": parse_epub,
-    "pdf": _parse_pdf,
 }

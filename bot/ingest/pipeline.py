@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 
 from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
+from bot.ingest.document import ParseWarning
+from bot.ingest.ocr import DEFAULT_OCR, OcrEngine, PageProgress
 from bot.ingest.parsing import (
     DocumentError,
     ParsedDocument,
@@ -28,7 +31,7 @@ class PassageEmbedder(Protocol):
     async def embed_passages(self, texts: list[str], batch_size: int = 1) -> list[list[float]]: ...
 
 
-# Stages a caller may show: "parsing", "embedding" (done, total chunks), "storing".
+# Stages a caller may show: "parsing", "ocr" (done, total pages), "embedding" (done, total chunks), "storing".
 ProgressCallback = Callable[[Any, int, int], Awaitable[None]]
 # Embedding is the slow part; report it in steps this big.
 PROGRESS_EVERY_CHUNKS = 16
@@ -55,6 +58,8 @@ class IngestResult:
     already_indexed: bool
     seconds: float
     replaced: list[DocumentInfo] = field(default_factory=list)  # older versions of the same file
+    # What the parser could not read, or read only in part (issue 11); empty for an already indexed file.
+    warnings: tuple[ParseWarning, ...] = ()
 
 
 class IngestionService:
@@ -66,7 +71,9 @@ class IngestionService:
         *,
         chunk_tokens: int,
         max_bytes: int,
+        ocr: OcrEngine | None = DEFAULT_OCR,
     ) -> None:
+        self._ocr = ocr  # reads scans and images; None: they are refused as needing OCR
         self._embedder = embedder
         self._sparse = sparse
         self._store = store
@@ -95,7 +102,8 @@ class IngestionService:
             raise FileTooLargeError(len(data), self.max_bytes)
         await report("parsing", 0, 0)
         # Parsing and splitting are CPU-bound: keep them off the event loop.
-        parsed = await asyncio.to_thread(_parse, data, file_name, web_url, content_type)
+        on_page = _thread_progress(report, asyncio.get_running_loop())
+        parsed = await asyncio.to_thread(_parse, data, file_name, web_url, content_type, self._ocr, on_page)
         content_hash = hashlib.sha256(parsed.text.strip().encode("utf-8")).hexdigest()
         existing = await self._store.find_by_hash(scope, content_hash)
         if existing is not None:
@@ -136,7 +144,13 @@ class IngestionService:
         ]
         for old in replaced:
             await self._store.delete_document(old.doc_id, old.scope)
-        return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
+        return IngestResult(
+            doc,
+            already_indexed=False,
+            seconds=time.monotonic() - started,
+            replaced=replaced,
+            warnings=parsed.warnings,
+        )
 
     async def _embed_missing(
         self,
@@ -188,14 +202,37 @@ class IngestionService:
         return doc
 
 
-def _parse(data: bytes, file_name: str, web_url: str | None, content_type: str | None) -> ParsedDocument:
+def _parse(
+    data: bytes,
+    file_name: str,
+    web_url: str | None,
+    content_type: str | None,
+    ocr: OcrEngine | None,
+    on_page: PageProgress,
+) -> ParsedDocument:
     if web_url is None:
-        return parse_document(data, file_name)
+        return parse_document(data, file_name, ocr=ocr, on_page=on_page)
     try:
         return parse_web_page(data, web_url, content_type)
     except UnsupportedFormatError:
         # A link straight to a file (…/guide.pdf) is read as that file.
-        return parse_document(data, PurePosixPath(urlsplit(web_url).path).name or file_name)
+        name = PurePosixPath(urlsplit(web_url).path).name or file_name
+        return parse_document(data, name, ocr=ocr, on_page=on_page)
+
+
+def _thread_progress(report: ProgressCallback, loop: asyncio.AbstractEventLoop) -> PageProgress:
+    """A page counter the parsing thread can call: it reports "ocr" on the loop and waits for it."""
+
+    def on_page(done: int, total: int) -> None:
+        async def send() -> None:
+            await report("ocr", done, total)
+
+        future = asyncio.run_coroutine_threadsafe(send(), loop)
+        # Progress is best effort: a slow or failing report must not stop the OCR.
+        with contextlib.suppress(Exception):
+            future.result(timeout=30)
+
+    return on_page
 
 
 def document_id(scope: str, content_hash: str) -> str:

@@ -430,6 +430,19 @@ class FakeTelegramServer(LocalHTTPServer):
             "file_size": len(stored.data),
         }
 
+    def photo_sizes_for(self, file_id: str, width: int, height: int) -> list[JSONDict]:
+        """A photo message's sizes as Telegram sends them (smallest first); the largest is the file."""
+        stored = self._files[file_id]
+        largest = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "width": width,
+            "height": height,
+            "file_size": len(stored.data),
+        }
+        thumbnail = {**largest, "file_id": f"{file_id}-thumb", "width": 90, "height": 90 * height // width}
+        return [thumbnail, largest]
+
     def file_data(self, file_id: str) -> bytes:
         return self._files[file_id].data
 
@@ -506,6 +519,7 @@ class FakeTelegramServer(LocalHTTPServer):
         message_thread_id: int | None = None,
         entities: list[JSONDict] | None = None,
         media_group_id: str | None = None,
+        photo: list[JSONDict] | None = None,
     ) -> JSONDict:
         """Queue a user message update and return it (`media_group_id`: one item of an album)."""
         chat = self._chat(chat_id, chat_type, first_name, username)
@@ -531,6 +545,8 @@ class FakeTelegramServer(LocalHTTPServer):
             message["document"] = document
         if media_group_id is not None:
             message["media_group_id"] = media_group_id
+        if photo is not None:
+            message["photo"] = photo
         if caption is not None:
             message["caption"] = caption
             if entities and text is None:

@@ -331,6 +331,12 @@ def test_extension_is_case_insensitive() -> None:
         ".html",
         ".htm",
         ".xhtml",
+        # Issue 11: images are read by OCR.
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".tif",
+        ".tiff",
     } == SUPPORTED_EXTENSIONS
 
 
@@ -368,10 +374,16 @@ def test_binary_garbage_named_txt_is_corrupt() -> None:
         parse_document(bytes(range(32)) * 64, "notes.txt")
 
 
-@pytest.mark.parametrize("name", ["setup.exe", "archive.zip", "photo.JPG", "noextension", "old.doc"])
+@pytest.mark.parametrize("name", ["setup.exe", "archive.zip", "video.MP4", "noextension", "old.doc"])
 def test_unknown_format_is_unsupported(name: str) -> None:
     with pytest.raises(UnsupportedFormatError):
         parse_document(os.urandom(2048).replace(b"%PDF-", b"xxxxx"), name)
+
+
+def test_garbage_named_as_an_image_is_corrupt() -> None:
+    # Issue 11: images are a supported type now, so a broken one is reported as unreadable.
+    with pytest.raises(CorruptDocumentError, match="unreadable image"):
+        parse_document(b"\x00garbage" * 200, "photo.JPG")
 
 
 # --- chunking ---------------------------------------------------------------

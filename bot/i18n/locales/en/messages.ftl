@@ -12,7 +12,7 @@ help =
     /settings — answer language, sources
 help-admin =
     <b>For administrators</b>
-    Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
+    Send a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT, a scan or a photo; up to { $max_mb } MB) in this chat to add it to the global knowledge base, seen in every chat.
     /add_url URL — add a web page
     /add_site URL [N] — add a website, up to N pages (50 by default, at most 500); web pages are re-checked for changes
     /docs — list documents
@@ -28,7 +28,7 @@ help-group =
     /help — this message
 help-group-admin =
     <b>For this group's administrators</b>
-    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT; up to { $max_mb } MB). Only this group sees it.
+    /upload — as the caption of a file, or in reply to a file: adds it to this group's knowledge base (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT, a scan or a photo; up to { $max_mb } MB). Only this group sees it.
     /add_url URL — add a web page to this group's base
     /add_site URL [N] — add a website to this group's base, up to N pages (50 by default, at most 500)
     /docs — this group's documents
@@ -91,7 +91,7 @@ question-too-long = This question is too long ({ $length } characters, the limit
 upload-refused = Only the bot's administrators can add documents. Nothing was stored.
     Your Telegram id is <code>{ $user_id }</code>: to become an administrator, ask the bot's owner to add it to ADMIN_IDS.
 upload-too-large = This file is { $size_mb } MB; the limit is { $max_mb } MB. Nothing was stored.
-upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT. Nothing was stored.
+upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown, TXT or a PNG, JPEG or TIFF image. Nothing was stored.
 upload-empty = I found no text in { $name }. If it is a scan, it needs text recognition (OCR) first. Nothing was stored.
 upload-corrupt = I could not open { $name }: { $reason }. Nothing was stored.
 upload-done =
@@ -170,3 +170,34 @@ site-done =
     }; they are re-checked for changes.
 site-page-failed = • { $url }: { $reason }
 docs-web-checked = 🔄 checked { $checked }
+
+# Issue 11: what a file held that could not be read, or was read only in part.
+upload-warnings = ⚠️ Please check: { $items }.
+upload-warning-image-without-text = { $count ->
+        [one] { $count } image without text (pictures are not read)
+       *[other] { $count } images without text (pictures are not read)
+    }
+upload-warning-embedded-object = { $count ->
+        [one] { $count } embedded object not read
+       *[other] { $count } embedded objects not read
+    }
+upload-warning-formula-without-value = { $count ->
+        [one] { $count } formula without a saved value (indexed as its formula)
+       *[other] { $count } formulas without saved values (indexed as formulas)
+    }
+upload-warning-hidden-sheet = { $count ->
+        [one] { $count } hidden sheet, indexed too
+       *[other] { $count } hidden sheets, indexed too
+    }
+upload-warning-page-without-text = { $count ->
+        [one] { $count } page without text left unread (text recognition is not available)
+       *[other] { $count } pages without text left unread (text recognition is not available)
+    }
+upload-warning-ocr-page = { $count ->
+        [one] { $count } page read by text recognition (OCR), which can make mistakes
+       *[other] { $count } pages read by text recognition (OCR), which can make mistakes
+    }
+upload-stage-ocr = ⏳ { $name }: recognising text (OCR), page { $done }{ $total ->
+        [0] {""}
+       *[other] {" "}of { $total }
+    }…
