@@ -108,6 +108,7 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         feedback=services.feedback,
         desk=services.desk,
         jobs=services.jobs,
+        pools=services.pools,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     dp.include_router(setup_routers())

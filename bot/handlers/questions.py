@@ -11,7 +11,6 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
@@ -19,9 +18,11 @@ from bot.config import Settings
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
+from bot.handlers.question_notices import ChatNotices
 from bot.handlers.sending import reply_html
 from bot.helpdesk.desk import Answered, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
+from bot.helpdesk.model_queue import Busy
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
 
 log = logging.getLogger(__name__)
@@ -137,20 +138,17 @@ async def _answer(
         in_group=in_group(message.chat),
     )
 
-    async def tell_queued() -> None:
-        await message.reply(i18n.get("queued"))
-
     try:
-        async with ChatActionSender.typing(
-            bot=bot, chat_id=message.chat.id, message_thread_id=thread_of(message)
-        ):
-            outcome = await desk.handle(asked, on_wait=tell_queued)
+        outcome = await desk.handle(asked, ChatNotices(message, bot, i18n))
     except LLMUnavailableError:
         await message.reply(i18n.get("llm-unavailable"))
         return
     if isinstance(outcome, Throttled):
         if outcome.notify:
             await message.reply(i18n.get("rate-limited", seconds=outcome.wait_s))
+        return
+    if isinstance(outcome, Busy):
+        await message.reply(i18n.get("line-full", waiting=outcome.waiting, seconds=outcome.retry_after_s))
         return
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
         return  # this group prefers silence over "not found"

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from bot.concurrency import WorkPool
 from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
 from bot.ingest.parsing import (
@@ -22,6 +23,8 @@ from bot.ingest.parsing import (
     parse_web_page,
 )
 from bot.storage.chunk_store import ChunkStore, ChunkToStore
+
+T = TypeVar("T")
 
 
 class PassageEmbedder(Protocol):
@@ -66,7 +69,10 @@ class IngestionService:
         *,
         chunk_tokens: int,
         max_bytes: int,
+        cpu: WorkPool | None = None,
     ) -> None:
+        """`cpu`: the pool that parses and chunks; None uses asyncio's default executor."""
+        self._cpu = cpu
         self._embedder = embedder
         self._sparse = sparse
         self._store = store
@@ -95,13 +101,13 @@ class IngestionService:
             raise FileTooLargeError(len(data), self.max_bytes)
         await report("parsing", 0, 0)
         # Parsing and splitting are CPU-bound: keep them off the event loop.
-        parsed = await asyncio.to_thread(_parse, data, file_name, web_url, content_type)
+        parsed = await self._off_loop(partial(_parse, data, file_name, web_url, content_type))
         content_hash = hashlib.sha256(parsed.text.strip().encode("utf-8")).hexdigest()
         existing = await self._store.find_by_hash(scope, content_hash)
         if existing is not None:
             return IngestResult(existing, already_indexed=True, seconds=time.monotonic() - started)
 
-        drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
+        drafts = await self._off_loop(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
         # The title and section travel with the text into both vectors: chunks rarely repeat them.
         texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
         vectors: list[list[float]] = []
@@ -109,8 +115,12 @@ class IngestionService:
         for start in range(0, len(texts), PROGRESS_EVERY_CHUNKS):
             await report("embedding", start, len(texts))
             batch = texts[start : start + PROGRESS_EVERY_CHUNKS]
-            vectors += await self._embedder.embed_passages(batch)
-            sparse += await self._sparse.embed_passages(batch)
+            # e5 (ONNX, off the GIL) and BM25 (Python) run side by side on their own pools.
+            dense_part, sparse_part = await asyncio.gather(
+                self._embedder.embed_passages(batch), self._sparse.embed_passages(batch)
+            )
+            vectors += dense_part
+            sparse += sparse_part
         doc = DocumentInfo(
             doc_id=document_id(scope, content_hash),
             scope=scope,
@@ -137,6 +147,11 @@ class IngestionService:
         for old in replaced:
             await self._store.delete_document(old.doc_id)
         return IngestResult(doc, already_indexed=False, seconds=time.monotonic() - started, replaced=replaced)
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        if self._cpu is None:
+            return await asyncio.to_thread(work)
+        return await self._cpu.run(work)
 
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""

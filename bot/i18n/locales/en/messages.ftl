@@ -40,7 +40,6 @@ help-group-admin =
     /feedback — this group's ratings as a CSV file
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
-queued = Many questions at once: yours is in line, I will answer in a moment.
 rate-limited = Too many questions in a short time. Please wait { $seconds } s and ask again.
 upload-usage = Send /upload as the caption of a file, or reply with /upload to a message with a file.
 upload-refused-group = Only this group's administrators can add documents. Nothing was stored.
@@ -123,3 +122,7 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+# Issue 9: the line in front of the model.
+queued-position = Many questions at once: yours is number { $position } in line. I will answer as soon as its turn comes.
+line-full = Too many questions at once: { $waiting } are already in line, so I cannot take yours now. Please ask again in about { $seconds } s.
