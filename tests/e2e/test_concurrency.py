@@ -101,7 +101,7 @@ async def test_beyond_the_line_a_question_is_refused_and_told_when_to_ask_again(
     # Nobody is left without a reply: two answers, and one refusal that says why and when to come back.
     assert len(answered) == 2
     assert len(refusals) == 1
-    assert re.search(r"в очереди уже 2 вопроса.*примерно через \d+ с", refusals[0]), refusals[0]
+    assert re.search(r"передо мной уже 2 вопроса.*примерно через \d+ с", refusals[0]), refusals[0]
     assert len(llm_server.pass1_requests) == 2  # the refused question never reached the model
     assert llm_server.violations == []
 

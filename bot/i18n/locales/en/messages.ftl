@@ -125,4 +125,4 @@ upload-replaced = It replaces the previous version of this file (<code>{ $doc_id
 
 # Issue 9: the line in front of the model.
 queued-position = Many questions at once: yours is number { $position } in line. I will answer as soon as its turn comes.
-line-full = Too many questions at once: { $waiting } are already in line, so I cannot take yours now. Please ask again in about { $seconds } s.
+line-full = Too many questions at once: I already have { $waiting } in hand, so I cannot take yours now. Please ask again in about { $seconds } s.

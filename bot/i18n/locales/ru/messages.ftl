@@ -125,7 +125,7 @@ upload-replaced = Он заменил прежнюю версию этого ф�
 
 # Issue 9: the line in front of the model.
 queued-position = Сейчас много вопросов: ваш в очереди под номером { $position }. Отвечу, как только до него дойдёт черёд.
-line-full = Сейчас слишком много вопросов: в очереди уже { $waiting } { $waiting ->
+line-full = Сейчас слишком много вопросов: передо мной уже { $waiting } { $waiting ->
     [one] вопрос
     [few] вопроса
    *[many] вопросов
