@@ -11,15 +11,16 @@ What runs:
   against its own pair of fake servers, at the same loads;
 - knowledge bases of 2k, 20k and 50k chunks made of XQuAD paragraphs (bench/load_kb.py);
 - open-loop load: questions (XQuAD's, tagged with their number) at a fixed rate, spread round-robin
-  over 1, 10 or 100 private chats, for a fixed time; then the step drains until every question has
-  its reply (an answer or a refusal), or gives up after `--drain` seconds: what is still unanswered
-  then is "lost";
+  over 1, 10 or 100 private chats, for a fixed time; then the step waits up to `--drain` seconds for
+  every question's reply (an answer or a refusal): what has none by then is "late". The next step
+  starts once the backlog is answered (or another `--drain` has passed); after a bot's last step, one
+  more drain, and what never got a reply at all is "lost";
 - the fake model answers at once ("instant"), or at a realistic pace ("paced": pass 1 0.3 s,
   pass 2 2.0 s; the floor's single call 2.3 s, so both spend the same time in the model).
 
 It prints one table (and writes bench/results/load.json): answered/s, end-to-end p50/p95/p99, the floor's,
 the overhead (bot minus floor, and their ratio), the first model request after the update (p50),
-refusals, lost questions, notices, "typing" calls per question, the bot's peak RSS, and the bot's own
+refusals, late and lost questions, notices, "typing" calls per question, the bot's peak RSS, and the bot's own
 per-stage timings (p50, from its log). The bot runs with LLM_MAX_CONCURRENCY=32 (one vLLM GPU's batch),
 rate limits lifted, everything else at its defaults.
 """
@@ -97,7 +98,7 @@ class Result:
     asked: int
     answered: int
     refused: int
-    lost: int
+    late: int  # no reply (answer or refusal) within the drain time after the step's last question
     answered_per_s: float
     p50_ms: float
     p95_ms: float
@@ -150,6 +151,9 @@ class Child:
         found = re.search(r"VmRSS:\s+(\d+) kB", status)
         return int(found.group(1)) / 1024 if found else 0.0
 
+    def save_log(self, path: Path) -> None:
+        path.write_text("\n".join(text for _, text in self.lines) + "\n", encoding="utf-8")
+
     async def stop(self) -> None:
         if self._process is None:
             return
@@ -198,6 +202,9 @@ async def drive(
     step: Step, telegram: LoadTelegramServer, child: Child, questions: list[str], drain_s: float
 ) -> Result:
     """Sends the step's questions at its rate, waits for every reply (or `drain_s`), and measures."""
+    # A step starts once the previous one's late questions are all answered (or `drain_s` more has
+    # passed): otherwise an overloaded step would bill its backlog to the next one.
+    await _replies(telegram, child, time.monotonic() + drain_s)
     offset = len(telegram.asked)
     total = int(step.rate * step.seconds)
     typing_before = telegram.typing_calls
@@ -212,9 +219,7 @@ async def drive(
         if n % 10 == 0:
             peak_rss = max(peak_rss, child.rss_mb())
     last_sent = time.monotonic()
-    while telegram.pending() and time.monotonic() - last_sent < drain_s:
-        await asyncio.sleep(0.1)
-        peak_rss = max(peak_rss, child.rss_mb())
+    peak_rss = max(peak_rss, await _replies(telegram, child, last_sent + drain_s))
     await asyncio.sleep(0.3)  # late notices and "typing" of the last questions
     asked = [telegram.asked[offset + n] for n in range(total)]
     replied = [a for a in asked if a.replied is not None]
@@ -227,7 +232,7 @@ async def drive(
         asked=total,
         answered=len(answered),
         refused=len(replied) - len(answered),
-        lost=total - len(replied),
+        late=total - len(replied),
         answered_per_s=len(answered) / max(1e-9, finished - started),
         p50_ms=_percentile(latencies, 50),
         p95_ms=_percentile(latencies, 95),
@@ -238,6 +243,15 @@ async def drive(
         peak_rss_mb=peak_rss,
         stages_p50_ms=_stages([text for _, text in child.lines[lines_before:]]),
     )
+
+
+async def _replies(telegram: LoadTelegramServer, child: Child, deadline: float) -> float:
+    """Waits until every question has its reply, or `deadline`; returns the child's peak RSS meanwhile."""
+    peak = child.rss_mb()
+    while telegram.pending() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        peak = max(peak, child.rss_mb())
+    return peak
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -281,9 +295,10 @@ async def run_bot(
     redis_url: str,
     kb_dirs: dict[int, Path],
     model_path: Path | None,
-) -> tuple[list[Result], dict[int, float]]:
+) -> tuple[list[Result], dict[int, float], dict[tuple[int, str], int]]:
     results: list[Result] = []
     idle_rss: dict[int, float] = {}
+    lost: dict[tuple[int, str], int] = {}
     for chunks in sorted({s.chunks for s in steps}):
         for pace in sorted({s.pace for s in steps if s.chunks == chunks}):
             async with servers(pace, floor=False) as (telegram, model):
@@ -311,25 +326,34 @@ async def run_bot(
                         if step.chunks == chunks and step.pace == pace:
                             results.append(await drive(step, telegram, bot, questions, drain_s))
                             _progress("bot", results[-1])
+                    # Lost means never answered: whatever is still unreplied after one more drain.
+                    await _replies(telegram, bot, time.monotonic() + drain_s)
+                    lost[(chunks, pace)] = telegram.pending()
                 finally:
                     await bot.stop()
-    return results, idle_rss
+                    bot.save_log(_results_dir() / f"load-bot-{chunks}-{pace}.log")
+    return results, idle_rss, lost
 
 
 def _progress(who: str, r: Result) -> None:
     s = r.step
     print(
         f"  {who:5} {s.pace:7} {s.chunks:>6} chunks {s.chats:>3} chats {s.rate:>4.0f} q/s: "
-        f"{r.answered}/{r.asked} answered, {r.refused} refused, {r.lost} lost, p50 {r.p50_ms:.0f} ms, "
+        f"{r.answered}/{r.asked} answered, {r.refused} refused, {r.late} late, p50 {r.p50_ms:.0f} ms, "
         f"p99 {r.p99_ms:.0f} ms",
         file=sys.stderr,
         flush=True,
     )
 
 
-def table(results: list[Result], floor: dict[Any, Result], idle_rss: dict[int, float]) -> str:
+def table(
+    results: list[Result],
+    floor: dict[Any, Result],
+    idle_rss: dict[int, float],
+    lost: dict[tuple[int, str], int],
+) -> str:
     head = (
-        "| model | chunks | chats | q/s | asked | answered/s | refused | lost "
+        "| model | chunks | chats | q/s | asked | answered/s | refused | late "
         "| bot p50 / p95 / p99 ms | floor p50 / p99 ms | overhead p50 / p99 ms | × floor p50 "
         "| 1st model request p50 ms | notices | typing / q | peak RSS MB "
         "| stages p50 ms: history / embed / search / queue / pass1 / pass2 |"
@@ -341,13 +365,16 @@ def table(results: list[Result], floor: dict[Any, Result], idle_rss: dict[int, f
         first = f"{r.first_model_p50_ms:.0f}" if r.first_model_p50_ms is not None else "–"
         rows.append(
             f"| {s.pace} | {s.chunks:,} | {s.chats} | {s.rate:g} | {r.asked} | {r.answered_per_s:.1f} "
-            f"| {r.refused} | {r.lost} | {r.p50_ms:,.0f} / {r.p95_ms:,.0f} / {r.p99_ms:,.0f} "
+            f"| {r.refused} | {r.late} | {r.p50_ms:,.0f} / {r.p95_ms:,.0f} / {r.p99_ms:,.0f} "
             f"| {f.p50_ms:,.0f} / {f.p99_ms:,.0f} | {r.p50_ms - f.p50_ms:,.0f} / {r.p99_ms - f.p99_ms:,.0f} "
             f"| {r.p50_ms / f.p50_ms:.1f} | {first} | {r.notices} | {r.typing_per_question:.2f} "
             f"| {r.peak_rss_mb:.0f} | {stages} |"
         )
     memory = ", ".join(f"{chunks:,} chunks {mb:.0f} MB" for chunks, mb in sorted(idle_rss.items()))
-    return "\n".join([*rows, "", f"Bot RSS after start, idle: {memory}."])
+    never = ", ".join(f"{chunks:,} chunks {pace}: {n}" for (chunks, pace), n in sorted(lost.items()))
+    return "\n".join(
+        [*rows, "", f"Bot RSS after start, idle: {memory}.", f"Never replied (lost) per bot run: {never}."]
+    )
 
 
 async def build_bases(
@@ -391,6 +418,12 @@ async def build_bases(
     return build_s
 
 
+def _results_dir() -> Path:
+    folder = REPO_ROOT / "bench" / "results"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def _scratch_root() -> Path | None:
     shm = Path("/dev/shm")
     return shm if shm.is_dir() else None
@@ -431,26 +464,25 @@ async def main(argv: Sequence[str] | None = None) -> int:
             kb_dirs = {chunks: kb_root / str(chunks) for chunks in sorted({s.chunks for s in steps})}
             build_s = await build_bases(kb_dirs, pairs, args.model_path, redis_url)
             floor = await run_floor(steps, questions, args.drain, work)
-            results, idle_rss = await run_bot(
+            results, idle_rss, lost = await run_bot(
                 steps, questions, args.drain, work, redis_url, kb_dirs, args.model_path
             )
         finally:
             await redis.stop()
 
     load_after = os.getloadavg()
-    out = table(results, floor, idle_rss)
+    out = table(results, floor, idle_rss, lost)
     print(out)
     print(
         f"\nload average before {load_avg[0]:.2f}, after {load_after[0]:.2f} (1 min); {os.cpu_count()} cores"
     )
-    results_dir = REPO_ROOT / "bench" / "results"
-    results_dir.mkdir(exist_ok=True)
-    (results_dir / "load.json").write_text(
+    (_results_dir() / "load.json").write_text(
         json.dumps(
             {
                 "results": [asdict(r) for r in results],
                 "floor": [asdict(r) for r in floor.values()],
                 "idle_rss_mb": idle_rss,
+                "lost": {f"{chunks}-{pace}": n for (chunks, pace), n in lost.items()},
                 "kb_build_s": build_s,
                 "load_average": [load_avg, load_after],
             },
