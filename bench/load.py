@@ -444,8 +444,12 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--kb-cache", type=Path, default=None, help="keep/reuse the built knowledge bases here"
     )
+    parser.add_argument(
+        "--sizes", default="", help="only these knowledge-base sizes, e.g. 2000,20000 (default: all)"
+    )
     args = parser.parse_args(argv)
-    steps = grid(args.quick)
+    sizes = {int(size) for size in args.sizes.split(",") if size.strip()}
+    steps = [step for step in grid(args.quick) if not sizes or step.chunks in sizes]
     load_avg = os.getloadavg()
     print(
         f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f}; cores: {os.cpu_count()}",
