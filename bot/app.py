@@ -14,13 +14,15 @@ from pathlib import Path
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import ConnectionPool, Redis
 
+from bot.concurrency import Pools
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
-from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
+from bot.helpdesk.limits import QuestionLimiter
+from bot.helpdesk.model_queue import ModelQueue
 from bot.helpdesk.onboarding import OnboardingService
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.albums import AlbumCollector
@@ -69,10 +71,19 @@ class Services:
     onboarding: OnboardingService
     albums: AlbumCollector
     web_sources: WebSources
+    pools: Pools  # CPU-bound work of handlers (rendering, attribution): `await pools.cpu.run(fn, *args)`
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.embedding_model, settings.embedding_model_path)
+def load_embedder(settings: Settings, pools: Pools | None = None) -> Embedder:
+    """The e5 model; on `pools.embed` it runs single-threaded per call, one call per worker at once."""
+    if pools is None:
+        return Embedder(settings.embedding_model, settings.embedding_model_path)
+    return Embedder(settings.embedding_model, settings.embedding_model_path, threads=1).on(pools.embed)
+
+
+def open_pools(settings: Settings) -> Pools:
+    """The process's executors; whoever opens them shuts them down (`Pools.shutdown`)."""
+    return Pools.for_machine(settings.embed_workers, settings.cpu_workers)
 
 
 async def open_chunk_backend(settings: Settings, dense_name: str) -> CollectionBackend:
@@ -220,11 +231,18 @@ async def redis_address(settings: Settings) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def open_knowledge_base(
-    settings: Settings, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    sparse: SparseEmbedder | None = None,
+    pools: Pools | None = None,
 ) -> AsyncIterator[tuple[Embedder, ChunkStore, IngestionService]]:
-    """The chunk store (schema checked) and the ingestion service: all that document commands need."""
-    embedder = embedder or load_embedder(settings)
-    sparse = sparse or SparseEmbedder()
+    """The chunk store (schema checked) and the ingestion service: all that document commands need.
+
+    Without `pools` it opens its own and shuts them down on exit."""
+    own_pools = pools is None
+    pools = pools or open_pools(settings)
+    embedder = embedder.on(pools.embed) if embedder else load_embedder(settings, pools)
+    sparse = (sparse or SparseEmbedder()).on(pools.cpu)
     backend = await open_chunk_backend(settings, embedder.vector_name)
     try:
         ctx = migration_context(settings, backend, embedder, sparse)
@@ -243,11 +261,18 @@ async def open_knowledge_base(
             log.info("created the Qdrant schema in an empty store: %s", ", ".join(created))
         store = QdrantChunkStore(backend)
         ingestion = IngestionService(
-            embedder, sparse, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
+            embedder,
+            sparse,
+            store,
+            chunk_tokens=settings.chunk_tokens,
+            max_bytes=settings.max_upload_bytes,
+            cpu=pools.cpu,
         )
         yield embedder, store, ingestion
     finally:
         await backend.close()
+        if own_pools:
+            pools.shutdown()
 
 
 @contextlib.asynccontextmanager
@@ -255,10 +280,12 @@ async def build_services(
     settings: Settings, *, embedder: Embedder | None = None, sparse: SparseEmbedder | None = None
 ) -> AsyncIterator[Services]:
     """Opens every adapter, checks the schema, yields the services, and closes it all."""
-    sparse = sparse or SparseEmbedder()
+    pools = open_pools(settings)
+    sparse = (sparse or SparseEmbedder()).on(pools.cpu)
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(pools.shutdown)
         model, store, ingestion = await stack.enter_async_context(
-            open_knowledge_base(settings, embedder, sparse)
+            open_knowledge_base(settings, embedder, sparse, pools)
         )
         redis_url = await stack.enter_async_context(redis_address(settings))
         redis: Redis = Redis.from_url(redis_url, decode_responses=True)
@@ -276,7 +303,7 @@ async def build_services(
         stack.push_async_callback(llm.close)
         history = ChatHistory(redis, max_turns=settings.history_turns, ttl_s=settings.history_ttl_s)
         answering = AnsweringService(
-            Retriever(model, sparse, store, retrieval_config(settings)),
+            Retriever(model, sparse, store, retrieval_config(settings), cpu=pools.cpu),
             llm,
             history,
             SamplingConfig(
@@ -316,7 +343,11 @@ async def build_services(
                 answering,
                 preferences,
                 limiter,
-                ConcurrencyGate(settings.llm_max_concurrency),
+                ModelQueue(
+                    settings.llm_max_concurrency,
+                    settings.llm_queue_max,
+                    notice_after_s=settings.llm_queue_notice_after_s,
+                ),
                 feedback,
                 catalog=ingestion,
                 line=WaitingQuestions(redis),
@@ -331,6 +362,7 @@ async def build_services(
             onboarding=OnboardingService(ingestion, preferences),
             albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
             web_sources=web_sources,
+            pools=pools,
         )
 
 

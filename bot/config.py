@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     # /add_site and re-checks wait this long between two requests to a site (one request at a time).
     crawl_delay_s: float = Field(default=1.0, ge=0, le=60)
 
+    # Issue 9: executors and the line in front of the model.
+    # Threads for e5 and for pure-Python work (parsing, BM25, rendering); 0 sizes them for this machine.
+    embed_workers: int = Field(default=0, ge=0, le=64)
+    cpu_workers: int = Field(default=0, ge=0, le=64)
+    # Questions that may wait for a model slot beyond LLM_MAX_CONCURRENCY; more are refused, told when to
+    # come back. A question is told its place in line once it has waited this long for the model.
+    llm_queue_max: int = Field(default=50, ge=0, le=100_000)
+    llm_queue_notice_after_s: float = Field(default=2.0, ge=0)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

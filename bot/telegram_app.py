@@ -152,6 +152,7 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         onboarding=services.onboarding,
         albums=services.albums,
         web_sources=services.web_sources,
+        pools=services.pools,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     dp.include_router(setup_routers())

@@ -12,6 +12,7 @@ The vector holds only term frequencies (k1, b); Qdrant multiplies in the IDF at 
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from fastembed.sparse.bm25 import Bm25
 from fastembed.sparse.sparse_embedding_base import SparseEmbedding
 from py_rust_stemmers import SnowballStemmer
 
+from bot.concurrency import WorkPool
 from bot.domain import SparseVector
 
 # Bumped whenever tokens change: stored vectors made otherwise would not match new queries.
@@ -77,10 +79,19 @@ class SparseEmbedder:
             stemmer=BilingualStemmer(),
             stopwords=_stopwords(),
         )
+        self._pool: WorkPool | None = None
+
+    def on(self, pool: WorkPool) -> SparseEmbedder:
+        """The same encoder, run on `pool` instead of asyncio's default executor."""
+        view = copy.copy(self)
+        view._pool = pool
+        return view
 
     async def embed_passages(self, texts: Sequence[str]) -> list[SparseVector]:
         # Pure Python, ~1 ms per 1,500-character chunk: a long document still leaves the event loop.
-        return await asyncio.to_thread(self.embed_passages_sync, texts)
+        if self._pool is None:
+            return await asyncio.to_thread(self.embed_passages_sync, texts)
+        return await self._pool.run(self.embed_passages_sync, texts)
 
     def embed_passages_sync(self, texts: Sequence[str]) -> list[SparseVector]:
         return [_to_vector(e) for e in self._model.embed([_prepare(t) for t in texts])]

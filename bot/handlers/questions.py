@@ -13,7 +13,6 @@ from aiogram.enums import ChatType, MessageEntityType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message, ReactionTypeCustomEmoji, ReactionTypeEmoji, ReactionTypePaid
-from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
@@ -21,10 +20,12 @@ from bot.config import Settings
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
+from bot.handlers.question_notices import ChatNotices
 from bot.handlers.sending import reply_html
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import Answered, Chitchat, EmptyBase, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
+from bot.helpdesk.model_queue import Busy
 from bot.rag.language import locale_language
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
 
@@ -160,36 +161,22 @@ async def _answer(
         ui_language=locale_language(i18n.locale),
     )
 
-    notices: list[Message] = []  # "in line" notices, removed once the question has its reply
-
-    async def tell_queued() -> None:
-        notices.append(await message.reply(i18n.get("queued")))
-
-    async def tell_user_queued(seconds: int) -> None:
-        notices.append(await message.reply(i18n.get("user-queued", seconds=seconds)))
-
+    notices = ChatNotices(message, bot, i18n)
     # 👀 on the question while it is worked on, so "typing…" never ends in nothing.
     await _react(message, WORKING)
     try:
-        async with ChatActionSender.typing(
-            bot=bot, chat_id=message.chat.id, message_thread_id=thread_of(message)
-        ):
-            outcome = await desk.handle(
-                asked, on_wait=tell_queued, bot_names=await _bot_names(bot), on_queued=tell_user_queued
-            )
+        outcome = await desk.handle(asked, notices, bot_names=await _bot_names(bot))
         done = await _reply_to_outcome(message, outcome, asked, bot, i18n, admins)
     except LLMUnavailableError:
         await message.reply(i18n.get("llm-unavailable"))
         done = None
     await _react(message, done)
-    for notice in notices:
-        with contextlib.suppress(TelegramBadRequest):
-            await notice.delete()
+    await notices.clear()
 
 
 async def _reply_to_outcome(
     message: Message,
-    outcome: Answered | Throttled | Chitchat | EmptyBase,
+    outcome: Answered | Throttled | Busy | Chitchat | EmptyBase,
     asked: Question,
     bot: Bot,
     i18n: I18nContext,
@@ -211,6 +198,9 @@ async def _reply_to_outcome(
             await message.reply(i18n.get("rate-limited-group", seconds=outcome.wait_s))
         else:
             await message.reply(i18n.get("rate-limited", seconds=outcome.wait_s, waiting=outcome.waiting))
+        return None
+    if isinstance(outcome, Busy):
+        await message.reply(i18n.get("line-full", waiting=outcome.waiting, seconds=outcome.retry_after_s))
         return None
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
         return NOTHING_FOUND  # this group prefers silence over "not found": a shrug, not a message

@@ -1,18 +1,22 @@
-"""One question from any chat: rate limits → a slot with the model → the grounded answer → kept for rating."""
+"""One question from any chat: rate limits → a place in the line → the grounded answer (the model
+slot held around the model calls only) → kept for rating."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.domain import ChatPreferences, scopes_for_chat
 from bot.helpdesk.feedback import AskedQuestion, FeedbackService
-from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter, Throttled, WaitingLine
+from bot.helpdesk.limits import QuestionLimiter, Throttled, WaitingLine
+from bot.helpdesk.model_queue import Busy, ModelQueue, QuestionNotices
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.helpdesk.smalltalk import SmallTalk, classify
 from bot.rag.answering import Answer, AnsweringService
 from bot.rag.language import Language, detect_language
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class QuestionDesk:
         answering: AnsweringService,
         preferences: ChatPreferencesService,
         limiter: QuestionLimiter,
-        gate: ConcurrencyGate,
+        queue: ModelQueue,
         feedback: FeedbackService,
         catalog: DocumentCatalog,
         line: WaitingLine,
@@ -68,7 +72,7 @@ class QuestionDesk:
         self._answering = answering
         self._preferences = preferences
         self._limiter = limiter
-        self._gate = gate
+        self._queue = queue
         self._feedback = feedback
         self._catalog = catalog
         self._line = line
@@ -77,21 +81,34 @@ class QuestionDesk:
     async def handle(
         self,
         question: Question,
-        on_wait: Callable[[], Awaitable[object]] | None = None,
+        notices: QuestionNotices | None = None,
         bot_names: frozenset[str] = frozenset(),
-        on_queued: Callable[[int], Awaitable[object]] | None = None,
-    ) -> Answered | Throttled | Chitchat | EmptyBase:
-        """The outcome for one question; `bot_names` (lower case) let «спасибо, бот» count as thanks."""
+    ) -> Answered | Throttled | Busy | Chitchat | EmptyBase:
+        """The outcome for one question.
+
+        Chitchat: small talk, answered without search or model; Throttled: over a rate limit (a
+        question over the user's rate first waits its turn, up to USER_QUEUE_MAX, with one
+        `notices.rate_queued`); EmptyBase: nothing to search; Busy: the model's line is full (told when
+        to ask again). `notices` hears "typing" once on admission and at most one "queued" (with its
+        place in line) when the question waits for the model; all are sent before this returns.
+        `bot_names` (lower case) let «спасибо, бот» count as thanks.
+        Raises LLMUnavailableError when the model server fails.
+        """
         small_talk = classify(question.text, bot_names)
         if small_talk is not None:
             return Chitchat(small_talk, detect_language(question.text, default=question.ui_language))
+
+        async def on_rate_queued(seconds: int) -> None:
+            if notices is not None:
+                notices.rate_queued(seconds)
+
         throttled = await self._limiter.admit(
             question.user_id,
             question.chat_id,
             group=question.in_group,
             line=self._line,
             queue_max=self._user_queue_max,
-            on_queued=on_queued,
+            on_queued=on_rate_queued,
         )
         if throttled is not None:
             return throttled
@@ -100,15 +117,31 @@ class QuestionDesk:
         if not await self._catalog.has_documents(scopes):
             language = preferences.language
             return EmptyBase(detect_language(question.text) if language == "auto" else language)
-        async with self._gate.slot(on_wait):
-            answer = await self._answering.answer(
-                question.text,
-                chat_id=question.chat_id,
-                thread_id=question.thread_id,
-                speaker=question.speaker if question.in_group else None,
-                language=preferences.language,
-                include_global=preferences.use_global,
-            )
+        ticket = self._queue.admit()
+        if isinstance(ticket, Busy):
+            log.warning("line full: %d questions in the process, refused one", ticket.waiting)
+            return ticket
+        try:
+            async with ticket.tell(notices):
+                if notices is not None:
+                    notices.typing()
+                answer = await self._answering.answer(
+                    question.text,
+                    chat_id=question.chat_id,
+                    thread_id=question.thread_id,
+                    speaker=question.speaker if question.in_group else None,
+                    language=preferences.language,
+                    include_global=preferences.use_global,
+                    model_turn=ticket.model_turn,
+                )
+        finally:
+            if notices is not None:
+                await notices.settled()
+        log.info(
+            "answered in %.3f s: %s",
+            answer.seconds,
+            " ".join(f"{stage}={seconds * 1000:.1f}ms" for stage, seconds in answer.timings.items()),
+        )
         answer_id = await self._feedback.remember(
             answer,
             AskedQuestion(

@@ -1,11 +1,10 @@
-"""Abuse controls: question rate limits (shared through Redis) and a cap on concurrent LLM work."""
+"""Abuse controls: question rate limits, shared through Redis (the cap on model work: model_queue)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,17 +81,3 @@ class QuestionLimiter:
                 )
                 return Throttled(wait_s=max(1, math.ceil(wait)), notify=notice is None, kind="chat")
         return None
-
-
-class ConcurrencyGate:
-    """At most `size` questions talk to the model at once in this process; the rest queue up."""
-
-    def __init__(self, size: int) -> None:
-        self._semaphore = asyncio.Semaphore(size)
-
-    @contextlib.asynccontextmanager
-    async def slot(self, on_wait: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[None]:
-        if self._semaphore.locked() and on_wait is not None:
-            await on_wait()
-        async with self._semaphore:
-            yield

@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from bot.concurrency import WorkPool
 from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
 from bot.ingest.document import ParseWarning
@@ -25,6 +26,8 @@ from bot.ingest.parsing import (
     parse_web_page,
 )
 from bot.storage.chunk_store import ChunkStore, ChunkToStore, chunk_hash
+
+T = TypeVar("T")
 
 
 class PassageEmbedder(Protocol):
@@ -72,8 +75,12 @@ class IngestionService:
         chunk_tokens: int,
         max_bytes: int,
         ocr: OcrEngine | None = DEFAULT_OCR,
+        cpu: WorkPool | None = None,
     ) -> None:
-        self._ocr = ocr  # reads scans and images; None: they are refused as needing OCR
+        """`ocr` reads scans and images (None: they are refused as needing OCR); `cpu` is the pool
+        that parses and chunks (None: asyncio's default executor)."""
+        self._ocr = ocr
+        self._cpu = cpu
         self._embedder = embedder
         self._sparse = sparse
         self._store = store
@@ -103,13 +110,15 @@ class IngestionService:
         await report("parsing", 0, 0)
         # Parsing and splitting are CPU-bound: keep them off the event loop.
         on_page = _thread_progress(report, asyncio.get_running_loop())
-        parsed = await asyncio.to_thread(_parse, data, file_name, web_url, content_type, self._ocr, on_page)
+        parsed = await self._off_loop(
+            partial(_parse, data, file_name, web_url, content_type, self._ocr, on_page)
+        )
         content_hash = hashlib.sha256(parsed.text.strip().encode("utf-8")).hexdigest()
         existing = await self._store.find_by_hash(scope, content_hash)
         if existing is not None:
             return IngestResult(existing, already_indexed=True, seconds=time.monotonic() - started)
 
-        drafts = await asyncio.to_thread(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
+        drafts = await self._off_loop(partial(split_into_chunks, parsed, max_tokens=self._chunk_tokens))
         # The title and section travel with the text into both vectors: chunks rarely repeat them.
         texts = [search_text(parsed.title, d.section, d.text) for d in drafts]
         hashes = [chunk_hash(parsed.title, d.section, d.text) for d in drafts]
@@ -166,11 +175,18 @@ class IngestionService:
             await report("embedding", start, len(missing))
             batch = missing[start : start + PROGRESS_EVERY_CHUNKS]
             batch_texts = [text for _, text in batch]
-            dense = await self._embedder.embed_passages(batch_texts)
-            sparse = await self._sparse.embed_passages(batch_texts)
+            # e5 (ONNX, off the GIL) and BM25 (Python) run side by side on their own pools.
+            dense, sparse = await asyncio.gather(
+                self._embedder.embed_passages(batch_texts), self._sparse.embed_passages(batch_texts)
+            )
             for (h, _), d, s in zip(batch, dense, sparse, strict=True):
                 embedded[h] = (d, s)
         return embedded
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        if self._cpu is None:
+            return await asyncio.to_thread(work)
+        return await self._cpu.run(work)
 
     async def clean_up_interrupted(self) -> None:
         """At start: drop chunks of uploads a crash left unpublished (an hour old, so not in flight)."""

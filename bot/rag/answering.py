@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +68,9 @@ class Answer:
     documents: list[dict[str, Any]] = field(default_factory=list)
     relevant_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    # Seconds per stage: history, embed, search, queue (waiting for a model slot), pass1, pass2.
+    # The names are the metrics' labels: keep them.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,14 @@ class SamplingConfig:
     max_tokens: int = 1024
     structured_outputs: bool = True
     history_budget_chars: int = 4000
+
+
+# Around the model calls only: a slot among LLM_MAX_CONCURRENCY (the desk's queue), or nothing.
+ModelTurn = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def _no_turn() -> AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext()
 
 
 # What the history keeps for a question the knowledge base could not answer.
@@ -104,9 +118,12 @@ class AnsweringService:
         speaker: str | None = None,
         language: AnswerLanguage = "auto",
         include_global: bool = True,
+        model_turn: ModelTurn = _no_turn,
     ) -> Answer:
-        """`speaker` names the asker in group chats; `language` forces the answer's language."""
+        """`speaker` names the asker in group chats; `language` forces the answer's language;
+        `model_turn` is held around the two model passes (and nothing else)."""
         started = time.monotonic()
+        timings: dict[str, float] = {}
         detected = detect_language(question)
         answer_language: Language = detected if language == "auto" else language
         history = (
@@ -114,40 +131,22 @@ class AnsweringService:
             if chat_id is not None
             else []
         )
-        chunks = await self._retriever.retrieve(question, chat_id, history, include_global=include_global)
+        timings["history"] = time.monotonic() - started
+        retrieval = await self._retriever.search(question, chat_id, history, include_global=include_global)
+        timings["embed"], timings["search"] = retrieval.embed_s, retrieval.search_s
+        chunks = retrieval.chunks
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""
         # In groups the model sees who asks, so follow-ups from different people make sense.
         user_turn = Turn("user", question, speaker).for_model()
         if documents:
-            model_turn = user_turn
+            asked = user_turn
             if answer_language != detected:
                 # The system prompt must stay verbatim, so the language request rides on the question.
-                model_turn += _ANSWER_IN[answer_language]
-            messages = grounded_messages(documents, history, model_turn)
-            structured = self._sampling.structured_outputs
-            pass1 = await self._llm.complete(
-                messages,
-                temperature=0.0,
-                # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
-                max_tokens=128 if structured else 256,
-                json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
-            )
-            parsed = parse_relevant_ids(pass1)
-            if parsed is None:
-                log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
-            relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
-            if relevant:
-                text = strip_echoed_ids(
-                    await self._llm.complete(
-                        answer_messages(messages, pass1),
-                        temperature=self._sampling.temperature,
-                        top_k=self._sampling.top_k,
-                        max_tokens=self._sampling.max_tokens,
-                    ),
-                    pass1,
-                )
+                asked += _ANSWER_IN[answer_language]
+            messages = grounded_messages(documents, history, asked)
+            relevant, text = await self._two_passes(messages, documents, model_turn, timings)
         found = bool(relevant and text.strip())
         answer = Answer(
             question=question,
@@ -158,6 +157,7 @@ class AnsweringService:
             documents=documents,
             relevant_ids=relevant,
             seconds=time.monotonic() - started,
+            timings=timings,
         )
         if remember and chat_id is not None:
             await self._history.append(
@@ -177,6 +177,47 @@ class AnsweringService:
             await asyncio.sleep(every_s)
         if warned:
             log.info("the model server is up and serves the model")
+
+    async def _two_passes(
+        self,
+        messages: list[dict[str, str]],
+        documents: list[dict[str, Any]],
+        model_turn: ModelTurn,
+        timings: dict[str, float],
+    ) -> tuple[list[int], str]:
+        """Pass 1 (relevant ids) and, if any, pass 2 (the answer), inside one model turn."""
+        relevant: list[int] = []
+        text = ""
+        structured = self._sampling.structured_outputs
+        queued = time.monotonic()
+        async with model_turn():
+            started = time.monotonic()
+            timings["queue"] = started - queued
+            pass1 = await self._llm.complete(
+                messages,
+                temperature=0.0,
+                # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
+                max_tokens=128 if structured else 256,
+                json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
+            )
+            timings["pass1"] = time.monotonic() - started
+            parsed = parse_relevant_ids(pass1)
+            if parsed is None:
+                log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
+            relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
+            if relevant:
+                started = time.monotonic()
+                text = strip_echoed_ids(
+                    await self._llm.complete(
+                        answer_messages(messages, pass1),
+                        temperature=self._sampling.temperature,
+                        top_k=self._sampling.top_k,
+                        max_tokens=self._sampling.max_tokens,
+                    ),
+                    pass1,
+                )
+                timings["pass2"] = time.monotonic() - started
+        return relevant, text
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""

@@ -256,11 +256,12 @@ async def test_an_indexing_crash_is_reported_and_leaves_nothing(
 ) -> None:
     tg = telegram_server
 
-    async def crash(texts: list[str], batch_size: int = 1) -> list[list[float]]:
+    async def crash(self: Embedder, texts: list[str], batch_size: int = 1) -> list[list[float]]:
         raise RuntimeError("onnxruntime: out of memory")  # an infrastructure failure mid-upload
 
     async with start_bot():
-        monkeypatch.setattr(embedder, "embed_passages", crash)
+        # On the class: the bot runs the model through a view of it bound to its embedding pool.
+        monkeypatch.setattr(Embedder, "embed_passages", crash)
         failed = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         assert "Не удалось проиндексировать returns.md" in (failed.text or "")
         monkeypatch.undo()

@@ -358,7 +358,7 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
         assert llm_server.pass1_requests == []
 
     # With one model slot, a question arriving while another is answered is told it waits.
-    async with start_bot(llm_max_concurrency=1):
+    async with start_bot(llm_max_concurrency=1, llm_queue_notice_after_s=0):
         tg.set_chat_member(GROUP_A, ADMIN_A, "administrator")
         await _admin_adds_returns_policy(tg)
         llm_server.delay_s = 1.0

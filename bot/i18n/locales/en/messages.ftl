@@ -37,7 +37,6 @@ help-group-admin =
     /feedback — this group's ratings as a CSV file
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
-queued = Many questions at once: yours is in line, I will answer in a moment.
 rate-limited = You are asking faster than I may answer{ $waiting ->
         [0] {""}
         [one] {""}, and one of your questions is already waiting
@@ -201,3 +200,7 @@ upload-stage-ocr = ⏳ { $name }: recognising text (OCR), page { $done }{ $total
         [0] {""}
        *[other] {" "}of { $total }
     }…
+
+# Issue 9: the line in front of the model.
+queued-position = Many questions at once: yours is number { $position } in line. I will answer as soon as its turn comes.
+line-full = Too many questions at once: I already have { $waiting } in hand, so I cannot take yours now. Please ask again in about { $seconds } s.

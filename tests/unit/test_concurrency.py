@@ -1,0 +1,81 @@
+"""The executors handlers and services share, and the line in front of the model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bot.concurrency import Pools, WorkPool
+from bot.helpdesk.model_queue import Busy, ModelQueue, Ticket
+
+
+async def test_pool_work_runs_off_the_event_loop_and_reports_results_and_errors() -> None:
+    pools = Pools.for_machine()
+    try:
+        assert pools.embed.workers >= 1
+        assert pools.cpu.workers >= 2
+        assert await pools.cpu.run(threading.get_ident) != threading.get_ident()
+        assert await pools.cpu.run(sum, [1, 2, 3]) == 6
+        with pytest.raises(ZeroDivisionError):
+            await pools.cpu.run(divmod, 1, 0)
+    finally:
+        pools.shutdown()
+
+
+async def test_a_time_limit_frees_the_caller_while_the_event_loop_stays_responsive() -> None:
+    pool = WorkPool("cpu", 2)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            await pool.run(time.sleep, 0.5, timeout_s=0.05)
+        assert time.perf_counter() - started < 0.4
+        # The other worker still takes work while the runaway call finishes.
+        assert await pool.run(str.upper, "ok") == "OK"
+    finally:
+        pool.shutdown()
+
+
+def _ticket(queue: ModelQueue) -> Ticket:
+    ticket = queue.admit()
+    assert isinstance(ticket, Ticket)
+    return ticket
+
+
+async def test_a_question_cancelled_in_line_does_not_keep_a_slot() -> None:
+    queue = ModelQueue(slots=1, max_waiting=5, notice_after_s=0)
+    first, second, third = _ticket(queue), _ticket(queue), _ticket(queue)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with first.model_turn():
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(second.model_turn().__aenter__())
+    await asyncio.sleep(0)
+    assert queue.waiting == 1
+    waiting.cancel()  # the asker's update handler was stopped (a shutdown, say)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await holder
+    async with asyncio.timeout(1):
+        async with third.model_turn():
+            assert queue.waiting == 0
+
+
+async def test_the_line_is_bounded_and_the_refusal_counts_who_is_in_it() -> None:
+    queue = ModelQueue(slots=2, max_waiting=1, notice_after_s=0)
+    admitted = [queue.admit() for _ in range(3)]
+    refused = queue.admit()
+    assert all(isinstance(t, Ticket) for t in admitted)
+    assert isinstance(refused, Busy)
+    assert refused.waiting == 3
+    assert refused.retry_after_s >= 5
+    async with admitted[0]:  # type: ignore[union-attr]
+        pass
+    assert isinstance(queue.admit(), Ticket)  # one left, so one more fits
