@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.telemetry.logs import configure_logging
 
 EXIT_CONFIG = 2
 
@@ -19,7 +19,8 @@ EXIT_CONFIG = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kb-bot", description="Telegram knowledge-base bot (Vikhr-Nemo)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)")
+    sub.add_parser("run", help="run the bot (long polling or webhook: TELEGRAM_MODE)")
+    sub.add_parser("worker", help="run an ingestion worker: takes upload jobs from the Redis queue")
     sub.add_parser("migrate", help="create or upgrade the Qdrant schema")
 
     ingest = sub.add_parser("ingest", help="add files, folders (recursively) or web pages (URLs)")
@@ -56,12 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
-        if args.command == "run":
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+        if args.command in ("run", "worker"):
             settings.require_bot_token()  # fail fast, before the heavy imports below
         from bot.domain import LLMUnavailableError
         from bot.storage.migrator import SchemaError
@@ -98,6 +95,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "run":
         await cli.run_bot(settings)
+        return 0
+    if args.command == "worker":
+        await cli.run_worker(settings)
         return 0
     if args.command == "migrate":
         applied = await cli.migrate(settings)

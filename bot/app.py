@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from qdrant_client import AsyncQdrantClient
-from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
@@ -19,6 +17,7 @@ from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
+from bot.helpdesk.measured_desk import MeasuredDesk
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
@@ -31,10 +30,12 @@ from bot.storage.chat_settings import ChatSettingsStore
 from bot.storage.chunk_store import ChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
-from bot.storage.job_queue import JobQueue
+from bot.storage.job_queue import JobQueue, consumer_name
 from bot.storage.migrator import MigrationContext, check_schema, migrate
 from bot.storage.rate_limits import SendPacer, WindowCounter
+from bot.storage.redis_connections import RedisConnections, connect_redis
 from bot.storage.redis_server import RedisServerProcess
+from bot.storage.seen_updates import SeenUpdates
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    # Issue 13: webhook deduplication and readiness probes (name → raises unless it answers).
+    seen_updates: SeenUpdates | None = None
+    probes: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -97,6 +101,23 @@ async def run_migrations(
 
 
 @contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[RedisConnections]:
+    """Redis clients through the one factory: Sentinel, REDIS_URL, or an embedded redis-server."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.redis_sentinels:
+            connections = connect_redis(
+                sentinels=settings.sentinel_addresses,
+                master=settings.redis_sentinel_master,
+                password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+                db=settings.redis_db,
+            )
+        else:
+            connections = connect_redis(url=await stack.enter_async_context(redis_address(settings)))
+        stack.push_async_callback(connections.close)
+        yield connections
+
+
+@contextlib.asynccontextmanager
 async def redis_address(settings: Settings) -> AsyncIterator[str]:
     """REDIS_URL, or the address of an embedded redis-server started (and stopped) here."""
     if settings.redis_url:
@@ -140,13 +161,11 @@ async def build_services(
         model, store, ingestion = await stack.enter_async_context(
             open_knowledge_base(settings, embedder, sparse)
         )
-        redis_url = await stack.enter_async_context(redis_address(settings))
-        redis: Redis = Redis.from_url(redis_url, decode_responses=True)
-        stack.push_async_callback(redis.aclose)
+        connections = await stack.enter_async_context(open_redis(settings))
+        redis = connections.client
         await redis.ping()
         # The limits library speaks bytes, so it gets a pool of its own.
-        limits_pool = ConnectionPool.from_url(redis_url)
-        stack.push_async_callback(limits_pool.aclose)
+        limits_pool = connections.pool
         llm = ChatModel(
             base_url=settings.llm_base_url,
             api_key=settings.llm_api_key.get_secret_value(),
@@ -185,15 +204,31 @@ async def build_services(
             ),
             preferences=preferences,
             feedback=feedback,
-            desk=QuestionDesk(
+            desk=MeasuredDesk(
                 answering, preferences, limiter, ConcurrencyGate(settings.llm_max_concurrency), feedback
             ),
             jobs=IngestionJobs(
-                JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),
+                JobQueue(redis, consumer=consumer_name(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
+            probes={
+                "redis": connections.ping,
+                # Any read proves the store answers; this id never exists.
+                "qdrant": lambda: _read_nothing(store),
+                "model": lambda: llm.ping(settings.readiness_timeout_s),
+            },
         )
+
+
+def _bot_id(settings: Settings) -> int:
+    # A bot token starts with the bot's id ("123456:ABC…"); the CLI may run without a token.
+    return int(settings.bot_token.get_secret_value().split(":")[0]) if settings.bot_token else 0
+
+
+async def _read_nothing(store: ChunkStore) -> None:
+    await store.get_document("readiness-probe")
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from functools import partial
-from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -21,13 +18,13 @@ from aiogram.types import (
 )
 from aiogram_i18n.cores import FluentRuntimeCore
 
-from bot.app import Services, build_services
+from bot.app import Services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
-from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
-from bot.i18n.setup import create_i18n_core, create_i18n_middleware
+from bot.i18n.setup import create_i18n_middleware
+from bot.telemetry.metrics import TelegramCallMetrics
 
 log = logging.getLogger(__name__)
 
@@ -35,51 +32,10 @@ log = logging.getLogger(__name__)
 async def run_polling(
     settings: Settings, *, embedder: Embedder | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    """The bot's main loop: long polling until SIGINT/SIGTERM (or `stop`, in tests)."""
-    settings.require_bot_token()  # fail on a missing token before anything heavy loads
-    async with build_services(settings, embedder=embedder) as services:
-        bot = create_bot(settings, services.send_pacer)
-        i18n_core = create_i18n_core()
-        dp = create_dispatcher(services, i18n_core)
-        await services.ingestion.clean_up_interrupted()
-        await publish_commands(bot)
-        me = await bot.get_me()
-        log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))
-        watcher = asyncio.create_task(_stop_when_set(dp, stop)) if stop else None
-        worker_stop = asyncio.Event()
-        # The core's catalogues load at dispatcher startup, before the first job is taken.
-        reporter = TelegramProgressReporter(
-            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
-        )
-        files = JobFiles(
-            bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
-        )
-        worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
-        try:
-            await dp.start_polling(
-                bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
-            )
-        finally:
-            worker_stop.set()
-            # A job in progress stays in the queue unacknowledged and resumes after the restart.
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-            if watcher:
-                watcher.cancel()
-            await bot.session.close()
+    """The bot's main loop until SIGINT/SIGTERM (or `stop`, in tests); see `bot.runner.serve_bot`."""
+    from bot.runner import serve_bot  # the runner builds on this module
 
-
-def _translator(core: FluentRuntimeCore, locale: str) -> Translate:
-    def translate(key: str, /, **variables: Any) -> str:
-        return core.get(key, locale, **variables)
-
-    return translate
-
-
-async def _stop_when_set(dp: Dispatcher, stop: asyncio.Event) -> None:
-    await stop.wait()
-    await dp.stop_polling()
+    await serve_bot(settings, embedder=embedder, stop=stop)
 
 
 def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
@@ -90,6 +46,8 @@ def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())
     session.middleware(GroupPacingMiddleware(pacer))
+    # Innermost: counts each 429 the retry middleware will retry, and times the sends themselves.
+    session.middleware(TelegramCallMetrics())
     return Bot(
         settings.require_bot_token(),
         session=session,

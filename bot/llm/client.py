@@ -10,6 +10,7 @@ import openai
 from openai import AsyncOpenAI
 
 from bot.domain import LLMUnavailableError
+from bot.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,26 @@ class ChatModel:
             )
         except openai.APIError as exc:
             log.warning("LLM request failed: %s", exc)
+            metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
             raise LLMUnavailableError(str(exc)) from exc
+        if response.usage is not None:
+            metrics.record_usage(response.usage.prompt_tokens, response.usage.completion_tokens)
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
         return response.choices[0].message.content or ""
+
+    async def ping(self, timeout_s: float) -> None:
+        """Readiness: lists the server's models (GET /models, which vLLM serves) without retries.
+
+        Raises LLMUnavailableError when the server does not answer within `timeout_s` or does not serve
+        the configured model.
+        """
+        try:
+            models = await self._client.with_options(timeout=timeout_s, max_retries=0).models.list()
+        except openai.APIError as exc:
+            raise LLMUnavailableError(str(exc)) from exc
+        if self._model not in {model.id for model in models.data}:
+            raise LLMUnavailableError(f"the server does not serve {self._model}")
 
     async def close(self) -> None:
         await self._client.close()

@@ -1,0 +1,36 @@
+"""The question desk, counted: every question's outcome, its stage timings and pass 1's verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.helpdesk.desk import Answered, Question, QuestionDesk
+from bot.helpdesk.limits import Throttled
+from bot.telemetry import metrics
+
+
+class MeasuredDesk(QuestionDesk):
+    """A QuestionDesk that records `kb_questions_total{outcome}`, `kb_stage_seconds` and pass-1 counts.
+
+    Outcomes: answered, not_found, throttled, failed (the model failed, or anything else raised).
+    """
+
+    async def handle(
+        self, question: Question, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> Answered | Throttled:
+        try:
+            outcome = await super().handle(question, on_wait)
+        except Exception:  # the model failed (counted in kb_model_errors_total by the client) or worse
+            metrics.QUESTIONS.labels(outcome="failed").inc()
+            raise
+        if isinstance(outcome, Throttled):
+            metrics.QUESTIONS.labels(outcome="throttled").inc()
+            return outcome
+        answer = outcome.answer
+        metrics.QUESTIONS.labels(outcome="answered" if answer.found else "not_found").inc()
+        if answer.documents:
+            metrics.record_pass1(answer.relevant_ids)
+        # Per-stage timings where the answering service reports them (Answer.timings), else the whole.
+        timings: Mapping[str, float] | None = getattr(answer, "timings", None)
+        metrics.observe_stages({"answer": answer.seconds, **(timings or {})})
+        return outcome
