@@ -144,7 +144,9 @@ class IngestionJobs:
     async def _process(self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter) -> None:
         job = IngestJob.from_payload(queued.payload)
         with log_context(job_id=job.job_id, chat_id=job.chat_id):
+            log.info("ingesting %s (delivery %d)", job.file_name, queued.deliveries)
             state = await self._run_job(job, queued, source, reporter)
+            log.info("ingestion of %s: %s", job.file_name, state)
         metrics.INGEST_JOBS.labels(state=state).inc()
 
     async def _run_job(

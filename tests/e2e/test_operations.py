@@ -1,0 +1,170 @@
+"""The bot as operators run it: real `python -m bot run|worker` processes in webhook or polling mode,
+sharing one real Redis, against the fake Bot API and LLM servers; probed, scraped and stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+from bot.embed.embedder import Embedder
+from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID
+from tests.support.bot_process import LLM_API_KEY, WEBHOOK_SECRET, BotProcess
+from tests.support.corpus import RETURNS_MD
+from tests.support.llm_server import GroundedLLMServer
+from tests.support.telegram_server import FakeTelegramServer
+
+SECRETS = (BOT_TOKEN, LLM_API_KEY, WEBHOOK_SECRET)
+
+
+def _env(tg: FakeTelegramServer, llm: GroundedLLMServer, redis_url: str, **extra: str) -> dict[str, str]:
+    return {"TELEGRAM_API_URL": tg.base_url, "LLM_BASE_URL": llm.base_url, "REDIS_URL": redis_url, **extra}
+
+
+def _webhook_env(tg: FakeTelegramServer, llm: GroundedLLMServer, redis_url: str) -> dict[str, str]:
+    return _env(
+        tg,
+        llm,
+        redis_url,
+        TELEGRAM_MODE="webhook",
+        WEBHOOK_BASE_URL="https://bot.example.com",
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+
+
+def _assert_clean_log(process: BotProcess) -> None:
+    """No secret in any form, no traceback, every line JSON."""
+    text = process.log_text()
+    for secret in SECRETS:
+        for form in (secret, quote(secret, safe="")):
+            assert form not in text, f"{process.command} logged a secret"
+    assert "Traceback" not in text, text
+    assert process.log_records(), "nothing was logged"
+
+
+async def _upload(tg: FakeTelegramServer, bot: BotProcess | None) -> None:
+    tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
+    update = tg.push_message(
+        chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"), language_code="ru"
+    )
+    if bot is not None:
+        assert await bot.post_update(update) == 200
+    done = await tg.wait_for("editMessageText", lambda r: "Проиндексирован" in (r.text or ""), timeout=60)
+    assert "returns.md" in (done.text or "")
+
+
+async def test_webhook_checks_the_secret_and_answers_each_update_once(
+    tmp_path: Path,
+    redis_url: str,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    async with BotProcess(tmp_path, **_webhook_env(tg, llm_server, redis_url)) as bot:
+        await bot.start(embedder)
+        registered = await tg.wait_for("setWebhook")
+        assert registered.params["url"] == "https://bot.example.com/telegram/webhook"
+        assert registered.params["secret_token"] == WEBHOOK_SECRET
+        assert {"message", "callback_query"} <= set(registered.params["allowed_updates"])
+        await _upload(tg, bot)
+
+        update = tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        assert await bot.post_update(update, secret=None) == 401
+        assert await bot.post_update(update, secret="not-the-secret-0123456789") == 401
+        await asyncio.sleep(0.5)
+        assert tg.sent_messages(USER_ID) == [], "an update without the secret was processed"
+        assert await bot.post_update(update) == 200
+        assert await bot.post_update(update) == 200  # Telegram's retry of the same update
+        reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=30)
+        assert "14 дней" in (reply.text or "")
+        await asyncio.sleep(1.0)
+        assert len(tg.sent_messages(USER_ID)) == 1
+
+        assert await bot.metric("kb_questions_total", outcome="answered") == 1
+        assert await bot.metric("kb_webhook_duplicate_updates_total") == 1
+        assert await bot.metric("kb_llm_tokens_total", kind="prompt") > 0
+        assert await bot.metric("kb_llm_tokens_total", kind="completion") > 0
+        assert await bot.metric("kb_pass1_total") == 1
+        assert await bot.metric("kb_stage_seconds_count", stage="answer") == 1
+        assert await bot.metric("kb_stage_seconds_count", stage="send") >= 1
+        assert await bot.metric("kb_ingest_jobs_total", state="done") == 1
+        status, body = await bot.get("/readyz")
+        assert status == 200
+        assert json.loads(body)["checks"] == {"redis": "ok", "qdrant": "ok", "model": "ok"}
+        assert await bot.stop() == 0
+    _assert_clean_log(bot)
+    records = bot.log_records()
+    assert any(r.get("update_id") == update["update_id"] and r.get("chat_id") == USER_ID for r in records)
+
+
+async def test_two_webhook_replicas_answer_an_update_once(
+    tmp_path: Path,
+    redis_url: str,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    env = _webhook_env(tg, llm_server, redis_url)
+    async with BotProcess(tmp_path / "a", **env) as first, BotProcess(tmp_path / "b", **env) as second:
+        await asyncio.gather(first.start(embedder), second.start(embedder))
+        update = tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        # A load balancer hands Telegram's delivery and its retry to different replicas.
+        assert await asyncio.gather(first.post_update(update), second.post_update(update)) == [200, 200]
+        await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=30)
+        await asyncio.sleep(1.5)
+        assert len(tg.sent_messages(USER_ID)) == 1
+        questions = [
+            await replica.metric("kb_questions_total", outcome="not_found") for replica in (first, second)
+        ]
+        assert sorted(questions) == [0, 1]
+        assert await asyncio.gather(first.stop(), second.stop()) == [0, 0]
+    _assert_clean_log(first)
+    _assert_clean_log(second)
+
+
+async def test_a_worker_process_takes_the_upload_a_bot_process_queued(
+    tmp_path: Path,
+    redis_url: str,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    env = _env(tg, llm_server, redis_url)
+    async with (
+        BotProcess(tmp_path / "bot", INGEST_IN_PROCESS="false", **env) as bot,
+        BotProcess(tmp_path / "worker", command="worker", **env) as worker,
+    ):
+        await asyncio.gather(bot.start(embedder), worker.start(embedder))
+        await _upload(tg, None)  # polling: the bot takes the upload from getUpdates
+        assert await worker.metric("kb_ingest_jobs_total", state="done") == 1
+        assert await bot.metric("kb_ingest_jobs_total", state="done") == 0
+        assert await asyncio.gather(bot.stop(), worker.stop()) == [0, 0]
+    _assert_clean_log(bot)
+    _assert_clean_log(worker)
+    assert any(r.get("job_id") for r in worker.log_records()), "the worker's lines carry no job id"
+
+
+async def test_sigterm_in_the_middle_of_an_answer_still_delivers_it(
+    tmp_path: Path,
+    redis_url: str,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> None:
+    tg = telegram_server
+    async with BotProcess(tmp_path, **_env(tg, llm_server, redis_url)) as bot:
+        await bot.start(embedder)
+        await _upload(tg, None)
+        llm_server.delay_s = 2.0
+        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        while not llm_server.pass1_requests:
+            await asyncio.sleep(0.05)
+        bot.terminate()  # the model is still thinking about pass 1
+        reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=30)
+        assert "14 дней" in (reply.text or "")
+        assert await bot.wait() == 0
+    _assert_clean_log(bot)
