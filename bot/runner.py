@@ -64,6 +64,17 @@ async def serve_bot(
                 settings.telegram_mode,
                 sorted(settings.admin_ids),
             )
+            worker = IngestionLoop(settings, services, bot, i18n_core)
+            stopped_at: list[float] = []
+
+            async def finish_in_flight() -> None:
+                # Runs first at dispatcher shutdown, before i18n unloads the texts the answers still need.
+                spent = time.monotonic() - stopped_at[0] if stopped_at else 0.0
+                await tracker.drain(max(0.0, settings.shutdown_grace_s - spent))
+                await worker.stop()  # an unfinished upload goes back to the queue
+
+            dp.shutdown.register(finish_in_flight)
+            dp.shutdown.handlers.insert(0, dp.shutdown.handlers.pop())
             intake: asyncio.Task[Any]
             if webhook is None:
                 intake = asyncio.create_task(
@@ -74,22 +85,22 @@ async def serve_bot(
             else:
                 await dp.emit_startup(bot=bot, dispatcher=dp, bots=[bot], **dp.workflow_data)
                 intake = asyncio.create_task(stop.wait())
-            async with _ingestion_worker(
-                settings, services, bot, i18n_core, enabled=settings.ingest_in_process
-            ):
+            if settings.ingest_in_process:
+                worker.start()
+            try:
                 await _first_of(stop, intake)
+                stopped_at.append(time.monotonic())
                 surface.draining = True
-                started = time.monotonic()
                 log.info("stopping: no new updates; finishing %d in flight", tracker.in_flight)
                 if webhook is None:
                     with contextlib.suppress(RuntimeError):  # polling already ended by itself
-                        await dp.stop_polling()
+                        await dp.stop_polling()  # its shutdown runs finish_in_flight
                 else:
                     await webhook.drain(settings.shutdown_grace_s)
+                    await dp.emit_shutdown(bot=bot, dispatcher=dp, bots=[bot], **dp.workflow_data)
                 await _finish(intake)
-                await tracker.drain(max(0.0, settings.shutdown_grace_s - (time.monotonic() - started)))
-            if webhook is not None:
-                await dp.emit_shutdown(bot=bot, dispatcher=dp, bots=[bot], **dp.workflow_data)
+            finally:
+                await worker.stop()
     log.info("stopped")
 
 
@@ -109,9 +120,13 @@ async def serve_worker(
             await stack.enter_async_context(_http(surface, settings))
             await services.jobs.forget_idle_consumers()
             log.info("ingestion worker is up")
-            async with _ingestion_worker(settings, services, bot, i18n_core, enabled=True):
+            worker = IngestionLoop(settings, services, bot, i18n_core)
+            worker.start()
+            try:
                 await stop.wait()
                 surface.draining = True
+            finally:
+                await worker.stop()
     log.info("stopped")
 
 
@@ -187,27 +202,30 @@ async def _http(surface: HttpSurface, settings: Settings) -> AsyncIterator[None]
         await runner.cleanup()
 
 
-@contextlib.asynccontextmanager
-async def _ingestion_worker(
-    settings: Settings, services: Services, bot: Bot, i18n_core: FluentRuntimeCore, *, enabled: bool
-) -> AsyncIterator[None]:
-    """The upload-job loop as a task while the block runs; on exit, an unfinished job is handed back."""
-    if not enabled:
-        yield
-        return
-    reporter = TelegramProgressReporter(
-        bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
-    )
-    files = JobFiles(
-        bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
-    )
-    worker_stop = asyncio.Event()
-    worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
-    try:
-        yield
-    finally:
-        worker_stop.set()
-        await _finish(worker)
+class IngestionLoop:
+    """The upload-job loop as a task; `stop` hands an unfinished job back to the queue."""
+
+    def __init__(
+        self, settings: Settings, services: Services, bot: Bot, i18n_core: FluentRuntimeCore
+    ) -> None:
+        self._jobs = services.jobs
+        self._reporter = TelegramProgressReporter(
+            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
+        )
+        self._files = JobFiles(
+            bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
+        )
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._jobs.run(self._files, self._reporter, self._stop))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stop.set()
+            await _finish(self._task)
+            self._task = None
 
 
 def _translator(core: FluentRuntimeCore, locale: str) -> Translate:

@@ -8,14 +8,19 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
+import aiohttp
+
 from bot.embed.embedder import Embedder
-from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID
+from bot.storage.redis_server import RedisServerProcess
+from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID, free_port
+from tests.e2e.conftest import BotStarter
 from tests.support.bot_process import LLM_API_KEY, WEBHOOK_SECRET, BotProcess
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer
 
 SECRETS = (BOT_TOKEN, LLM_API_KEY, WEBHOOK_SECRET)
+QUESTION = "Какой срок возврата?"
 
 
 def _env(tg: FakeTelegramServer, llm: GroundedLLMServer, redis_url: str, **extra: str) -> dict[str, str]:
@@ -70,7 +75,9 @@ async def test_webhook_checks_the_secret_and_answers_each_update_once(
         assert {"message", "callback_query"} <= set(registered.params["allowed_updates"])
         await _upload(tg, bot)
 
-        update = tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        update = tg.push_message(
+            chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
+        )
         assert await bot.post_update(update, secret=None) == 401
         assert await bot.post_update(update, secret="not-the-secret-0123456789") == 401
         await asyncio.sleep(0.5)
@@ -110,9 +117,11 @@ async def test_two_webhook_replicas_answer_an_update_once(
     env = _webhook_env(tg, llm_server, redis_url)
     async with BotProcess(tmp_path / "a", **env) as first, BotProcess(tmp_path / "b", **env) as second:
         await asyncio.gather(first.start(embedder), second.start(embedder))
-        update = tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        update = tg.push_message(
+            chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
+        )
         # A load balancer hands Telegram's delivery and its retry to different replicas.
-        assert await asyncio.gather(first.post_update(update), second.post_update(update)) == [200, 200]
+        assert list(await asyncio.gather(first.post_update(update), second.post_update(update))) == [200, 200]
         await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=30)
         await asyncio.sleep(1.5)
         assert len(tg.sent_messages(USER_ID)) == 1
@@ -120,7 +129,7 @@ async def test_two_webhook_replicas_answer_an_update_once(
             await replica.metric("kb_questions_total", outcome="not_found") for replica in (first, second)
         ]
         assert sorted(questions) == [0, 1]
-        assert await asyncio.gather(first.stop(), second.stop()) == [0, 0]
+        assert list(await asyncio.gather(first.stop(), second.stop())) == [0, 0]
     _assert_clean_log(first)
     _assert_clean_log(second)
 
@@ -142,7 +151,7 @@ async def test_a_worker_process_takes_the_upload_a_bot_process_queued(
         await _upload(tg, None)  # polling: the bot takes the upload from getUpdates
         assert await worker.metric("kb_ingest_jobs_total", state="done") == 1
         assert await bot.metric("kb_ingest_jobs_total", state="done") == 0
-        assert await asyncio.gather(bot.stop(), worker.stop()) == [0, 0]
+        assert list(await asyncio.gather(bot.stop(), worker.stop())) == [0, 0]
     _assert_clean_log(bot)
     _assert_clean_log(worker)
     assert any(r.get("job_id") for r in worker.log_records()), "the worker's lines carry no job id"
@@ -159,12 +168,41 @@ async def test_sigterm_in_the_middle_of_an_answer_still_delivers_it(
     async with BotProcess(tmp_path, **_env(tg, llm_server, redis_url)) as bot:
         await bot.start(embedder)
         await _upload(tg, None)
-        llm_server.delay_s = 2.0
-        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
-        while not llm_server.pass1_requests:
-            await asyncio.sleep(0.05)
-        bot.terminate()  # the model is still thinking about pass 1
+        llm_server.delay_s = 3.0  # per pass
+        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=QUESTION, language_code="ru")
+        await tg.wait_for("sendChatAction", lambda r: r.chat_id == USER_ID)  # answering has begun
+        bot.terminate()
+        assert tg.sent_messages(USER_ID) == [], "the answer was out before SIGTERM: not mid-answer"
         reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=30)
         assert "14 дней" in (reply.text or "")
         assert await bot.wait() == 0
     _assert_clean_log(bot)
+
+
+async def test_readyz_names_redis_while_it_is_down_and_recovers(
+    start_bot: BotStarter, tmp_path: Path, telegram_server: FakeTelegramServer
+) -> None:
+    port = free_port()
+    redis = RedisServerProcess(tmp_path / "own-redis", port=port, persist=False)
+    url = await redis.start()
+    http_port = free_port()
+    try:
+        async with start_bot(redis_url=url, http_port=http_port), aiohttp.ClientSession() as http:
+            readyz = f"http://127.0.0.1:{http_port}/readyz"
+            async with http.get(readyz) as response:
+                assert response.status == 200
+            await redis.stop()
+            async with http.get(readyz) as response:
+                assert response.status == 503
+                checks = (await response.json())["checks"]
+            assert checks["redis"] != "ok"
+            assert checks["qdrant"] == checks["model"] == "ok"
+            async with http.get(f"http://127.0.0.1:{http_port}/healthz") as response:
+                assert response.status == 200  # alive, just not ready: no restart wanted
+            redis = RedisServerProcess(tmp_path / "own-redis", port=port, persist=False)
+            await redis.start()
+            async with http.get(readyz) as response:
+                assert response.status == 200
+                assert (await response.json())["status"] == "ready"
+    finally:
+        await redis.stop()

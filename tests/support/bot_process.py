@@ -124,8 +124,10 @@ class BotProcess:
         return self.returncode
 
     async def stop(self) -> int:
-        if self._process is None or self._process.returncode is not None:
-            return self._process.returncode if self._process else 0
+        if self._process is None:
+            return 0
+        if self._process.returncode is not None:
+            return self._process.returncode
         self.terminate()
         return await self.wait()
 
