@@ -18,6 +18,7 @@ class RedisConnections:
 
     client: Redis
     pool: ConnectionPool
+    sentinel: Sentinel | None = None  # its own connections to the sentinels, closed with the rest
 
     async def ping(self) -> None:
         """Raises redis' ConnectionError/TimeoutError when the server (or the elected master) is away."""
@@ -26,6 +27,8 @@ class RedisConnections:
     async def close(self) -> None:
         await self.client.aclose()
         await self.pool.aclose()
+        for watcher in self.sentinel.sentinels if self.sentinel else []:
+            await watcher.aclose()
 
 
 def connect_redis(
@@ -53,7 +56,7 @@ def connect_redis(
         )
         client: Redis = sentinel.master_for(master, decode_responses=True)
         pool = sentinel.master_for(master).connection_pool
-        return RedisConnections(client=client, pool=pool)
+        return RedisConnections(client=client, pool=pool, sentinel=sentinel)
     if not url:
         raise ValueError("connect_redis needs a URL or sentinels")
     # socket_timeout stays unset: XREADGROUP BLOCK must be allowed to wait longer than a timeout.
