@@ -24,7 +24,7 @@ from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
 from bot.i18n.setup import create_i18n_middleware
-from bot.telemetry.metrics import TelegramCallMetrics
+from bot.telemetry.bot_api import TelegramCallMetrics
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,8 @@ counters, `_seconds` on durations.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
-from aiogram import Bot
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import (
-    EditMessageReplyMarkup,
-    EditMessageText,
-    SendDocument,
-    SendMessage,
-    TelegramMethod,
-)
-from aiogram.methods.base import Response, TelegramType
 from prometheus_client import Counter, Gauge, Histogram
 
 QUESTIONS = Counter(
@@ -50,8 +38,6 @@ INGEST_QUEUE = Gauge("kb_ingest_queue_jobs", "Jobs in the ingestion stream, by s
 UPDATES_IN_FLIGHT = Gauge("kb_updates_in_flight", "Telegram updates being processed by this process")
 DUPLICATE_UPDATES = Counter("kb_webhook_duplicate_updates_total", "Webhook updates another delivery took")
 
-_SENT_METHODS = (SendMessage, SendDocument, EditMessageText, EditMessageReplyMarkup)
-
 
 def observe_stages(timings: Mapping[str, float]) -> None:
     """Records stage durations in seconds, e.g. an answer's `{"embed": 0.02, "pass1": 0.8, ...}`."""
@@ -68,24 +54,3 @@ def record_pass1(relevant_ids: list[int]) -> None:
     PASS1.inc()
     if not relevant_ids:
         PASS1_EMPTY.inc()
-
-
-class TelegramCallMetrics(BaseRequestMiddleware):
-    """Counts flood-control refusals and times message sends; the innermost session middleware, so it
-    sees every attempt the retry middleware makes."""
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        started = time.monotonic()
-        try:
-            response = await make_request(bot, method)
-        except TelegramRetryAfter:
-            TELEGRAM_429.labels(method=type(method).__name__).inc()
-            raise
-        if isinstance(method, _SENT_METHODS):
-            STAGE_SECONDS.labels(stage="send").observe(time.monotonic() - started)
-        return response
