@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
+import pytest
 
 from bot.embed.embedder import Embedder
 from bot.storage.redis_server import RedisServerProcess
@@ -23,19 +25,39 @@ SECRETS = (BOT_TOKEN, LLM_API_KEY, WEBHOOK_SECRET)
 QUESTION = "Какой срок возврата?"
 
 
-def _env(tg: FakeTelegramServer, llm: GroundedLLMServer, redis_url: str, **extra: str) -> dict[str, str]:
-    return {"TELEGRAM_API_URL": tg.base_url, "LLM_BASE_URL": llm.base_url, "REDIS_URL": redis_url, **extra}
+@dataclass(frozen=True)
+class Servers:
+    """What every bot process here talks to: the fake Bot API, the LLM server, the session's Redis."""
+
+    tmp_path: Path
+    tg: FakeTelegramServer
+    llm: GroundedLLMServer
+    redis_url: str
+    embedder: Embedder
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "TELEGRAM_API_URL": self.tg.base_url,
+            "LLM_BASE_URL": self.llm.base_url,
+            "REDIS_URL": self.redis_url,
+            **extra,
+        }
+
+    def webhook_env(self) -> dict[str, str]:
+        return self.env(
+            TELEGRAM_MODE="webhook", WEBHOOK_BASE_URL="https://bot.example.com", WEBHOOK_SECRET=WEBHOOK_SECRET
+        )
 
 
-def _webhook_env(tg: FakeTelegramServer, llm: GroundedLLMServer, redis_url: str) -> dict[str, str]:
-    return _env(
-        tg,
-        llm,
-        redis_url,
-        TELEGRAM_MODE="webhook",
-        WEBHOOK_BASE_URL="https://bot.example.com",
-        WEBHOOK_SECRET=WEBHOOK_SECRET,
-    )
+@pytest.fixture
+def servers(
+    tmp_path: Path,
+    redis_url: str,
+    embedder: Embedder,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+) -> Servers:
+    return Servers(tmp_path, telegram_server, llm_server, redis_url, embedder)
 
 
 def _assert_clean_log(process: BotProcess) -> None:
@@ -60,15 +82,11 @@ async def _upload(tg: FakeTelegramServer, bot: BotProcess | None) -> None:
 
 
 async def test_webhook_checks_the_secret_and_answers_each_update_once(
-    tmp_path: Path,
-    redis_url: str,
-    embedder: Embedder,
-    telegram_server: FakeTelegramServer,
-    llm_server: GroundedLLMServer,
+    servers: Servers,
 ) -> None:
-    tg = telegram_server
-    async with BotProcess(tmp_path, **_webhook_env(tg, llm_server, redis_url)) as bot:
-        await bot.start(embedder)
+    tg = servers.tg
+    async with BotProcess(servers.tmp_path, **servers.webhook_env()) as bot:
+        await bot.start(servers.embedder)
         registered = await tg.wait_for("setWebhook")
         assert registered.params["url"] == "https://bot.example.com/telegram/webhook"
         assert registered.params["secret_token"] == WEBHOOK_SECRET
@@ -107,16 +125,14 @@ async def test_webhook_checks_the_secret_and_answers_each_update_once(
 
 
 async def test_two_webhook_replicas_answer_an_update_once(
-    tmp_path: Path,
-    redis_url: str,
-    embedder: Embedder,
-    telegram_server: FakeTelegramServer,
-    llm_server: GroundedLLMServer,
+    servers: Servers,
 ) -> None:
-    tg = telegram_server
-    env = _webhook_env(tg, llm_server, redis_url)
-    async with BotProcess(tmp_path / "a", **env) as first, BotProcess(tmp_path / "b", **env) as second:
-        await asyncio.gather(first.start(embedder), second.start(embedder))
+    tg, env = servers.tg, servers.webhook_env()
+    async with (
+        BotProcess(servers.tmp_path / "a", **env) as first,
+        BotProcess(servers.tmp_path / "b", **env) as second,
+    ):
+        await asyncio.gather(first.start(servers.embedder), second.start(servers.embedder))
         update = tg.push_message(
             chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
         )
@@ -135,19 +151,14 @@ async def test_two_webhook_replicas_answer_an_update_once(
 
 
 async def test_a_worker_process_takes_the_upload_a_bot_process_queued(
-    tmp_path: Path,
-    redis_url: str,
-    embedder: Embedder,
-    telegram_server: FakeTelegramServer,
-    llm_server: GroundedLLMServer,
+    servers: Servers,
 ) -> None:
-    tg = telegram_server
-    env = _env(tg, llm_server, redis_url)
+    tg, env = servers.tg, servers.env()
     async with (
-        BotProcess(tmp_path / "bot", INGEST_IN_PROCESS="false", **env) as bot,
-        BotProcess(tmp_path / "worker", command="worker", **env) as worker,
+        BotProcess(servers.tmp_path / "bot", INGEST_IN_PROCESS="false", **env) as bot,
+        BotProcess(servers.tmp_path / "worker", command="worker", **env) as worker,
     ):
-        await asyncio.gather(bot.start(embedder), worker.start(embedder))
+        await asyncio.gather(bot.start(servers.embedder), worker.start(servers.embedder))
         await _upload(tg, None)  # polling: the bot takes the upload from getUpdates
         assert await worker.metric("kb_ingest_jobs_total", state="done") == 1
         assert await bot.metric("kb_ingest_jobs_total", state="done") == 0
@@ -158,17 +169,13 @@ async def test_a_worker_process_takes_the_upload_a_bot_process_queued(
 
 
 async def test_sigterm_in_the_middle_of_an_answer_still_delivers_it(
-    tmp_path: Path,
-    redis_url: str,
-    embedder: Embedder,
-    telegram_server: FakeTelegramServer,
-    llm_server: GroundedLLMServer,
+    servers: Servers,
 ) -> None:
-    tg = telegram_server
-    async with BotProcess(tmp_path, **_env(tg, llm_server, redis_url)) as bot:
-        await bot.start(embedder)
+    tg = servers.tg
+    async with BotProcess(servers.tmp_path, **servers.env()) as bot:
+        await bot.start(servers.embedder)
         await _upload(tg, None)
-        llm_server.delay_s = 3.0  # per pass
+        servers.llm.delay_s = 3.0  # per pass
         tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=QUESTION, language_code="ru")
         await tg.wait_for("sendChatAction", lambda r: r.chat_id == USER_ID)  # answering has begun
         bot.terminate()
@@ -180,7 +187,7 @@ async def test_sigterm_in_the_middle_of_an_answer_still_delivers_it(
 
 
 async def test_readyz_names_redis_while_it_is_down_and_recovers(
-    start_bot: BotStarter, tmp_path: Path, telegram_server: FakeTelegramServer
+    start_bot: BotStarter, tmp_path: Path
 ) -> None:
     port = free_port()
     redis = RedisServerProcess(tmp_path / "own-redis", port=port, persist=False)
