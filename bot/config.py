@@ -206,6 +206,8 @@ class Settings(BaseSettings):
             raise ValueError("set either REDIS_URL or REDIS_SENTINELS, not both")
         if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
             raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        if self.redis_password and not self.redis_sentinels:
+            raise ValueError("REDIS_PASSWORD is for Sentinel; with REDIS_URL put it in the URL")
         return self
 
     @property

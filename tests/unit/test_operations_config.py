@@ -31,6 +31,7 @@ SECRET = "webhook-secret-0123456789abcdef"
         ),
         ({"redis_sentinels": "s:26379"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
         ({"redis_sentinels": "s26379", "redis_sentinel_master": "kb"}, "REDIS_SENTINELS: must be"),
+        ({"redis_password": "redis-password-123"}, "REDIS_PASSWORD is for Sentinel"),
         ({"log_format": "xml"}, "LOG_FORMAT"),
     ],
 )
