@@ -73,6 +73,7 @@ async def serve_bot(
                 await tracker.drain(max(0.0, settings.shutdown_grace_s - spent))
                 await worker.stop()  # an unfinished upload goes back to the queue
 
+            # aiogram runs shutdown handlers in order of registration; i18n's came first, so move ours ahead.
             dp.shutdown.register(finish_in_flight)
             dp.shutdown.handlers.insert(0, dp.shutdown.handlers.pop())
             intake: asyncio.Task[Any]
