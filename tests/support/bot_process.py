@@ -74,8 +74,9 @@ class BotProcess:
             )
         await self.wait_healthy()
 
-    async def wait_healthy(self, timeout_s: float = 120.0) -> None:
-        """Until /healthz answers; the process may still be loading its model before that."""
+    async def wait_healthy(self, timeout_s: float = 300.0) -> None:
+        """Until /healthz answers; the process may still be loading its model before that (a minute or more
+        on a busy 2-core machine)."""
         assert self._process is not None
         deadline = asyncio.get_running_loop().time() + timeout_s
         async with aiohttp.ClientSession() as http:
