@@ -58,8 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+        # Fail fast, before the heavy imports, model loading and schema work below.
         if args.command in ("run", "worker"):
-            settings.require_bot_token()  # fail fast, before the heavy imports below
+            settings.require_bot_token()
+        if args.command in ("run", "ask"):
+            settings.require_llm_base_url()
         from bot.domain import LLMUnavailableError
         from bot.storage.migrator import SchemaError
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from qdrant_client import AsyncQdrantClient
 
 from bot.config import ConfigError, Settings
+from bot.domain import LLMUnavailableError
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
@@ -18,6 +19,7 @@ from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
 from bot.helpdesk.measured_desk import MeasuredDesk
+from bot.helpdesk.onboarding import OnboardingService
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
@@ -31,8 +33,8 @@ from bot.storage.chunk_store import ChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue, consumer_name
-from bot.storage.migrator import MigrationContext, check_schema, migrate
-from bot.storage.rate_limits import SendPacer, WindowCounter
+from bot.storage.migrator import MigrationContext, ensure_schema, migrate
+from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_connections import RedisConnections, connect_redis
 from bot.storage.redis_server import RedisServerProcess
 from bot.storage.seen_updates import SeenUpdates
@@ -51,6 +53,7 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    onboarding: OnboardingService
     # Issue 13: webhook deduplication and readiness probes (name → raises unless it answers).
     seen_updates: SeenUpdates | None = None
     probes: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
@@ -141,7 +144,9 @@ async def open_knowledge_base(
     sparse = sparse or SparseEmbedder()
     qdrant = open_qdrant(settings)
     try:
-        await check_schema(migration_context(settings, qdrant, embedder, sparse))
+        created = await ensure_schema(migration_context(settings, qdrant, embedder, sparse))
+        if created:
+            log.info("created the Qdrant schema in an empty store: %s", ", ".join(created))
         store = ChunkStore(qdrant, settings.qdrant_collection, embedder.vector_name)
         ingestion = IngestionService(
             embedder, sparse, store, chunk_tokens=settings.chunk_tokens, max_bytes=settings.max_upload_bytes
@@ -167,7 +172,7 @@ async def build_services(
         # The limits library speaks bytes, so it gets a pool of its own.
         limits_pool = connections.pool
         llm = ChatModel(
-            base_url=settings.llm_base_url,
+            base_url=settings.require_llm_base_url(),
             api_key=settings.llm_api_key.get_secret_value(),
             model=settings.llm_model,
             timeout_s=settings.llm_timeout_s,
@@ -205,19 +210,27 @@ async def build_services(
             preferences=preferences,
             feedback=feedback,
             desk=MeasuredDesk(
-                answering, preferences, limiter, ConcurrencyGate(settings.llm_max_concurrency), feedback
+                answering,
+                preferences,
+                limiter,
+                ConcurrencyGate(settings.llm_max_concurrency),
+                feedback,
+                catalog=ingestion,
+                line=WaitingQuestions(redis),
+                user_queue_max=settings.user_queue_max,
             ),
             jobs=IngestionJobs(
                 JobQueue(redis, consumer=consumer_name(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            onboarding=OnboardingService(ingestion, preferences),
             seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
             probes={
                 "redis": connections.ping,
                 # Any read proves the store answers; this id never exists.
                 "qdrant": lambda: _read_nothing(store),
-                "model": lambda: llm.ping(settings.readiness_timeout_s),
+                "model": lambda: _model_answers(llm),
             },
         )
 
@@ -229,6 +242,12 @@ def _bot_id(settings: Settings) -> int:
 
 async def _read_nothing(store: ChunkStore) -> None:
     await store.get_document("readiness-probe")
+
+
+async def _model_answers(llm: ChatModel) -> None:
+    problem = await llm.problem()
+    if problem is not None:
+        raise LLMUnavailableError(problem)
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

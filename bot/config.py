@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     qdrant_path: Path = Path("data/qdrant")
     qdrant_collection: str = "kb_chunks"
 
-    llm_base_url: str = "http://localhost:8000/v1"
+    # No default: answering needs a model server, and a silent localhost guess hides a missing .env.
+    llm_base_url: str = ""
     llm_api_key: SecretStr = SecretStr("EMPTY")
     llm_model: str = "Vikhrmodels/Vikhr-Nemo-12B-Instruct-R-21-09-24"
     llm_temperature: float = Field(default=0.3, ge=0.0, le=1.0)
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     feedback_retention_days: int = Field(default=90, ge=1)
 
     log_level: str = "INFO"
+
+    # Issue 14: a question over USER_QUESTION_RATE waits for the window instead of being dropped,
+    # up to this many of one user's questions at once; only beyond that is it refused.
+    user_queue_max: int = Field(default=3, ge=0, le=20)
 
     # --- Issue 13: operations and scale-out ---
     # polling: one process receives updates; webhook: any number of replicas behind a load balancer.
@@ -162,6 +167,14 @@ class Settings(BaseSettings):
         if self.bot_token is None:
             raise ConfigError("BOT_TOKEN is not set: get one from @BotFather and put it in .env")
         return self.bot_token.get_secret_value()
+
+    def require_llm_base_url(self) -> str:
+        if not self.llm_base_url:
+            raise ConfigError(
+                "LLM_BASE_URL is not set: point it at an OpenAI-compatible server with the model "
+                "(vLLM or llama.cpp, e.g. http://localhost:8000/v1) in .env"
+            )
+        return self.llm_base_url
 
     @property
     def max_upload_bytes(self) -> int:

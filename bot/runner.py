@@ -28,7 +28,7 @@ from bot.embed.embedder import Embedder
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.http_app import HttpSurface, WebhookHandler, start_http
 from bot.i18n.setup import create_i18n_core
-from bot.telegram_app import create_bot, create_dispatcher, publish_commands
+from bot.telegram_app import check_token, create_bot, create_dispatcher, publish_commands
 from bot.telemetry import metrics
 from bot.telemetry.updates import UpdateTracker
 
@@ -41,6 +41,7 @@ async def serve_bot(
     """The bot until SIGTERM/SIGINT (or `stop`, in tests), by polling or by webhook (TELEGRAM_MODE)."""
     settings.require_bot_token()  # fail on a missing token before anything heavy loads
     polling_timeout = 10 if stop is None else 1  # tests stop often: short long-polls
+    await check_token(settings)
     stop = stop or _stop_on_signals()
     async with build_services(settings, embedder=embedder) as services:
         bot = create_bot(settings, services.send_pacer)
@@ -64,6 +65,14 @@ async def serve_bot(
                 settings.telegram_mode,
                 sorted(settings.admin_ids),
             )
+            if not settings.admin_ids:
+                log.warning(
+                    "ADMIN_IDS is empty: nobody can add documents in private chats. Send the bot a file: "
+                    "it replies with your numeric id, which goes into ADMIN_IDS."
+                )
+            # Never blocks the start: warns while the model server is down; /readyz reports it too.
+            model_check = asyncio.create_task(services.answering.watch_model_server())
+            stack.push_async_callback(_finish, model_check)
             worker = IngestionLoop(settings, services, bot, i18n_core)
             stopped_at: list[float] = []
 

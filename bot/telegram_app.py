@@ -10,6 +10,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -19,7 +20,7 @@ from aiogram.types import (
 from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.app import Services
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
@@ -38,10 +39,30 @@ async def run_polling(
     await serve_bot(settings, embedder=embedder, stop=stop)
 
 
-def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
-    session = AiohttpSession()
+async def check_token(settings: Settings) -> None:
+    """Asks Telegram who the bot is before anything heavy starts.
+
+    Raises ConfigError (one line naming BOT_TOKEN) when Telegram rejects the token (401).
+    """
+    session = _session(settings)
+    try:
+        await Bot(settings.require_bot_token(), session=session).get_me()
+    except TelegramUnauthorizedError:
+        raise ConfigError(
+            "BOT_TOKEN was rejected by Telegram (401 Unauthorized): copy the token again from @BotFather"
+        ) from None
+    finally:
+        await session.close()
+
+
+def _session(settings: Settings) -> AiohttpSession:
     if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        return AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return AiohttpSession()
+
+
+def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
+    session = _session(settings)
     # Outermost first: every attempt, a retry after a 429 too, waits for its own pacing slot, so what
     # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())
@@ -66,6 +87,7 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         feedback=services.feedback,
         desk=services.desk,
         jobs=services.jobs,
+        onboarding=services.onboarding,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     dp.include_router(setup_routers())

@@ -88,7 +88,7 @@ async def llm_server() -> AsyncIterator[GroundedLLMServer]:
 
 @pytest.fixture
 async def telegram_server() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer() as server:
+    async with FakeTelegramServer(token=BOT_TOKEN) as server:
         yield server
 
 

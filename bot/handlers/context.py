@@ -59,10 +59,14 @@ async def message_from_admin(message: Message, bot: Bot, admins: AdminDirectory)
 async def admin_or_refuse(
     message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str = "admin-only"
 ) -> bool:
-    """True for an admin; anyone else gets the `refusal` reply (nothing else happens)."""
+    """True for an admin; anyone else gets the `refusal` reply (nothing else happens).
+
+    The refusal may name the sender's numeric id (`$user_id`): the one thing the bot's owner needs
+    to make them an admin (ADMIN_IDS).
+    """
     if await message_from_admin(message, bot, admins):
         return True
-    await message.reply(i18n.get(refusal))
+    await message.reply(i18n.get(refusal, user_id=str(message.from_user.id if message.from_user else "")))
     return False
 
 

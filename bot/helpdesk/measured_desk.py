@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from bot.helpdesk.desk import Answered, Question, QuestionDesk
+from bot.helpdesk.desk import Answered, Chitchat, EmptyBase, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
 from bot.telemetry import metrics
 
@@ -12,19 +12,30 @@ from bot.telemetry import metrics
 class MeasuredDesk(QuestionDesk):
     """A QuestionDesk that records `kb_questions_total{outcome}`, `kb_stage_seconds` and pass-1 counts.
 
-    Outcomes: answered, not_found, throttled, failed (the model failed, or anything else raised).
+    Outcomes: answered, not_found (also: the chat's base is empty), throttled, smalltalk (greetings and
+    thanks, answered without a search), failed (the model failed, or anything else raised).
     """
 
     async def handle(
-        self, question: Question, on_wait: Callable[[], Awaitable[object]] | None = None
-    ) -> Answered | Throttled:
+        self,
+        question: Question,
+        on_wait: Callable[[], Awaitable[object]] | None = None,
+        bot_names: frozenset[str] = frozenset(),
+        on_queued: Callable[[int], Awaitable[object]] | None = None,
+    ) -> Answered | Throttled | Chitchat | EmptyBase:
         try:
-            outcome = await super().handle(question, on_wait)
+            outcome = await super().handle(question, on_wait, bot_names, on_queued)
         except Exception:  # the model failed (counted in kb_model_errors_total by the client) or worse
             metrics.QUESTIONS.labels(outcome="failed").inc()
             raise
         if isinstance(outcome, Throttled):
             metrics.QUESTIONS.labels(outcome="throttled").inc()
+            return outcome
+        if isinstance(outcome, Chitchat):
+            metrics.QUESTIONS.labels(outcome="smalltalk").inc()
+            return outcome
+        if isinstance(outcome, EmptyBase):  # nothing to search: the question has no answer here
+            metrics.QUESTIONS.labels(outcome="not_found").inc()
             return outcome
         answer = outcome.answer
         metrics.QUESTIONS.labels(outcome="answered" if answer.found else "not_found").inc()

@@ -145,6 +145,10 @@ class IngestionService:
     async def documents(self, scopes: list[str]) -> list[DocumentInfo]:
         return await self._store.list_documents(scopes)
 
+    async def has_documents(self, scopes: list[str]) -> bool:
+        """Whether any published document lies in `scopes` (one indexed lookup, not a listing)."""
+        return bool(await self._store.list_documents(scopes, limit=1))
+
     async def document(self, doc_id: str, scopes: list[str]) -> DocumentInfo | None:
         """The document if it lives in one of `scopes`: another chat's ids look like missing ones."""
         doc = await self._store.get_document(doc_id)

@@ -24,6 +24,7 @@ class ChatModel:
             base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
         self._model = model
+        self._base_url = base_url
 
     async def complete(
         self,
@@ -55,7 +56,7 @@ class ChatModel:
                 **kwargs,
             )
         except openai.APIError as exc:
-            log.warning("LLM request failed: %s", exc)
+            log.warning("LLM request to %s (model %s) failed: %s", self._base_url, self._model, exc)
             metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
             raise LLMUnavailableError(str(exc)) from exc
         if response.usage is not None:
@@ -64,18 +65,17 @@ class ChatModel:
             raise LLMUnavailableError("the model returned no choices")
         return response.choices[0].message.content or ""
 
-    async def ping(self, timeout_s: float) -> None:
-        """Readiness: lists the server's models (GET /models, which vLLM serves) without retries.
-
-        Raises LLMUnavailableError when the server does not answer within `timeout_s` or does not serve
-        the configured model.
-        """
+    async def problem(self) -> str | None:
+        """None when the server answers `GET /models` and serves LLM_MODEL; otherwise what is wrong,
+        in one line that names the URL and the model (for the start-up check and /readyz)."""
         try:
-            models = await self._client.with_options(timeout=timeout_s, max_retries=0).models.list()
+            served = [m.id async for m in self._client.models.list()]
         except openai.APIError as exc:
-            raise LLMUnavailableError(str(exc)) from exc
-        if self._model not in {model.id for model in models.data}:
-            raise LLMUnavailableError(f"the server does not serve {self._model}")
+            return f"the model server at {self._base_url} is not answering ({exc})"
+        if self._model not in served:
+            offered = ", ".join(served) or "no model"
+            return f"the model server at {self._base_url} serves {offered}, not {self._model}"
+        return None
 
     async def close(self) -> None:
         await self._client.close()

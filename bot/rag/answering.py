@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class ChatCompleter(Protocol):
         top_k: int | None = None,
         json_schema: dict[str, Any] | None = None,
     ) -> str: ...
+
+    async def problem(self) -> str | None: ...
 
 
 class HistoryStore(Protocol):
@@ -161,6 +164,19 @@ class AnsweringService:
                 chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO, speaker=speaker
             )
         return answer
+
+    async def watch_model_server(self, every_s: float = 30.0) -> None:
+        """Background check at start: warns (with the URL and model) while the model server is down or
+        serves another model, re-checking every `every_s` s; never blocks start, returns once it is fine."""
+        warned = False
+        while (problem := await self._llm.problem()) is not None:
+            log.warning(
+                "%s; questions will fail until it is up (checking again every %.0f s)", problem, every_s
+            )
+            warned = True
+            await asyncio.sleep(every_s)
+        if warned:
+            log.info("the model server is up and serves the model")
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""

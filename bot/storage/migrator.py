@@ -99,6 +99,18 @@ async def migrate(ctx: MigrationContext) -> list[str]:
     return applied
 
 
+async def ensure_schema(ctx: MigrationContext) -> list[str]:
+    """A new, empty store gets the whole schema, so a first run needs no `migrate`; an existing
+    collection must already be current (upgrades stay an explicit `migrate`). Returns what was applied.
+
+    Raises SchemaError for an outdated schema or another embedding model.
+    """
+    if await read_metadata(ctx) is None:
+        return await migrate(ctx)
+    await check_schema(ctx)
+    return []
+
+
 async def check_schema(ctx: MigrationContext) -> None:
     metadata = await read_metadata(ctx)
     if metadata is None:

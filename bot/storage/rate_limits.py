@@ -10,7 +10,7 @@ from typing import Any
 import limits
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 
 # Every question checks a few rates; parse each rate string once.
 _parse = functools.lru_cache(maxsize=64)(limits.parse)
@@ -35,6 +35,26 @@ class WindowCounter:
             return None
         stats = await self._limiter.get_window_stats(item, *key)
         return max(0.0, stats.reset_time - time.time())
+
+
+class WaitingQuestions:
+    """How many of each user's questions wait for their rate window, shared by every replica (Redis)."""
+
+    def __init__(self, redis: Redis, ttl_s: int = 600) -> None:
+        self._redis = redis
+        self._ttl_s = ttl_s  # a replica that dies mid-wait must not leave a user "waiting" forever
+
+    async def join(self, user_id: int) -> int:
+        """Counts one more waiting question; returns how many wait now, this one included."""
+        key = f"kb:waiting:{user_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self._ttl_s)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def leave(self, user_id: int) -> None:
+        await self._redis.decr(f"kb:waiting:{user_id}")
 
 
 class SendPacer:

@@ -13,7 +13,7 @@ from typing import Any
 from bot.handlers.keyboards import SettingChange, Vote
 from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
-from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD
+from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
 
@@ -227,7 +227,8 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         llm_server.forbidden = {"sunflower-42", "cactus-17"}
         tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=WIFI_QUESTION, language_code="ru")
         reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID)
-        assert "В базе знаний нет ответа" in reply.visible_text
+        # The global base is empty and the groups' bases are not this chat's: nothing to read.
+        assert "пока нет ни одного документа" in reply.visible_text
 
         _ask(tg, GROUP_A, ADMIN_A, "/docs")
         listing = (
@@ -331,16 +332,23 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
 ) -> None:
     tg = telegram_server
     tg.add_group(GROUP_A)
-    async with start_bot(user_question_rate="2/minute"):
+    # No waiting line (USER_QUEUE_MAX=0): questions over the rate are refused at once.
+    async with start_bot(user_question_rate="2/minute", user_queue_max=0):
         asked = [_ask(tg, GROUP_A, USER_ID, f"/ask вопрос номер {n}") for n in range(5)]
         await _quiet(tg)
         replies = [r for r in tg.calls("sendMessage") if any(_replying_to(m)(r) for m in asked)]
-        # Two answers ("not found": the base is empty, so no model call) and, for the three refused
-        # questions, one "please wait" naming the seconds left.
-        waits = [r.visible_text for r in replies if "Подождите" in r.visible_text]
+        # Two replies ("the base is empty", so no model call) and, for the three refused questions,
+        # one notice naming the seconds left; the other two get a 😴 reaction instead of a message.
+        waits = [r.visible_text for r in replies if "снова через" in r.visible_text]
         assert len(replies) == 3
         assert len(waits) == 1
-        assert re.search(r"Подождите \d+ с", waits[0])
+        assert re.search(r"снова через \d+ с", waits[0])
+        sleepy = [
+            r
+            for r in tg.calls("setMessageReaction")
+            if r.params.get("reaction") == [{"type": "emoji", "emoji": "😴"}]
+        ]
+        assert len(sleepy) == 2
         assert llm_server.pass1_requests == []
 
     # With one model slot, a question arriving while another is answered is told it waits.
@@ -430,6 +438,15 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
 
     # In a private chat, "ask a human" messages the bot's global admins.
     async with start_bot(user_question_rate="100/minute"):
+        # The global base needs a document, or the bot says it is empty instead of answering.
+        tg.add_file("f-vpn", VPN_MD.encode(), "vpn.md")
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-vpn"))
+        await tg.wait_for(
+            "editMessageText",
+            lambda r: (
+                r.chat_id == ADMIN_ID and "vpn.md" in (r.text or "") and not (r.text or "").startswith("⏳")
+            ),
+        )
         tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
         answer = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID)
         [[_, down_button]] = answer.params["reply_markup"]["inline_keyboard"]
@@ -441,6 +458,6 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
             data=Vote(answer_id=answer_id, action="human").pack(),
             language_code="ru",
         )
-        call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID)
+        call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "🙋" in (r.text or ""))
         assert "Какой срок возврата?" in call.visible_text
     assert llm_server.violations == []

@@ -97,11 +97,30 @@ async def test_start_greets_in_the_users_language(harness: Harness) -> None:
 
 async def test_help_shows_admin_commands_only_to_admins(harness: Harness) -> None:
     [user_help] = await harness.send("/help")
-    assert "Examples" in user_help
+    assert "How to ask" in user_help
     assert "/docs" not in user_help
     [admin_help] = await harness.send("/help", user_id=ADMIN_ID)
     assert "/docs" in admin_help
     assert "20 MB" in admin_help
+
+
+async def test_start_and_help_show_the_real_knowledge_base(harness: Harness, services: Services) -> None:
+    [empty_help] = await harness.send("/help")
+    assert "no documents in the knowledge base yet" in empty_help
+    [empty_start] = await harness.send("/start", user_id=ADMIN_ID)
+    assert "Send me a file" in empty_start  # the admin is told how to add the first document
+
+    await services.ingestion.ingest(
+        RETURNS_MD.encode(), "returns.md", scope=GLOBAL_SCOPE, uploaded_by=ADMIN_ID
+    )
+    [user_help] = await harness.send("/help", lang="ru")
+    assert "О чём можно спросить</b>\n• Правила возврата" in user_help
+    assert "«Правила возврата»" in user_help
+    [user_start] = await harness.send("/start", lang="ru")
+    assert "• Правила возврата" in user_start
+    assert "База знаний" not in user_start  # the state is for admins
+    [admin_start] = await harness.send("/start", user_id=ADMIN_ID, lang="ru")
+    assert "<b>База знаний</b>: 1 документ; последний — «Правила возврата», добавлен" in admin_start
 
 
 async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from bot.domain import ChatPreferences
 from bot.helpdesk.feedback import AskedQuestion
 from bot.helpdesk.limits import QuestionLimiter, Throttled
 from bot.rag.answering import Answer, Citation
-from bot.storage.rate_limits import WindowCounter
+from bot.storage.rate_limits import WaitingQuestions, WindowCounter
 
 GROUP = -100123
 OTHER_GROUP = -100456
@@ -56,18 +57,46 @@ async def test_preferences_change_and_stale_values_fall_back(services: Services,
     assert (await prefs.get(GROUP)).language == "auto"
 
 
-async def test_question_limits_refuse_with_one_notice_per_window(limits_pool: ConnectionPool) -> None:
-    limiter = QuestionLimiter(WindowCounter(limits_pool), user_rate="2/minute", chat_rate="3/minute")
-    verdicts = [await limiter.check(1, GROUP, group=True) for _ in range(5)]
-    assert verdicts[:2] == [None, None]
-    refused = [v for v in verdicts[2:] if isinstance(v, Throttled)]
-    assert len(refused) == 3
-    assert [v.notify for v in refused] == [True, False, False]
-    assert all(0 < v.wait_s <= 60 for v in refused)
-    # Another user in the same group is limited by the group's own budget (3), not by user 1's.
-    assert await limiter.check(2, GROUP, group=True) is None
-    assert isinstance(await limiter.check(3, GROUP, group=True), Throttled)
-    assert await limiter.check(3, OTHER_GROUP, group=True) is None
+async def test_a_question_over_the_user_rate_waits_its_turn_and_only_an_overflow_is_refused(
+    limits_pool: ConnectionPool, redis: Redis
+) -> None:
+    limiter = QuestionLimiter(WindowCounter(limits_pool), user_rate="2/2 seconds", chat_rate="30/minute")
+    line = WaitingQuestions(redis)
+    told: list[int] = []
+    queued = asyncio.Event()
+
+    async def on_queued(seconds: int) -> None:
+        told.append(seconds)
+        queued.set()
+
+    async def admit(user: int) -> Throttled | None:
+        return await limiter.admit(user, GROUP, group=True, line=line, queue_max=1, on_queued=on_queued)
+
+    assert [await admit(1), await admit(1)] == [None, None]
+    waiting = asyncio.create_task(admit(1))  # the third in the window waits instead of being dropped
+    await queued.wait()
+    overflow = [await admit(1), await admit(1)]  # one question already waits: these are refused
+    assert await waiting is None  # ...and the waiting one is let through when the window allows
+    assert len(told) == 1
+    assert 1 <= told[0] <= 2
+    assert all(isinstance(v, Throttled) and v.waiting == 1 and v.kind == "user" for v in overflow)
+    assert [v.notify for v in overflow if isinstance(v, Throttled)] == [True, False]
+    assert await admit(2) is None  # another member has a budget of their own
+    assert await redis.get("kb:waiting:1") == "0"
+
+
+async def test_a_group_over_its_own_rate_is_refused_with_one_notice(
+    limits_pool: ConnectionPool, redis: Redis
+) -> None:
+    limiter = QuestionLimiter(WindowCounter(limits_pool), user_rate="10/minute", chat_rate="3/minute")
+    line = WaitingQuestions(redis)
+    verdicts = [
+        await limiter.admit(u, GROUP, group=True, line=line, queue_max=3) for u in (11, 12, 13, 14, 15)
+    ]
+    assert verdicts[:3] == [None, None, None]
+    refused = [v for v in verdicts[3:] if isinstance(v, Throttled)]
+    assert [(v.kind, v.notify) for v in refused] == [("chat", True), ("chat", False)]
+    assert await limiter.admit(14, OTHER_GROUP, group=True, line=line, queue_max=3) is None
 
 
 def _answer(question: str) -> Answer:

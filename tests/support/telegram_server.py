@@ -124,6 +124,86 @@ class RecordedRequest:
         return ""
 
 
+# The emoji a bot may react with (Bot API, ReactionTypeEmoji); anything else is REACTION_INVALID.
+BOT_REACTIONS = frozenset(
+    [
+        "❤",
+        "👍",
+        "👎",
+        "🔥",
+        "🥰",
+        "👏",
+        "😁",
+        "🤔",
+        "🤯",
+        "😱",
+        "🤬",
+        "😢",
+        "🎉",
+        "🤩",
+        "🤮",
+        "💩",
+        "🙏",
+        "👌",
+        "🕊",
+        "🤡",
+        "🥱",
+        "🥴",
+        "😍",
+        "🐳",
+        "❤\u200d🔥",
+        "🌚",
+        "🌭",
+        "💯",
+        "🤣",
+        "⚡",
+        "🍌",
+        "🏆",
+        "💔",
+        "🤨",
+        "😐",
+        "🍓",
+        "🍾",
+        "💋",
+        "🖕",
+        "😈",
+        "😴",
+        "😭",
+        "🤓",
+        "👻",
+        "👨\u200d💻",
+        "👀",
+        "🎃",
+        "🙈",
+        "😇",
+        "😨",
+        "🤝",
+        "✍",
+        "🤗",
+        "🫡",
+        "🎅",
+        "🎄",
+        "☃",
+        "💅",
+        "🤪",
+        "🗿",
+        "🆒",
+        "💘",
+        "🙉",
+        "🦄",
+        "😘",
+        "💊",
+        "🙊",
+        "😎",
+        "👾",
+        "🤷\u200d♂",
+        "🤷",
+        "🤷\u200d♀",
+        "😡",
+    ]
+)
+
+
 class TelegramAPIError(Exception):
     """Raised by handlers to produce an ``{"ok": false}`` response."""
 
@@ -228,8 +308,11 @@ class FakeTelegramServer(LocalHTTPServer):
         bot_username: str = "kb_test_bot",
         bot_first_name: str = "KB Bot",
         strict_html: bool = True,
+        token: str | None = None,
     ) -> None:
         super().__init__()
+        # Like Telegram: when set, any other token gets 401 Unauthorized on every method.
+        self.token = token
         self.bot_user: JSONDict = {
             "id": bot_id,
             "is_bot": True,
@@ -275,6 +358,7 @@ class FakeTelegramServer(LocalHTTPServer):
             "getchatmember": self._get_chat_member,
             "getchatadministrators": self._get_chat_administrators,
             "getfile": self._get_file,
+            "setmessagereaction": self._set_message_reaction,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -545,6 +629,8 @@ class FakeTelegramServer(LocalHTTPServer):
             content_type=request.content_type,
         )
         try:
+            if self.token is not None and recorded.token != self.token:
+                raise TelegramAPIError(401, "Unauthorized")
             faults = self._faults.get(method.lower())
             if faults:
                 raise faults.popleft()
@@ -796,6 +882,22 @@ class FakeTelegramServer(LocalHTTPServer):
         key = (self._require_chat_id(request), self._require_int(request, "message_id"))
         if self._messages.pop(key, None) is None:
             raise TelegramAPIError(400, "Bad Request: message to delete not found")
+        return True
+
+    async def _set_message_reaction(self, request: RecordedRequest) -> Any:
+        key = (self._require_chat_id(request), self._require_int(request, "message_id"))
+        if key not in self._messages:
+            raise TelegramAPIError(400, "Bad Request: message to react not found")
+        reaction = request.params.get("reaction", [])
+        if not isinstance(reaction, list) or len(reaction) > 1:  # bots may set at most one reaction
+            raise TelegramAPIError(400, "Bad Request: REACTIONS_TOO_MANY")
+        for item in reaction:
+            if (
+                not isinstance(item, dict)
+                or item.get("type") != "emoji"
+                or item.get("emoji") not in BOT_REACTIONS
+            ):
+                raise TelegramAPIError(400, "Bad Request: REACTION_INVALID")
         return True
 
     async def _set_my_commands(self, request: RecordedRequest) -> Any:

@@ -6,11 +6,6 @@ help =
     <b>How to ask</b>
     Write a question in plain words, in Russian or English. I search the documents, answer only from them and list the sources under the answer. Follow-up questions understand the conversation.
 
-    <b>Examples</b>
-    • How do I reset my password?
-    • What is the refund period for electronics?
-    • Какие документы нужны для возврата?
-
     <b>Commands</b>
     /help — this message
     /reset — forget our conversation (the knowledge base stays)
@@ -41,7 +36,13 @@ help-group-admin =
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
 queued = Many questions at once: yours is in line, I will answer in a moment.
-rate-limited = Too many questions in a short time. Please wait { $seconds } s and ask again.
+rate-limited = You are asking faster than I may answer{ $waiting ->
+        [0] {""}
+        [one] {""}, and one of your questions is already waiting
+       *[other] {""}, and { $waiting } of your questions are already waiting
+    }. Please ask this one again in { $seconds } s.
+rate-limited-group = This group is asking faster than I may answer. Please ask again in { $seconds } s.
+user-queued = You are asking faster than I may answer: this question is in line, and I will answer it in about { $seconds } s.
 upload-usage = Send /upload as the caption of a file, or reply with /upload to a message with a file.
 upload-refused-group = Only this group's administrators can add documents. Nothing was stored.
 delete-confirm = Delete <b>{ $title }</b> and its { $chunks } chunks? This can't be undone.
@@ -86,6 +87,7 @@ error-generic = Something went wrong on my side while handling this. Please try 
 not-a-question = Send me your question as text.
 question-too-long = This question is too long ({ $length } characters, the limit is { $limit }). Please shorten it.
 upload-refused = Only the bot's administrators can add documents. Nothing was stored.
+    Your Telegram id is <code>{ $user_id }</code>: to become an administrator, ask the bot's owner to add it to ADMIN_IDS.
 upload-too-large = This file is { $size_mb } MB; the limit is { $max_mb } MB. Nothing was stored.
 upload-unsupported = I can't read this file type ({ $name }). Send PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT. Nothing was stored.
 upload-empty = I found no text in { $name }. If it is a scan, it needs text recognition (OCR) first. Nothing was stored.
@@ -123,3 +125,25 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+# --- issue 14: small talk and an empty knowledge base ---
+smalltalk-greeting = Hello! I answer questions from this chat's knowledge base and show where each answer comes from. Just ask your question.
+smalltalk-thanks = You're welcome! Ask whenever you need something from the documents.
+smalltalk-goodbye = Goodbye! Come back with any question about the documents.
+smalltalk-ack = 👌 If you have a question about the documents, just ask.
+smalltalk-about = I am a helpdesk bot: I answer questions only from the documents in this chat's knowledge base and list the sources under each answer. Ask in your own words, in Russian or English; /help shows more.
+empty-base = There are no documents in the knowledge base yet, so I have nothing to answer from. An administrator needs to add some first.
+empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT) or use /add_url with a web page address, and I will answer from it.
+empty-base-group-admin = This group's knowledge base is empty, so I have nothing to answer from yet. Send a file with the caption /upload, or use /add_url with a web page address, and I will answer from it.
+
+# --- issue 14: onboarding (/start and /help show the real knowledge base) ---
+kb-topics =
+    <b>What you can ask about</b>
+    { $topics }
+    For example: “What does “{ $first }” say about …?”
+kb-state =
+    <b>Knowledge base</b>: { $count ->
+        [one] one document
+       *[other] { $count } documents
+    }; the latest, “{ $title }”, added { $date }.
+    Next: send another file (or /add_url with a web page), or ask a question here to see how I answer. /docs lists the documents.

@@ -1,0 +1,73 @@
+"""The first minutes of a new operator: missing settings, a wrong token, a model server that is down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BOT_TOKEN, free_port
+from tests.e2e.conftest import BotStarter
+from tests.e2e.test_cli import _cli
+from tests.support.telegram_server import FakeTelegramServer
+
+# Nothing from the developer's own environment may leak into a "fresh machine" run.
+_CLEAN = {"BOT_TOKEN": "", "LLM_BASE_URL": "", "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+async def test_run_without_settings_names_bot_token_in_one_line(tmp_path: Path) -> None:
+    result = await _cli(tmp_path, _CLEAN, "run")
+    assert result.returncode == 2
+    line = _one_line(result.stderr)
+    assert "BOT_TOKEN" in line
+    assert ".env" in line
+    assert not (tmp_path / "data").exists()  # checked before any download, migration or embedded server
+
+
+async def test_run_without_a_model_server_names_llm_base_url(tmp_path: Path) -> None:
+    result = await _cli(tmp_path, {**_CLEAN, "BOT_TOKEN": BOT_TOKEN}, "run")
+    assert result.returncode == 2
+    assert "LLM_BASE_URL" in _one_line(result.stderr)
+
+
+async def test_a_rejected_token_is_one_line_naming_bot_token(
+    tmp_path: Path, telegram_server: FakeTelegramServer
+) -> None:
+    env = {
+        **_CLEAN,
+        "BOT_TOKEN": "123456:WRONG-token",
+        "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "TELEGRAM_API_URL": telegram_server.base_url,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+    }
+    result = await _cli(tmp_path, env, "run")
+    assert result.returncode == 2
+    line = _one_line(result.stderr)  # no traceback, no "Unclosed client session"
+    assert "BOT_TOKEN" in line
+    assert "rejected" in line
+
+
+async def test_a_model_server_that_is_down_is_named_at_start_without_blocking_it(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with caplog.at_level(logging.WARNING):
+        async with start_bot(llm_base_url=dead, llm_model="vikhr-test"):
+            # Start went on: the bot polls and answers commands while the model is away.
+            telegram_server.push_message(chat_id=7, user_id=7, text="/start", language_code="en")
+            await telegram_server.wait_for("sendMessage", lambda r: r.chat_id == 7)
+            for _ in range(100):
+                if any(dead in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.05)
+    warning = next(r.getMessage() for r in caplog.records if dead in r.getMessage())
+    assert "vikhr-test" in warning or "not answering" in warning
