@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.telemetry.logs import configure_logging
 
 EXIT_CONFIG = 2
 
@@ -20,7 +20,8 @@ EXIT_CONFIG = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kb-bot", description="Telegram knowledge-base bot (Vikhr-Nemo)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)")
+    sub.add_parser("run", help="run the bot (long polling or webhook: TELEGRAM_MODE)")
+    sub.add_parser("worker", help="run an ingestion worker: takes upload jobs from the Redis queue")
     sub.add_parser("migrate", help="create or upgrade the Qdrant schema")
     backup = sub.add_parser("backup", help="save the knowledge base and chat settings/feedback to a folder")
     backup.add_argument("folder", type=Path)
@@ -64,13 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
         # Fail fast, before the heavy imports, model loading and schema work below.
-        if args.command == "run":
+        if args.command in ("run", "worker"):
             settings.require_bot_token()
         if args.command in ("run", "ask"):
             settings.require_llm_base_url()
@@ -109,6 +106,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "run":
         await cli.run_bot(settings)
+        return 0
+    if args.command == "worker":
+        await cli.run_worker(settings)
         return 0
     if args.command == "migrate":
         applied = await cli.migrate(settings)

@@ -6,22 +6,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qdrant_client import AsyncQdrantClient
-from redis.asyncio import ConnectionPool, Redis
 
 from bot.concurrency import Pools
 from bot.config import ConfigError, Settings
+from bot.domain import LLMUnavailableError
 from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
 from bot.helpdesk.limits import QuestionLimiter
+from bot.helpdesk.measured_desk import MeasuredDesk
 from bot.helpdesk.model_queue import ModelQueue
 from bot.helpdesk.onboarding import OnboardingService
 from bot.helpdesk.preferences import ChatPreferencesService
@@ -45,11 +45,13 @@ from bot.storage.chunks.server import ServerCollection
 from bot.storage.chunks.store import QdrantChunkStore
 from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
-from bot.storage.job_queue import JobQueue
+from bot.storage.job_queue import JobQueue, consumer_name
 from bot.storage.migrator import MigrationContext, SchemaError, ensure_schema, migrate, read_metadata
 from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_backup import dump_keys, restore_keys
+from bot.storage.redis_connections import RedisConnections, connect_redis
 from bot.storage.redis_server import RedisServerProcess
+from bot.storage.seen_updates import SeenUpdates
 from bot.storage.web_sources import WebSourceStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class Services:
     albums: AlbumCollector
     web_sources: WebSources
     pools: Pools  # CPU-bound work of handlers (rendering, attribution): `await pools.cpu.run(fn, *args)`
+    # Issue 13: webhook deduplication and readiness probes (name → raises unless it answers).
+    seen_updates: SeenUpdates | None = None
+    probes: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
 
 def load_embedder(settings: Settings, pools: Pools | None = None) -> Embedder:
@@ -215,6 +220,23 @@ async def restore_store(
 
 
 @contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[RedisConnections]:
+    """Redis clients through the one factory: Sentinel, REDIS_URL, or an embedded redis-server."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.redis_sentinels:
+            connections = connect_redis(
+                sentinels=settings.sentinel_addresses,
+                master=settings.redis_sentinel_master,
+                password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+                db=settings.redis_db,
+            )
+        else:
+            connections = connect_redis(url=await stack.enter_async_context(redis_address(settings)))
+        stack.push_async_callback(connections.close)
+        yield connections
+
+
+@contextlib.asynccontextmanager
 async def redis_address(settings: Settings) -> AsyncIterator[str]:
     """REDIS_URL, or the address of an embedded redis-server started (and stopped) here."""
     if settings.redis_url:
@@ -287,13 +309,11 @@ async def build_services(
         model, store, ingestion = await stack.enter_async_context(
             open_knowledge_base(settings, embedder, sparse, pools)
         )
-        redis_url = await stack.enter_async_context(redis_address(settings))
-        redis: Redis = Redis.from_url(redis_url, decode_responses=True)
-        stack.push_async_callback(redis.aclose)
+        connections = await stack.enter_async_context(open_redis(settings))
+        redis = connections.client
         await redis.ping()
         # The limits library speaks bytes, so it gets a pool of its own.
-        limits_pool = ConnectionPool.from_url(redis_url)
-        stack.push_async_callback(limits_pool.aclose)
+        limits_pool = connections.pool
         llm = ChatModel(
             base_url=settings.require_llm_base_url(),
             api_key=settings.llm_api_key.get_secret_value(),
@@ -339,7 +359,7 @@ async def build_services(
             ),
             preferences=preferences,
             feedback=feedback,
-            desk=QuestionDesk(
+            desk=MeasuredDesk(
                 answering,
                 preferences,
                 limiter,
@@ -354,7 +374,7 @@ async def build_services(
                 user_queue_max=settings.user_queue_max,
             ),
             jobs=IngestionJobs(
-                JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),
+                JobQueue(redis, consumer=consumer_name(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
                 web=web_sources,
             ),
@@ -363,7 +383,29 @@ async def build_services(
             albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
             web_sources=web_sources,
             pools=pools,
+            seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
+            probes={
+                "redis": connections.ping,
+                # Any read proves the store answers; this id never exists.
+                "qdrant": lambda: _read_nothing(store),
+                "model": lambda: _model_answers(llm),
+            },
         )
+
+
+def _bot_id(settings: Settings) -> int:
+    # A bot token starts with the bot's id ("123456:ABC…"); the CLI may run without a token.
+    return int(settings.bot_token.get_secret_value().split(":")[0]) if settings.bot_token else 0
+
+
+async def _read_nothing(store: ChunkStore) -> None:
+    await store.get_document("readiness-probe")
+
+
+async def _model_answers(llm: ChatModel) -> None:
+    problem = await llm.problem()
+    if problem is not None:
+        raise LLMUnavailableError(problem)
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

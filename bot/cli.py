@@ -39,16 +39,23 @@ __all__ = [
     "refresh",
     "restore",
     "run_bot",
+    "run_worker",
 ]
 
 log = logging.getLogger(__name__)
 
 
 async def run_bot(settings: Settings) -> None:
-    # aiogram's import costs seconds; only `run` pays for it.
-    from bot.telegram_app import run_polling
+    # aiogram's import costs seconds; only `run` and `worker` pay for it.
+    from bot.runner import serve_bot
 
-    await run_polling(settings)
+    await serve_bot(settings)
+
+
+async def run_worker(settings: Settings) -> None:
+    from bot.runner import serve_worker
+
+    await serve_worker(settings)
 
 
 async def migrate(settings: Settings) -> list[str]:

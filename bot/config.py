@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -109,6 +110,32 @@ class Settings(BaseSettings):
     llm_queue_max: int = Field(default=50, ge=0, le=100_000)
     llm_queue_notice_after_s: float = Field(default=2.0, ge=0)
 
+    # --- Issue 13: operations and scale-out ---
+    # polling: one process receives updates; webhook: any number of replicas behind a load balancer.
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    # The public HTTPS base Telegram posts to (WEBHOOK_BASE_URL + WEBHOOK_PATH), and the secret it sends
+    # back in X-Telegram-Bot-Api-Secret-Token (Telegram allows 1-256 characters of A-Z a-z 0-9 _ -).
+    webhook_base_url: str = ""
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    # Updates processed at once per replica; more wait, unanswered, so Telegram slows down and retries.
+    webhook_max_in_flight: int = Field(default=32, ge=1, le=100)
+    # The bot's own HTTP server: the webhook, /healthz, /readyz, /metrics (in both modes). 0 = any free port.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    # Seconds each readiness probe (Redis, Qdrant, the model server) may take.
+    readiness_timeout_s: float = Field(default=3.0, gt=0)
+    log_format: Literal["text", "json"] = "text"
+    # true: `run` also consumes the ingestion queue; false: only `kb-bot worker` processes do.
+    ingest_in_process: bool = True
+    # On SIGTERM: answers in flight get this many seconds to finish before the process exits.
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    # Redis through Sentinel instead of REDIS_URL: "host1:26379,host2:26379" and the master's name.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = ""
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(default=0, ge=0)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -180,6 +207,71 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    # --- Issue 13: operations and scale-out ---
+    @field_validator("webhook_base_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be the public base URL Telegram posts to, such as https://bot.example.com")
+        return value.rstrip("/")
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _check_webhook_path(cls, value: str) -> str:
+        if not re.match(r"^/[\w./-]*$", value):
+            raise ValueError("must be a URL path such as /telegram/webhook")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token; 16+ characters so it can't be guessed (OWASP).
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("must be 16-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's secret_token)")
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str) -> str:
+        for address in filter(None, (part.strip() for part in value.split(","))):
+            if not re.fullmatch(r"[\w.-]+:\d{1,5}", address):
+                raise ValueError('must be comma-separated host:port pairs, e.g. "sentinel-1:26379"')
+        return value
+
+    @model_validator(mode="after")
+    def _check_operations(self) -> Settings:
+        if self.telegram_mode == "webhook" and not (self.webhook_base_url and self.webhook_secret):
+            raise ValueError("TELEGRAM_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("set either REDIS_URL or REDIS_SENTINELS, not both")
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together")
+        if self.redis_password and not self.redis_sentinels:
+            raise ValueError("REDIS_PASSWORD is for Sentinel; with REDIS_URL put it in the URL")
+        return self
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty when Sentinel is not used."""
+        pairs = [part.strip().rsplit(":", 1) for part in self.redis_sentinels.split(",") if part.strip()]
+        return [(host, int(port)) for host, port in pairs]
+
+    def secret_values(self) -> list[str]:
+        """Every credential in the settings, for the log redactor: tokens, keys, passwords."""
+        secrets = [
+            value.get_secret_value()
+            for value in (
+                self.bot_token,
+                self.llm_api_key,
+                self.qdrant_api_key,
+                self.webhook_secret,
+                self.redis_password,
+            )
+            if value is not None
+        ]
+        url_password = urlsplit(self.redis_url).password if self.redis_url else None
+        return secrets + ([url_password] if url_password else [])
 
 
 def load_settings(**overrides: object) -> Settings:

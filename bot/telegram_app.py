@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from functools import partial
-from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -22,13 +19,13 @@ from aiogram.types import (
 )
 from aiogram_i18n.cores import FluentRuntimeCore
 
-from bot.app import Services, build_services
+from bot.app import Services
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
-from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
-from bot.i18n.setup import create_i18n_core, create_i18n_middleware
+from bot.i18n.setup import create_i18n_middleware
+from bot.telemetry.bot_api import TelegramCallMetrics
 
 log = logging.getLogger(__name__)
 
@@ -36,59 +33,10 @@ log = logging.getLogger(__name__)
 async def run_polling(
     settings: Settings, *, embedder: Embedder | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    """The bot's main loop: long polling until SIGINT/SIGTERM (or `stop`, in tests)."""
-    settings.require_bot_token()  # fail on a missing token before anything heavy loads
-    await check_token(settings)
-    async with build_services(settings, embedder=embedder) as services:
-        bot = create_bot(settings, services.send_pacer)
-        i18n_core = create_i18n_core()
-        dp = create_dispatcher(services, i18n_core)
-        await services.ingestion.clean_up_interrupted()
-        await publish_commands(bot)
-        me = await bot.get_me()
-        log.info("bot @%s is polling; admins: %s", me.username, sorted(settings.admin_ids))
-        if not settings.admin_ids:
-            log.warning(
-                "ADMIN_IDS is empty: nobody can add documents in private chats. Send the bot a file: "
-                "it replies with your numeric id, which goes into ADMIN_IDS."
-            )
-        model_check = asyncio.create_task(services.answering.watch_model_server())
-        watcher = asyncio.create_task(_stop_when_set(dp, stop)) if stop else None
-        worker_stop = asyncio.Event()
-        # The core's catalogues load at dispatcher startup, before the first job is taken.
-        reporter = TelegramProgressReporter(
-            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
-        )
-        files = JobFiles(
-            bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
-        )
-        worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
-        # Pages added by URL are re-checked in the background (each replica tries; one runs a pass).
-        refresher = (
-            asyncio.create_task(services.web_sources.run_periodically(worker_stop))
-            if settings.url_refresh_hours > 0
-            else None
-        )
-        try:
-            await dp.start_polling(
-                bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
-            )
-        finally:
-            worker_stop.set()
-            # A job in progress stays in the queue unacknowledged and resumes after the restart.
-            worker.cancel()
-            model_check.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-            with contextlib.suppress(asyncio.CancelledError):
-                await model_check
-            if refresher is not None:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
-            if watcher:
-                watcher.cancel()
-            await bot.session.close()
+    """The bot's main loop until SIGINT/SIGTERM (or `stop`, in tests); see `bot.runner.serve_bot`."""
+    from bot.runner import serve_bot  # the runner builds on this module
+
+    await serve_bot(settings, embedder=embedder, stop=stop)
 
 
 async def check_token(settings: Settings) -> None:
@@ -113,24 +61,14 @@ def _session(settings: Settings) -> AiohttpSession:
     return AiohttpSession()
 
 
-def _translator(core: FluentRuntimeCore, locale: str) -> Translate:
-    def translate(key: str, /, **variables: Any) -> str:
-        return core.get(key, locale, **variables)
-
-    return translate
-
-
-async def _stop_when_set(dp: Dispatcher, stop: asyncio.Event) -> None:
-    await stop.wait()
-    await dp.stop_polling()
-
-
 def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     session = _session(settings)
     # Outermost first: every attempt, a retry after a 429 too, waits for its own pacing slot, so what
     # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())
     session.middleware(GroupPacingMiddleware(pacer))
+    # Innermost: counts each 429 the retry middleware will retry, and times the sends themselves.
+    session.middleware(TelegramCallMetrics())
     return Bot(
         settings.require_bot_token(),
         session=session,

@@ -21,6 +21,12 @@ if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/nul
 fi
 install_into_venv -e '.[test]'
 
+# tests/unit/test_compose.py renders docker-compose.yml with a Compose CLI (no Docker daemon needed):
+# Compose v2 when the docker CLI has it, else Debian's docker-compose (issue 13).
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -112,6 +112,7 @@ def make_settings(
             "llm_api_key": "test",
             "embedding_model": MODEL_NAME,
             "embedding_model_path": model_path(),
+            "http_port": 0,  # the health/metrics server on any free port: tests run side by side
         }
         values.update(overrides)
         return load_settings(**values)

@@ -22,6 +22,8 @@ from bot.ingest.freshness import SiteReport, WebSources
 from bot.ingest.parsing import DocumentError
 from bot.ingest.pipeline import IngestionService, IngestResult
 from bot.ingest.web import WebFetchError
+from bot.telemetry import metrics
+from bot.telemetry.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,9 @@ class Queue(Protocol):
     async def enqueue(self, payload: dict[str, Any]) -> str: ...
     async def next(self, block_s: float) -> QueuedJobLike | None: ...
     async def touch(self, entry_id: str) -> None: ...
+    async def release(self, entry_id: str) -> None: ...
+    async def backlog(self) -> tuple[int, int]: ...
+    async def forget_idle_consumers(self) -> None: ...
     async def done(self, entry_id: str) -> None: ...
 
 
@@ -141,20 +146,57 @@ class IngestionJobs:
     async def submit(self, job: IngestJob) -> None:
         await self._queue.enqueue(job.to_payload())
 
+    async def backlog(self) -> tuple[int, int]:
+        """(jobs queued or running, of which running), across all workers."""
+        return await self._queue.backlog()
+
+    async def forget_idle_consumers(self) -> None:
+        """Tidies the consumer group: workers of ended processes that own no job are dropped."""
+        await self._queue.forget_idle_consumers()
+
     async def run(self, source: JobSource, reporter: JobReporter, stop: asyncio.Event) -> None:
-        """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set."""
+        """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set.
+
+        Cancelled in the middle of a job (shutdown), it hands the job back to the queue first.
+        """
         while not stop.is_set():
             try:
                 queued = await self._queue.next(block_s=1.0)
-            except Exception:  # Redis hiccup: wait and retry rather than kill the worker
-                log.exception("ingestion queue unavailable")
+            except Exception as exc:  # Redis hiccup: wait and retry rather than kill the worker
+                if stop.is_set():
+                    break  # connections closing under a stopping worker are no failure
+                log.warning("ingestion queue unavailable, retrying in 5 s: %s", exc)
                 await _sleep_unless(stop, 5.0)
                 continue
-            if queued is not None:
+            if queued is None:
+                continue
+            try:
                 await self._process(queued, source, reporter)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._hand_back(queued))
+                raise
+
+    async def _hand_back(self, queued: QueuedJobLike) -> None:
+        try:
+            await self._queue.release(queued.entry_id)
+        except Exception as exc:  # Redis gone too: the job stays pending and goes stale instead
+            log.warning("could not hand back job %s: %s", queued.entry_id, exc)
+            return
+        metrics.INGEST_JOBS.labels(state="released").inc()
+        log.info("handed job %s back to the queue", queued.entry_id)
 
     async def _process(self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter) -> None:
         job = IngestJob.from_payload(queued.payload)
+        with log_context(job_id=job.job_id, chat_id=job.chat_id):
+            log.info("ingesting %s (delivery %d)", job.file_name, queued.deliveries)
+            state = await self._run_job(job, queued, source, reporter)
+            log.info("ingestion of %s: %s", job.file_name, state)
+        metrics.INGEST_JOBS.labels(state=state).inc()
+
+    async def _run_job(
+        self, job: IngestJob, queued: QueuedJobLike, source: JobSource, reporter: JobReporter
+    ) -> str:
+        """Runs one job to its end and acknowledges it; returns its state: done, failed or interrupted."""
         if queued.deliveries > self._max_deliveries:
             log.error(
                 "job %s (%s) was interrupted %d times; giving up",
@@ -164,7 +206,7 @@ class IngestionJobs:
             )
             await _report(reporter.failed(job, None))
             await self._queue.done(queued.entry_id)
-            return
+            return "interrupted"
         if queued.deliveries > 1:
             log.warning("resuming job %s (%s) after an interruption", job.job_id, job.file_name)
         heartbeat = _Heartbeat(lambda: self._queue.touch(queued.entry_id))
@@ -176,22 +218,26 @@ class IngestionJobs:
         if job.files:
             await self._process_album(job, source, reporter, heartbeat)
             await self._queue.done(queued.entry_id)
-            return
+            return "done"
         if job.site_pages is not None:
             await self._process_site(job, reporter, on_progress)
             await self._queue.done(queued.entry_id)
-            return
+            return "done"
         try:
             result = await self._ingest_one(job, source, on_progress)
         except (DocumentError, FetchError) as exc:
             await _report(reporter.failed(job, exc))
+            state = "failed"
         except Exception as exc:
             # Storage or embedding failed: nothing was published; the admin is told, the worker goes on.
             log.exception("ingestion job %s (%s) failed", job.job_id, job.file_name)
             await _report(reporter.failed(job, exc))
+            state = "failed"
         else:
             await _report(reporter.finished(job, result))
+            state = "done"
         await self._queue.done(queued.entry_id)
+        return state
 
     async def _ingest_one(
         self, job: IngestJob, source: JobSource, on_progress: Callable[..., Awaitable[None]]

@@ -10,6 +10,7 @@ import openai
 from openai import AsyncOpenAI
 
 from bot.domain import LLMUnavailableError
+from bot.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ class ChatModel:
             )
         except openai.APIError as exc:
             log.warning("LLM request to %s (model %s) failed: %s", self._base_url, self._model, exc)
+            metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
             raise LLMUnavailableError(str(exc)) from exc
+        if response.usage is not None:
+            metrics.record_usage(response.usage.prompt_tokens, response.usage.completion_tokens)
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
         return response.choices[0].message.content or ""

@@ -1,14 +1,18 @@
 """A durable ingestion queue on a Redis stream with a consumer group.
 
-Redis keeps every job until a worker acknowledges it, so a job survives a crash or restart: the same
-worker (a stable name, e.g. the host name) takes its own unacknowledged jobs back first, and another
-replica takes them over once they have been idle for `stale_after_s`. A running job refreshes its
-idle time (`touch`) as it makes progress, so only dead workers lose their jobs to others.
+Redis keeps every job until a worker acknowledges it, so a job survives a crash or restart. Each worker
+process has its own consumer name (host, pid and a random suffix). A worker that stops cleanly hands its
+unfinished job back (`release`), and any worker takes it at once; a crashed worker's job is taken over
+once it has been idle for `stale_after_s`. A running job refreshes its idle time (`touch`) as it makes
+progress, so only dead workers lose their jobs to others.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -69,6 +73,32 @@ class JobQueue:
         """Resets the job's idle time: it is alive, nobody should take it over."""
         await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, [entry_id], justid=True)
 
+    async def release(self, entry_id: str) -> None:
+        """Hands an unfinished job back: marked idle past the stale limit, so the next worker claims it.
+
+        The entry stays pending (nothing is lost if Redis is left alone now); XAUTOCLAIM then counts the
+        new delivery, so a job that keeps being interrupted still ends as "interrupted too often".
+        """
+        await self._redis.xclaim(
+            STREAM, GROUP, self._consumer, 0, [entry_id], idle=self._stale_after_ms + 1000, justid=True
+        )
+
+    async def backlog(self) -> tuple[int, int]:
+        """(jobs waiting or running, of which running): XLEN (finished jobs are deleted) and XPENDING."""
+        await self._ensure_group()
+        length = int(await self._redis.xlen(STREAM))
+        summary = await self._redis.xpending(STREAM, GROUP)
+        return length, int(summary["pending"])
+
+    async def forget_idle_consumers(self) -> None:
+        """Drops consumers of gone processes that own no job (names are per process, so they pile up)."""
+        await self._ensure_group()
+        for consumer in await self._redis.xinfo_consumers(STREAM, GROUP):
+            name = str(consumer["name"])
+            idle_ms = int(consumer.get("inactive", consumer["idle"]))
+            if name != self._consumer and int(consumer["pending"]) == 0 and idle_ms > self._stale_after_ms:
+                await self._redis.xgroup_delconsumer(STREAM, GROUP, name)
+
     async def done(self, entry_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM, GROUP, entry_id)
@@ -82,3 +112,8 @@ def _entries(response: Any) -> list[tuple[str, dict[str, str]]]:
         return []
     _, items = response[0]
     return [(str(entry_id), cast(dict[str, str], fields)) for entry_id, fields in items if fields]
+
+
+def consumer_name() -> str:
+    """A consumer name of its own for this process: host and pid, plus a suffix against pid reuse."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -1,0 +1,66 @@
+"""The one place Redis clients are made: a plain URL or a Sentinel-watched master (failover).
+
+Every Redis user (history, settings, feedback, admin cache, the job stream, update deduplication and the
+`limits` library's rate windows) gets its connections from here, so switching to Sentinel is one setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel
+
+
+@dataclass(frozen=True)
+class RedisConnections:
+    """`client` speaks str (decode_responses); `pool` speaks bytes, for the limits library."""
+
+    client: Redis
+    pool: ConnectionPool
+    sentinel: Sentinel | None = None  # its own connections to the sentinels, closed with the rest
+
+    async def ping(self) -> None:
+        """Raises redis' ConnectionError/TimeoutError when the server (or the elected master) is away."""
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.pool.aclose()
+        for watcher in self.sentinel.sentinels if self.sentinel else []:
+            await watcher.aclose()
+
+
+def connect_redis(
+    *,
+    url: str = "",
+    sentinels: list[tuple[str, int]] | None = None,
+    master: str = "",
+    password: str | None = None,
+    db: int = 0,
+    timeout_s: float = 5.0,
+) -> RedisConnections:
+    """Clients for `url`, or for the master that `sentinels` currently name for `master`.
+
+    With Sentinel, redis-py asks the sentinels for the master's address on every new connection and
+    reconnects after a failover by itself (redis-py's `SentinelConnectionPool`). Nothing connects until
+    the first command; `ping()` checks.
+    """
+    if sentinels:
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves __init__ untyped
+            sentinels,
+            sentinel_kwargs={"socket_timeout": timeout_s},
+            socket_connect_timeout=timeout_s,
+            password=password,
+            db=db,
+        )
+        client: Redis = sentinel.master_for(master, decode_responses=True)
+        pool = sentinel.master_for(master).connection_pool
+        return RedisConnections(client=client, pool=pool, sentinel=sentinel)
+    if not url:
+        raise ValueError("connect_redis needs a URL or sentinels")
+    # socket_timeout stays unset: XREADGROUP BLOCK must be allowed to wait longer than a timeout.
+    return RedisConnections(
+        client=Redis.from_url(url, decode_responses=True, socket_connect_timeout=timeout_s),
+        pool=ConnectionPool.from_url(url, socket_connect_timeout=timeout_s),
+    )

@@ -1,0 +1,1 @@
+"""Operations telemetry: Prometheus metrics and structured, redacted logs."""

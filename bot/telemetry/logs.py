@@ -1,0 +1,86 @@
+"""Logging: JSON or text lines through structlog's formatter, with the ids of the work in progress
+(update, chat, job) from context variables, and every secret redacted from the finished line.
+
+The code keeps using stdlib `logging.getLogger(__name__)`; structlog's `ProcessorFormatter` renders those
+records, so aiogram's, aiohttp's and redis-py's own log lines get the same shape and the same redaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Literal
+from urllib.parse import quote
+
+import structlog
+from structlog.typing import Processor
+
+REDACTED = "[REDACTED]"
+# Shorter values (the "EMPTY" API key of a local vLLM) are no secrets, and would redact ordinary words.
+_MIN_SECRET_CHARS = 8
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with `inner`, then replaces each secret, as written, URL-encoded or JSON-escaped."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        variants = {
+            form
+            for secret in secrets
+            if len(secret) >= _MIN_SECRET_CHARS
+            for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1])
+        }
+        # Longest first, so a secret containing another is replaced whole.
+        self._variants = sorted(variants, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self._inner.format(record))
+
+    def redact(self, text: str) -> str:
+        for variant in self._variants:
+            text = text.replace(variant, REDACTED)
+        return text
+
+
+def configure_logging(level: str, fmt: Literal["text", "json"], secrets: Iterable[str] = ()) -> None:
+    """Sends every log record to stderr as one line (JSON objects with LOG_FORMAT=json).
+
+    Each line carries the context bound with `log_context` (update_id, chat_id, job_id) and never any of
+    `secrets` (the bot token, API keys, the webhook secret), also not inside URLs or tracebacks.
+    """
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
+    inner = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([structlog.processors.format_exc_info] if fmt == "json" else []),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(inner, secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+@contextlib.contextmanager
+def log_context(**ids: object) -> Iterator[None]:
+    """Adds `ids` (update_id=…, chat_id=…, job_id=…) to every log line written inside the block."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in ids.items() if v is not None}):
+        yield
