@@ -7,6 +7,8 @@ stemming) other forms of the same word; Qdrant fuses both lists in one query. A 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,10 +18,14 @@ from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, sco
 from bot.rag.context import ContextBudget, assemble_context
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+# dbsf and rrf are Qdrant's own, fused inside one query; the others fuse the two legs here.
+RetrievalFusion = Literal["dbsf", "rrf", "dbsf-py"]
 
 _WORD = re.compile(r"\w+")
 # Chunks fetched per document shown: merging neighbours and dropping duplicates needs spares.
-_CANDIDATES_PER_DOCUMENT = 2
+CANDIDATES_PER_DOCUMENT = 2
+# Candidates each leg hands to a fusion done here, as Qdrant's prefetch does (SearchQuery.prefetch_limit).
+_PREFETCH = SearchQuery().prefetch_limit
 
 
 class QueryEmbedder(Protocol):
@@ -37,7 +43,7 @@ class ChunkSearch(Protocol):
 @dataclass(frozen=True)
 class RetrievalConfig:
     mode: RetrievalMode = "hybrid"
-    fusion: Fusion = "dbsf"
+    fusion: RetrievalFusion = "dbsf"
     # A question of at most this many words that follows earlier ones is searched with them.
     followup_max_words: int = 6
     # Weight of the earlier questions' terms in the sparse query (the new question's terms weigh 1).
@@ -102,12 +108,63 @@ class Retriever:
             else None
         )
         # The scope filter runs inside Qdrant's query: other chats' chunks never leave the store.
-        candidates = await self._store.search(
-            SearchQuery(dense=dense, sparse=sparse, fusion=config.fusion),
-            scopes_for_chat(chat_id, include_global=include_global),
-            config.budget.max_documents * _CANDIDATES_PER_DOCUMENT,
-        )
+        scopes = scopes_for_chat(chat_id, include_global=include_global)
+        limit = config.budget.max_documents * CANDIDATES_PER_DOCUMENT
+        if (
+            config.fusion == "dbsf"
+            or config.fusion == "rrf"
+            or dense is None
+            or not sparse
+            or not sparse.indices
+        ):
+            fusion: Fusion = "rrf" if config.fusion == "rrf" else "dbsf"
+            candidates = await self._store.search(
+                SearchQuery(dense=dense, sparse=sparse, fusion=fusion), scopes, limit
+            )
+        else:
+            dense_hits, sparse_hits = await asyncio.gather(
+                self._store.search(SearchQuery(dense=dense), scopes, max(_PREFETCH, limit)),
+                self._store.search(SearchQuery(sparse=sparse), scopes, max(_PREFETCH, limit)),
+            )
+            candidates = fuse_legs(FusionInput(dense_hits, sparse_hits, question, limit))
         return assemble_context(candidates, config.budget)
+
+
+@dataclass(frozen=True)
+class FusionInput:
+    """The two legs of a hybrid search, each best first with its own raw scores."""
+
+    dense: Sequence[StoredChunk]  # cosine
+    sparse: Sequence[StoredChunk]  # BM25 with Qdrant's IDF
+    question: str
+    limit: int  # chunks to return
+
+
+def dbsf_normalize(scores: Sequence[float]) -> list[float]:
+    """Distribution-based score normalisation, as Qdrant does it: (s - (μ - 3σ)) / 6σ, sample σ.
+
+    A single score, or all-equal ones, become 0.5 (Qdrant's choice).
+    """
+    if len(scores) < 2:
+        return [0.5] * len(scores)
+    mean = sum(scores) / len(scores)
+    std = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
+    if std == 0:
+        return [0.5] * len(scores)
+    return [(s - mean + 3 * std) / (6 * std) for s in scores]
+
+
+def fuse_legs(legs: FusionInput) -> list[StoredChunk]:
+    """The legs' normalised scores summed per chunk (missing = 0), best `limit` first."""
+    fused: dict[tuple[str, int], float] = {}
+    chunks: dict[tuple[str, int], StoredChunk] = {}
+    for leg in (legs.dense, legs.sparse):
+        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
+            key = (chunk.doc_id, chunk.chunk_index)
+            fused[key] = fused.get(key, 0.0) + score
+            chunks[key] = chunk
+    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
+    return [dataclasses.replace(chunks[key], score=fused[key]) for key in ranked]
 
 
 def _word_count(text: str) -> int:

@@ -1,0 +1,386 @@
+"""A fast replica of hybrid retrieval on cached vectors, to explore fusion ideas in seconds.
+
+The full benchmark (`python -m bot bench retrieval`) takes 10+ minutes on 2 shared cores, almost all
+of it e5 and embedded Qdrant's Python scans. This helper runs the bot's own ingestion and embeds
+every XQuAD question once (`--build`, ~2 minutes), stores the chunks' and questions' vectors in
+bench/results/ (git-ignored), then replays both search legs in NumPy the way Qdrant scores them:
+cosine for e5, BM25 term weights times Qdrant's IDF (`ln((N - df + 0.5) / (df + 0.5) + 1)`, over
+the whole collection) for the sparse leg, points without a common term left out. Each leg's
+list goes through the fusion under test, then through the bot's own `assemble_context`, and the
+ranks are scored as the benchmark scores them, in the same four directions.
+
+    python -m bench.fusion_replica --build     # once
+    python -m bench.fusion_replica             # every fusion variant, one table
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from qdrant_client import models
+
+from bench.retrieval import (
+    DEFAULT_MODEL_PATH,
+    DEFAULT_XQUAD,
+    DIRECTIONS,
+    LANGUAGES,
+    REPO_ROOT,
+    Question,
+    expected_paragraphs,
+    ingest_paragraphs,
+    load_xquad,
+    open_corpus,
+    paragraph_scope,
+)
+from bot.domain import GLOBAL_SCOPE, StoredChunk, chat_scope
+from bot.rag.context import ContextBudget, assemble_context
+from bot.rag.language import Language
+from bot.rag.language import detect_language as _detect_language
+from bot.rag.retrieval import CANDIDATES_PER_DOCUMENT, FusionInput, dbsf_normalize, fuse_legs
+from bot.storage.chunk_store import SPARSE_VECTOR
+
+
+@functools.cache
+def detect_language(text: str) -> Language:
+    return _detect_language(text)
+
+
+CACHE = REPO_ROOT / "bench" / "results" / "fusion_cache.pkl"
+RANKS_FILE = REPO_ROOT / "bench" / "results" / "fusion_ranks.json"
+PREFETCH = 20  # SearchQuery.prefetch_limit
+Vector = npt.NDArray[np.float32]
+# A fusion under test: the two legs' lists (best first, raw scores) → the chunks it ranks first.
+FusionFn = Callable[[FusionInput], list[StoredChunk]]
+
+
+@dataclass
+class CachedQuestion:
+    question: Question
+    dense: list[float]
+    sparse: tuple[list[int], list[float]]
+
+
+async def build_cache(xquad: Path, model_path: Path | None) -> dict[str, Any]:
+    corpus = await open_corpus(model_path)
+    try:
+        data = {lang: load_xquad(xquad, lang) for lang in LANGUAGES}
+        for lang, (paragraphs, _) in data.items():
+            await ingest_paragraphs(corpus, paragraphs, paragraph_scope(lang))
+        points: list[Any] = []
+        offset: Any = None
+        while True:
+            batch, offset = await corpus.client.scroll(
+                "bench", limit=256, offset=offset, with_payload=True, with_vectors=True
+            )
+            points += batch
+            if offset is None:
+                break
+        chunks = []
+        for point in points:
+            payload = point.payload or {}
+            vectors: Any = point.vector
+            sparse: models.SparseVector = vectors[SPARSE_VECTOR]
+            chunks.append(
+                {
+                    "chunk": StoredChunk(
+                        doc_id=payload["doc_id"],
+                        chunk_index=payload["chunk_index"],
+                        title=payload["title"],
+                        file_name=payload["file_name"],
+                        page=payload.get("page"),
+                        section=payload.get("section"),
+                        text=payload["text"],
+                        score=0.0,
+                    ),
+                    "scope": payload["scope"],
+                    "dense": vectors[corpus.embedder.vector_name],
+                    "sparse": (list(sparse.indices), list(sparse.values)),
+                }
+            )
+        questions: dict[str, list[CachedQuestion]] = {}
+        for lang, (_, asked) in data.items():
+            questions[lang] = []
+            for question in asked:
+                sparse_query = corpus.sparse.embed_query(question.text)
+                questions[lang].append(
+                    CachedQuestion(
+                        question,
+                        await corpus.embedder.embed_query(question.text),
+                        (sparse_query.indices, sparse_query.values),
+                    )
+                )
+        return {"chunks": chunks, "questions": questions}
+    finally:
+        await corpus.client.close()
+        corpus.embedder.close()
+
+
+class Replica:
+    """Both search legs over the cached chunks, scored as Qdrant scores them."""
+
+    def __init__(self, cache: dict[str, Any]) -> None:
+        self.chunks: list[StoredChunk] = [c["chunk"] for c in cache["chunks"]]
+        self.scopes = np.array([c["scope"] for c in cache["chunks"]])
+        self.dense: Vector = np.array([c["dense"] for c in cache["chunks"]], dtype=np.float32)
+        self.postings: dict[int, list[tuple[int, float]]] = {}
+        for row, c in enumerate(cache["chunks"]):
+            for term, weight in zip(*c["sparse"], strict=True):
+                self.postings.setdefault(term, []).append((row, weight))
+        n = len(self.chunks)
+        self.idf = {
+            t: float(np.log((n - len(p) + 0.5) / (len(p) + 0.5) + 1)) for t, p in self.postings.items()
+        }
+
+    def mask(self, scopes: Sequence[str]) -> npt.NDArray[np.bool_]:
+        return np.isin(self.scopes, list(scopes))
+
+    def dense_leg(self, query: Sequence[float], mask: npt.NDArray[np.bool_], limit: int) -> list[StoredChunk]:
+        scores = self.dense @ np.asarray(query, dtype=np.float32)
+        scores[~mask] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [self._scored(int(i), float(scores[i])) for i in order if np.isfinite(scores[i])]
+
+    def sparse_leg(
+        self, query: tuple[list[int], list[float]], mask: npt.NDArray[np.bool_], limit: int
+    ) -> list[StoredChunk]:
+        scores: dict[int, float] = {}
+        for term, weight in zip(*query, strict=True):
+            idf = self.idf.get(term, 0.0)
+            for row, tf in self.postings.get(term, []):
+                if mask[row]:
+                    scores[row] = scores.get(row, 0.0) + weight * idf * tf
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:limit]
+        return [self._scored(row, score) for row, score in ranked]
+
+    def _scored(self, row: int, score: float) -> StoredChunk:
+        chunk = self.chunks[row]
+        return StoredChunk(**{**chunk.__dict__, "score": score})
+
+
+def qdrant_dbsf(legs: FusionInput) -> list[StoredChunk]:
+    """Qdrant's DBSF: each list scaled by mean ± 3σ, summed per chunk, a missing score counts 0."""
+    fused: dict[tuple[str, int], float] = {}
+    chunks: dict[tuple[str, int], StoredChunk] = {}
+    for leg in (legs.dense, legs.sparse):
+        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
+            key = (chunk.doc_id, chunk.chunk_index)
+            fused[key] = fused.get(key, 0.0) + score
+            chunks[key] = chunk
+    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
+    return [chunks[key] for key in ranked]
+
+
+def qdrant_rrf(legs: FusionInput, k: int = 2) -> list[StoredChunk]:
+    fused: dict[tuple[str, int], float] = {}
+    chunks: dict[tuple[str, int], StoredChunk] = {}
+    for leg in (legs.dense, legs.sparse):
+        for rank, chunk in enumerate(leg):
+            key = (chunk.doc_id, chunk.chunk_index)
+            fused[key] = fused.get(key, 0.0) + 1 / (k + rank + 1)
+            chunks[key] = chunk
+    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
+    return [chunks[key] for key in ranked]
+
+
+RANKS: dict[str, dict[str, list[int | None]]] = {}
+
+
+def evaluate(
+    replica: Replica,
+    cache: dict[str, Any],
+    fusion: FusionFn | str,
+    centroids: dict[str, Vector] | None = None,
+    name_for_ranks: str = "",
+) -> dict[str, dict[str, float]]:
+    """Recall@1/3/6 and MRR per direction; `fusion` is a fusion function or "dense" / "sparse".
+
+    `centroids`: per question language, a mean vector subtracted from the question's e5 vector.
+    """
+    budget = ContextBudget()
+    limit = budget.max_documents * CANDIDATES_PER_DOCUMENT
+    russian_chat = chat_scope(-1)
+    results: dict[str, dict[str, float]] = {}
+    for name, (q_lang, p_lang) in DIRECTIONS.items():
+        asked: list[CachedQuestion] = cache["questions"][q_lang]
+        expected = expected_paragraphs(
+            [c.question for c in asked], [c.question for c in cache["questions"][p_lang]]
+        )
+        scopes = [GLOBAL_SCOPE, russian_chat] if q_lang == p_lang else [paragraph_scope(p_lang)]
+        mask = replica.mask(scopes)
+        ranks: list[int | None] = []
+        for cached, paragraph_file in zip(asked, expected, strict=True):
+            query: Sequence[float] = cached.dense
+            if centroids is not None:
+                query = list(np.asarray(cached.dense, dtype=np.float32) - centroids[q_lang])
+            if fusion == "dense":
+                candidates = replica.dense_leg(query, mask, limit)
+            elif fusion == "sparse":
+                candidates = replica.sparse_leg(cached.sparse, mask, limit)
+            else:
+                assert callable(fusion)
+                legs = FusionInput(
+                    dense=replica.dense_leg(query, mask, PREFETCH),
+                    sparse=replica.sparse_leg(cached.sparse, mask, PREFETCH) if cached.sparse[0] else [],
+                    question=cached.question.text,
+                    limit=limit,
+                )
+                candidates = fusion(legs)
+            files = [c.file_name for c in assemble_context(candidates, budget)]
+            ranks.append(files.index(paragraph_file) + 1 if paragraph_file in files else None)
+        RANKS.setdefault(name_for_ranks, {})[name] = ranks
+        n = len(ranks)
+        results[name] = {
+            "r@1": sum(r == 1 for r in ranks) / n,
+            "r@3": sum(1 for r in ranks if r and r <= 3) / n,
+            "r@6": sum(1 for r in ranks if r and r <= 6) / n,
+            "mrr": sum(1 / r for r in ranks if r) / n,
+        }
+    return results
+
+
+def _weighted_dbsf(
+    legs: FusionInput,
+    sparse_weight: Callable[[StoredChunk], float],
+    dense_weight: Callable[[StoredChunk], float],
+) -> list[StoredChunk]:
+    fused: dict[tuple[str, int], float] = {}
+    chunks: dict[tuple[str, int], StoredChunk] = {}
+    for leg, weight in ((legs.dense, dense_weight), (legs.sparse, sparse_weight)):
+        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
+            key = (chunk.doc_id, chunk.chunk_index)
+            fused[key] = fused.get(key, 0.0) + score * weight(chunk)
+            chunks[key] = chunk
+    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
+    return [chunks[key] for key in ranked]
+
+
+def language_aware(cross_dense_weight: float, keep_cross_sparse: bool = False) -> FusionFn:
+    """Sparse hits in another language than the question's are dropped before normalising; the
+    other language's chunks get their dense score times `cross_dense_weight`."""
+
+    def fuse(legs: FusionInput) -> list[StoredChunk]:
+        q = detect_language(legs.question)
+        sparse = (
+            legs.sparse if keep_cross_sparse else [c for c in legs.sparse if detect_language(c.text) == q]
+        )
+        same = FusionInput(legs.dense, sparse, legs.question, legs.limit)
+        return _weighted_dbsf(
+            same,
+            lambda c: 1.0,
+            lambda c: 1.0 if detect_language(c.text) == q else cross_dense_weight,
+        )
+
+    return fuse
+
+
+class Coverage:
+    """IDF-weighted share of the question's terms a chunk contains (term data from the cache)."""
+
+    def __init__(self, replica: Replica, cache: dict[str, Any], idf_weighted: bool = True) -> None:
+        self.idf_weighted = idf_weighted
+        self.replica = replica
+        self.terms = {
+            (c["chunk"].doc_id, c["chunk"].chunk_index): set(c["sparse"][0]) for c in cache["chunks"]
+        }
+        self.query_terms: dict[str, list[int]] = {}
+        for questions in cache["questions"].values():
+            for q in questions:
+                self.query_terms[q.question.text] = q.sparse[0]
+
+    def of(self, question: str, chunk: StoredChunk) -> float:
+        terms = self.query_terms[question]
+        have = self.terms[(chunk.doc_id, chunk.chunk_index)]
+        if not self.idf_weighted:
+            return sum(1 for t in terms if t in have) / len(terms) if terms else 0.0
+        total = sum(self.replica.idf.get(t, 0.0) for t in terms)
+        return sum(self.replica.idf.get(t, 0.0) for t in terms if t in have) / total if total else 0.0
+
+    def leg_guard(self, threshold: float) -> FusionFn:
+        """The sparse leg weighs min(1, coverage of its best hit / threshold)."""
+
+        def fuse(legs: FusionInput) -> list[StoredChunk]:
+            top = self.of(legs.question, legs.sparse[0]) if legs.sparse else 0.0
+            weight = min(1.0, top / threshold)
+            return _weighted_dbsf(legs, lambda c: weight, lambda c: 1.0)
+
+        return fuse
+
+    def per_chunk(self, threshold: float) -> FusionFn:
+        """Each sparse hit weighs min(1, its coverage / threshold)."""
+
+        def fuse(legs: FusionInput) -> list[StoredChunk]:
+            return _weighted_dbsf(
+                legs, lambda c: min(1.0, self.of(legs.question, c) / threshold), lambda c: 1.0
+            )
+
+        return fuse
+
+
+def variants(replica: Replica, cache: dict[str, Any]) -> dict[str, FusionFn | str]:
+    coverage = Coverage(replica, cache)
+    found: dict[str, FusionFn | str] = {
+        "dense only": "dense",
+        "sparse only": "sparse",
+        "Qdrant RRF k=2": qdrant_rrf,
+        "Qdrant DBSF (today)": qdrant_dbsf,
+        "bot fuse_legs (default)": fuse_legs,
+    }
+    for w in (1.0, 1.5, 2.0):
+        found[f"language: drop cross sparse, cross dense x{w}"] = language_aware(w)
+    for t in (0.3, 0.5, 0.7):
+        found[f"coverage guard on leg, t={t}"] = coverage.leg_guard(t)
+        found[f"coverage per chunk, t={t}"] = coverage.per_chunk(t)
+    plain = Coverage(replica, cache, idf_weighted=False)
+    for t in (0.2, 0.3, 0.5):
+        found[f"plain coverage per chunk, t={t}"] = plain.per_chunk(t)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fusion_replica", description=__doc__)
+    parser.add_argument("--build", action="store_true", help="(re)build the vector cache first")
+    parser.add_argument("--xquad", type=Path, default=DEFAULT_XQUAD)
+    parser.add_argument(
+        "--model-path", type=Path, default=DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.is_dir() else None
+    )
+    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    args = parser.parse_args(argv)
+    if args.build or not CACHE.exists():
+        cache = asyncio.run(build_cache(args.xquad, args.model_path))
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_bytes(pickle.dumps(cache))
+    cache = pickle.loads(CACHE.read_bytes())  # our own file, written just above or earlier
+    replica = Replica(cache)
+    print("| variant | " + " | ".join(f"{d} r@1 | {d} r@6 | {d} MRR" for d in DIRECTIONS) + " |")
+    print("|---|" + "---:|" * 3 * len(DIRECTIONS))
+    # The mean e5 vector of each language's questions: removing it takes out the "language"
+    # direction that makes an English question prefer English text.
+    centroids = {
+        lang: np.mean([q.dense for q in questions], axis=0).astype(np.float32)
+        for lang, questions in cache["questions"].items()
+    }
+    found = variants(replica, cache)
+    found["centered: dense only"] = "dense"
+    found["centered: DBSF"] = qdrant_dbsf
+    for name, fusion in found.items():
+        if args.only and not any(part in name for part in args.only):
+            continue
+        r = evaluate(replica, cache, fusion, centroids if name.startswith("centered") else None, name)
+        cells = " | ".join(f"{r[d]['r@1']:.3f} | {r[d]['r@6']:.3f} | {r[d]['mrr']:.3f}" for d in DIRECTIONS)
+        print(f"| {name} | {cells} |", flush=True)
+    RANKS_FILE.write_text(json.dumps(RANKS), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
