@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import json
 import pickle
@@ -42,11 +43,12 @@ from bench.retrieval import (
     open_corpus,
     paragraph_scope,
 )
-from bot.domain import GLOBAL_SCOPE, StoredChunk, chat_scope
+from bot.domain import GLOBAL_SCOPE, SparseVector, StoredChunk, chat_scope
 from bot.rag.context import ContextBudget, assemble_context
+from bot.rag.fusion import FULL_COVERAGE, FusionInput, fuse_legs, term_coverage
 from bot.rag.language import Language
 from bot.rag.language import detect_language as _detect_language
-from bot.rag.retrieval import CANDIDATES_PER_DOCUMENT, FusionInput, dbsf_normalize, fuse_legs
+from bot.rag.retrieval import CANDIDATES_PER_DOCUMENT
 from bot.storage.chunk_store import SPARSE_VECTOR
 
 
@@ -60,7 +62,7 @@ RANKS_FILE = REPO_ROOT / "bench" / "results" / "fusion_ranks.json"
 PREFETCH = 20  # SearchQuery.prefetch_limit
 Vector = npt.NDArray[np.float32]
 # A fusion under test: the two legs' lists (best first, raw scores) → the chunks it ranks first.
-FusionFn = Callable[[FusionInput], list[StoredChunk]]
+FusionFn = Callable[[FusionInput, "CachedQuestion"], list[StoredChunk]]
 
 
 @dataclass
@@ -167,20 +169,8 @@ class Replica:
         return StoredChunk(**{**chunk.__dict__, "score": score})
 
 
-def qdrant_dbsf(legs: FusionInput) -> list[StoredChunk]:
-    """Qdrant's DBSF: each list scaled by mean ± 3σ, summed per chunk, a missing score counts 0."""
-    fused: dict[tuple[str, int], float] = {}
-    chunks: dict[tuple[str, int], StoredChunk] = {}
-    for leg in (legs.dense, legs.sparse):
-        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
-            key = (chunk.doc_id, chunk.chunk_index)
-            fused[key] = fused.get(key, 0.0) + score
-            chunks[key] = chunk
-    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
-    return [chunks[key] for key in ranked]
-
-
-def qdrant_rrf(legs: FusionInput, k: int = 2) -> list[StoredChunk]:
+def qdrant_rrf(legs: FusionInput, question: CachedQuestion, k: int = 2) -> list[StoredChunk]:
+    """Qdrant's RRF: 1 / (k + rank) summed over the legs."""
     fused: dict[tuple[str, int], float] = {}
     chunks: dict[tuple[str, int], StoredChunk] = {}
     for leg in (legs.dense, legs.sparse):
@@ -190,6 +180,75 @@ def qdrant_rrf(legs: FusionInput, k: int = 2) -> list[StoredChunk]:
             chunks[key] = chunk
     ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
     return [chunks[key] for key in ranked]
+
+
+def qdrant_dbsf(legs: FusionInput, question: CachedQuestion) -> list[StoredChunk]:
+    """Qdrant's DBSF: the bot's fuse_legs without a coverage guard is the same formula."""
+    return fuse_legs(legs)
+
+
+class Coverage:
+    """Per sparse hit, the share of the question's terms it contains (term sets from the cache)."""
+
+    def __init__(self, replica: Replica, cache: dict[str, Any]) -> None:
+        self.replica = replica
+        self.terms = {
+            (c["chunk"].doc_id, c["chunk"].chunk_index): set(c["sparse"][0]) for c in cache["chunks"]
+        }
+
+    def share(self, question: CachedQuestion, chunk: StoredChunk, idf_weighted: bool) -> float:
+        indices = question.sparse[0]
+        weights = [self.replica.idf.get(t, 0.0) for t in indices] if idf_weighted else question.sparse[1]
+        query = SparseVector(indices=indices, values=weights)
+        return term_coverage(query, self.terms[(chunk.doc_id, chunk.chunk_index)])
+
+    def per_chunk(self, full: float, idf_weighted: bool = False) -> FusionFn:
+        """The bot's dbsf-coverage with full weight from coverage `full` on."""
+
+        def fuse(legs: FusionInput, question: CachedQuestion) -> list[StoredChunk]:
+            # fuse_legs reaches full weight at FULL_COVERAGE: rescale the shares to move that point.
+            shares = [self.share(question, c, idf_weighted) * FULL_COVERAGE / full for c in legs.sparse]
+            return fuse_legs(dataclasses.replace(legs, sparse_coverage=shares))
+
+        return fuse
+
+    def leg_guard(self, full: float) -> FusionFn:
+        """The whole sparse leg weighs min(1, IDF-weighted coverage of its best hit / `full`)."""
+
+        def fuse(legs: FusionInput, question: CachedQuestion) -> list[StoredChunk]:
+            top = self.share(question, legs.sparse[0], True) if legs.sparse else 0.0
+            shares = [top * FULL_COVERAGE / full] * len(legs.sparse)
+            return fuse_legs(dataclasses.replace(legs, sparse_coverage=shares))
+
+        return fuse
+
+
+def language_aware(legs: FusionInput, question: CachedQuestion) -> list[StoredChunk]:
+    """Sparse hits in another language than the question's are left out (dense only for them)."""
+    language = detect_language(question.question.text)
+    same = [c for c in legs.sparse if detect_language(c.text) == language]
+    return fuse_legs(dataclasses.replace(legs, sparse=same))
+
+
+def variants(replica: Replica, cache: dict[str, Any]) -> dict[str, FusionFn | str]:
+    coverage = Coverage(replica, cache)
+    found: dict[str, FusionFn | str] = {
+        "dense only": "dense",
+        "sparse only": "sparse",
+        "Qdrant RRF k=2": qdrant_rrf,
+        "Qdrant DBSF (today)": qdrant_dbsf,
+        "language: sparse hits of the other language dropped": language_aware,
+    }
+    for full in (0.3, 0.5):
+        found[f"coverage guard on the whole sparse leg (IDF-weighted), full at {full}"] = coverage.leg_guard(
+            full
+        )
+        found[f"coverage per sparse hit (IDF-weighted), full at {full}"] = coverage.per_chunk(full, True)
+    for full in (0.2, 0.3, 0.5):
+        found[f"coverage per sparse hit (dbsf-coverage), full at {full}"] = coverage.per_chunk(full)
+    found["centered: dense only"] = "dense"
+    found["centered: DBSF"] = qdrant_dbsf
+    return found
 
 
 RANKS: dict[str, dict[str, list[int | None]]] = {}
@@ -231,10 +290,9 @@ def evaluate(
                 legs = FusionInput(
                     dense=replica.dense_leg(query, mask, PREFETCH),
                     sparse=replica.sparse_leg(cached.sparse, mask, PREFETCH) if cached.sparse[0] else [],
-                    question=cached.question.text,
                     limit=limit,
                 )
-                candidates = fusion(legs)
+                candidates = fusion(legs, cached)
             files = [c.file_name for c in assemble_context(candidates, budget)]
             ranks.append(files.index(paragraph_file) + 1 if paragraph_file in files else None)
         RANKS.setdefault(name_for_ranks, {})[name] = ranks
@@ -246,104 +304,6 @@ def evaluate(
             "mrr": sum(1 / r for r in ranks if r) / n,
         }
     return results
-
-
-def _weighted_dbsf(
-    legs: FusionInput,
-    sparse_weight: Callable[[StoredChunk], float],
-    dense_weight: Callable[[StoredChunk], float],
-) -> list[StoredChunk]:
-    fused: dict[tuple[str, int], float] = {}
-    chunks: dict[tuple[str, int], StoredChunk] = {}
-    for leg, weight in ((legs.dense, dense_weight), (legs.sparse, sparse_weight)):
-        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
-            key = (chunk.doc_id, chunk.chunk_index)
-            fused[key] = fused.get(key, 0.0) + score * weight(chunk)
-            chunks[key] = chunk
-    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
-    return [chunks[key] for key in ranked]
-
-
-def language_aware(cross_dense_weight: float, keep_cross_sparse: bool = False) -> FusionFn:
-    """Sparse hits in another language than the question's are dropped before normalising; the
-    other language's chunks get their dense score times `cross_dense_weight`."""
-
-    def fuse(legs: FusionInput) -> list[StoredChunk]:
-        q = detect_language(legs.question)
-        sparse = (
-            legs.sparse if keep_cross_sparse else [c for c in legs.sparse if detect_language(c.text) == q]
-        )
-        same = FusionInput(legs.dense, sparse, legs.question, legs.limit)
-        return _weighted_dbsf(
-            same,
-            lambda c: 1.0,
-            lambda c: 1.0 if detect_language(c.text) == q else cross_dense_weight,
-        )
-
-    return fuse
-
-
-class Coverage:
-    """IDF-weighted share of the question's terms a chunk contains (term data from the cache)."""
-
-    def __init__(self, replica: Replica, cache: dict[str, Any], idf_weighted: bool = True) -> None:
-        self.idf_weighted = idf_weighted
-        self.replica = replica
-        self.terms = {
-            (c["chunk"].doc_id, c["chunk"].chunk_index): set(c["sparse"][0]) for c in cache["chunks"]
-        }
-        self.query_terms: dict[str, list[int]] = {}
-        for questions in cache["questions"].values():
-            for q in questions:
-                self.query_terms[q.question.text] = q.sparse[0]
-
-    def of(self, question: str, chunk: StoredChunk) -> float:
-        terms = self.query_terms[question]
-        have = self.terms[(chunk.doc_id, chunk.chunk_index)]
-        if not self.idf_weighted:
-            return sum(1 for t in terms if t in have) / len(terms) if terms else 0.0
-        total = sum(self.replica.idf.get(t, 0.0) for t in terms)
-        return sum(self.replica.idf.get(t, 0.0) for t in terms if t in have) / total if total else 0.0
-
-    def leg_guard(self, threshold: float) -> FusionFn:
-        """The sparse leg weighs min(1, coverage of its best hit / threshold)."""
-
-        def fuse(legs: FusionInput) -> list[StoredChunk]:
-            top = self.of(legs.question, legs.sparse[0]) if legs.sparse else 0.0
-            weight = min(1.0, top / threshold)
-            return _weighted_dbsf(legs, lambda c: weight, lambda c: 1.0)
-
-        return fuse
-
-    def per_chunk(self, threshold: float) -> FusionFn:
-        """Each sparse hit weighs min(1, its coverage / threshold)."""
-
-        def fuse(legs: FusionInput) -> list[StoredChunk]:
-            return _weighted_dbsf(
-                legs, lambda c: min(1.0, self.of(legs.question, c) / threshold), lambda c: 1.0
-            )
-
-        return fuse
-
-
-def variants(replica: Replica, cache: dict[str, Any]) -> dict[str, FusionFn | str]:
-    coverage = Coverage(replica, cache)
-    found: dict[str, FusionFn | str] = {
-        "dense only": "dense",
-        "sparse only": "sparse",
-        "Qdrant RRF k=2": qdrant_rrf,
-        "Qdrant DBSF (today)": qdrant_dbsf,
-        "bot fuse_legs (default)": fuse_legs,
-    }
-    for w in (1.0, 1.5, 2.0):
-        found[f"language: drop cross sparse, cross dense x{w}"] = language_aware(w)
-    for t in (0.3, 0.5, 0.7):
-        found[f"coverage guard on leg, t={t}"] = coverage.leg_guard(t)
-        found[f"coverage per chunk, t={t}"] = coverage.per_chunk(t)
-    plain = Coverage(replica, cache, idf_weighted=False)
-    for t in (0.2, 0.3, 0.5):
-        found[f"plain coverage per chunk, t={t}"] = plain.per_chunk(t)
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,8 +330,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for lang, questions in cache["questions"].items()
     }
     found = variants(replica, cache)
-    found["centered: dense only"] = "dense"
-    found["centered: DBSF"] = qdrant_dbsf
     for name, fusion in found.items():
         if args.only and not any(part in name for part in args.only):
             continue

@@ -14,7 +14,7 @@ k when its paragraph is among the first k documents the model would be shown (af
 chunks are merged). The data is read from ../shared/eval and never copied.
 
     python -m bot bench retrieval --xquad ../shared/eval/xquad [--fusion NAME] [--questions N]
-        [--directions ru en en→ru ru→en]
+        [--directions ru en en→ru ru→en] [--modes dense sparse hybrid]
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ async def run(
     fusion: RetrievalFusion,
     max_questions: int | None,
     directions: Sequence[str] = tuple(DIRECTIONS),
+    modes: Sequence[RetrievalMode] = MODES,
 ) -> dict[str, Any]:
     corpus = await open_corpus(model_path)
     try:
@@ -221,7 +222,7 @@ async def run(
         shared = SharedQueryEmbeddings(corpus.embedder)
         retrievers = {
             mode: Retriever(shared, corpus.sparse, corpus.store, RetrievalConfig(mode=mode, fusion=fusion))
-            for mode in MODES
+            for mode in modes
         }
         for name in directions:
             question_language, paragraph_language = DIRECTIONS[name]
@@ -270,12 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=list(DIRECTIONS),
         help="ru and en search both languages; en→ru and ru→en only the other one",
     )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args(argv)
     if not (args.xquad / "xquad.ru.json").is_file():
         print(f"No XQuAD data in {args.xquad} (expected xquad.ru.json and xquad.en.json).")
         return 2
-    report = asyncio.run(run(args.xquad, args.model_path, args.fusion, args.questions, args.directions))
+    report = asyncio.run(
+        run(args.xquad, args.model_path, args.fusion, args.questions, args.directions, args.modes)
+    )
     ing = report["ingestion"]
     print(f"Indexed {ing['documents']} paragraphs as {ing['chunks']} chunks in {ing['seconds']} s.")
     print(f"Fusion: {report['fusion']}\n")

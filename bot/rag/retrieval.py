@@ -8,18 +8,19 @@ stemming) other forms of the same word; Qdrant fuses both lists in one query. A 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat
+from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat, search_text
 from bot.rag.context import ContextBudget, assemble_context
+from bot.rag.fusion import FusionInput, fuse_legs, term_coverage
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
-# dbsf and rrf are Qdrant's own, fused inside one query; the others fuse the two legs here.
-RetrievalFusion = Literal["dbsf", "rrf", "dbsf-py"]
+# dbsf and rrf are Qdrant's own, fused inside one query; dbsf-coverage fuses the two legs here,
+# weighing each sparse hit by the share of the question's terms it contains (bot/rag/fusion.py).
+RetrievalFusion = Literal["dbsf", "rrf", "dbsf-coverage"]
 
 _WORD = re.compile(r"\w+")
 # Chunks fetched per document shown: merging neighbours and dropping duplicates needs spares.
@@ -34,6 +35,8 @@ class QueryEmbedder(Protocol):
 
 class SparseQueryEmbedder(Protocol):
     def embed_query(self, text: str, context: str = "", context_weight: float = 0.5) -> SparseVector: ...
+
+    def embed_passages_sync(self, texts: Sequence[str]) -> list[SparseVector]: ...
 
 
 class ChunkSearch(Protocol):
@@ -122,49 +125,20 @@ class Retriever:
                 SearchQuery(dense=dense, sparse=sparse, fusion=fusion), scopes, limit
             )
         else:
+            # Both legs at once; the fusion runs here so it can look at what each sparse hit matched.
             dense_hits, sparse_hits = await asyncio.gather(
                 self._store.search(SearchQuery(dense=dense), scopes, max(_PREFETCH, limit)),
                 self._store.search(SearchQuery(sparse=sparse), scopes, max(_PREFETCH, limit)),
             )
-            candidates = fuse_legs(FusionInput(dense_hits, sparse_hits, question, limit))
+            coverage = await asyncio.to_thread(self._coverage, sparse, sparse_hits)
+            candidates = fuse_legs(FusionInput(dense_hits, sparse_hits, limit, coverage))
         return assemble_context(candidates, config.budget)
 
-
-@dataclass(frozen=True)
-class FusionInput:
-    """The two legs of a hybrid search, each best first with its own raw scores."""
-
-    dense: Sequence[StoredChunk]  # cosine
-    sparse: Sequence[StoredChunk]  # BM25 with Qdrant's IDF
-    question: str
-    limit: int  # chunks to return
-
-
-def dbsf_normalize(scores: Sequence[float]) -> list[float]:
-    """Distribution-based score normalisation, as Qdrant does it: (s - (μ - 3σ)) / 6σ, sample σ.
-
-    A single score, or all-equal ones, become 0.5 (Qdrant's choice).
-    """
-    if len(scores) < 2:
-        return [0.5] * len(scores)
-    mean = sum(scores) / len(scores)
-    std = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
-    if std == 0:
-        return [0.5] * len(scores)
-    return [(s - mean + 3 * std) / (6 * std) for s in scores]
-
-
-def fuse_legs(legs: FusionInput) -> list[StoredChunk]:
-    """The legs' normalised scores summed per chunk (missing = 0), best `limit` first."""
-    fused: dict[tuple[str, int], float] = {}
-    chunks: dict[tuple[str, int], StoredChunk] = {}
-    for leg in (legs.dense, legs.sparse):
-        for chunk, score in zip(leg, dbsf_normalize([c.score for c in leg]), strict=True):
-            key = (chunk.doc_id, chunk.chunk_index)
-            fused[key] = fused.get(key, 0.0) + score
-            chunks[key] = chunk
-    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
-    return [dataclasses.replace(chunks[key], score=fused[key]) for key in ranked]
+    def _coverage(self, query: SparseVector, hits: Sequence[StoredChunk]) -> list[float]:
+        # The chunks' terms are re-derived from the text they were indexed by (~1 ms a chunk):
+        # the store returns no vectors, and this keeps the fusion independent of the engine.
+        vectors = self._sparse.embed_passages_sync([search_text(c.title, c.section, c.text) for c in hits])
+        return [term_coverage(query, set(v.indices)) for v in vectors]
 
 
 def _word_count(text: str) -> int:
