@@ -260,6 +260,8 @@ def evaluate(
     fusion: FusionFn | str,
     centroids: dict[str, Vector] | None = None,
     name_for_ranks: str = "",
+    extra_terms: dict[str, tuple[list[int], list[float]]] | None = None,
+    extra_weight: float = 1.0,
 ) -> dict[str, dict[str, float]]:
     """Recall@1/3/6 and MRR per direction; `fusion` is a fusion function or "dense" / "sparse".
 
@@ -278,6 +280,11 @@ def evaluate(
         mask = replica.mask(scopes)
         ranks: list[int | None] = []
         for cached, paragraph_file in zip(asked, expected, strict=True):
+            if extra_terms is not None:
+                weights = dict(zip(*cached.sparse, strict=True))
+                for term in extra_terms[cached.question.text][0]:
+                    weights.setdefault(term, extra_weight)
+                cached = dataclasses.replace(cached, sparse=(list(weights), list(weights.values())))
             query: Sequence[float] = cached.dense
             if centroids is not None:
                 query = list(np.asarray(cached.dense, dtype=np.float32) - centroids[q_lang])
@@ -330,10 +337,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for lang, questions in cache["questions"].items()
     }
     found = variants(replica, cache)
+    translit_file = CACHE.parent / "translit.pkl"
+    translit = pickle.loads(translit_file.read_bytes()) if translit_file.exists() else None
+    coverage = Coverage(replica, cache)
+    if translit is not None:
+        for w in (1.0, 0.5):
+            found[f"translit names w={w}: DBSF"] = qdrant_dbsf
+            found[f"translit names w={w}: dbsf-coverage 0.3"] = coverage.per_chunk(0.3)
     for name, fusion in found.items():
         if args.only and not any(part in name for part in args.only):
             continue
-        r = evaluate(replica, cache, fusion, centroids if name.startswith("centered") else None, name)
+        extra = translit if name.startswith("translit") else None
+        weight = float(name.split("w=")[1].split(":")[0]) if extra else 1.0
+        centered = centroids if name.startswith("centered") else None
+        r = evaluate(replica, cache, fusion, centered, name, extra, weight)
         cells = " | ".join(f"{r[d]['r@1']:.3f} | {r[d]['r@6']:.3f} | {r[d]['mrr']:.3f}" for d in DIRECTIONS)
         print(f"| {name} | {cells} |", flush=True)
     RANKS_FILE.write_text(json.dumps(RANKS), encoding="utf-8")
