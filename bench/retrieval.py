@@ -120,7 +120,7 @@ async def open_corpus(model_path: Path | None) -> Corpus:
     return Corpus(client, embedder, sparse, store, ingestion)
 
 
-async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str], scope: str) -> int:
+async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str], scope: str = GLOBAL_SCOPE) -> int:
     """Returns the number of chunks made."""
     chunks = 0
     for name, text in paragraphs.items():
@@ -172,11 +172,16 @@ def expected_paragraphs(questions: Sequence[Question], paragraphs_of: Sequence[Q
 async def ask_all(
     retrievers: dict[RetrievalMode, Retriever],
     questions: Sequence[Question],
-    expected: Sequence[str],
-    direction: Direction,
+    expected: Sequence[str] | None = None,
+    direction: Direction = Direction(None, True),
     shared: SharedQueryEmbeddings | None = None,
 ) -> dict[RetrievalMode, dict[str, Any]]:
-    """Every question through every retriever; latency is the whole retrieve call (embedding included)."""
+    """Every question through every retriever; latency is the whole retrieve call (embedding included).
+
+    `expected`: each question's paragraph file (default: its own); `direction`: where it searches.
+    """
+    if expected is None:
+        expected = [q.paragraph_file for q in questions]
     ranks: dict[RetrievalMode, list[int | None]] = {mode: [] for mode in retrievers}
     latencies: dict[RetrievalMode, list[float]] = {mode: [] for mode in retrievers}
     for question, paragraph_file in zip(questions, expected, strict=True):
