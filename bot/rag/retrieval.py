@@ -1,7 +1,10 @@
 """Finds the chunks a question needs, inside the scopes the asking chat may read.
 
 Hybrid search: the e5 vector finds paraphrases, the BM25 vector finds exact terms, codes and (through
-stemming) other forms of the same word; Qdrant fuses both lists in one query. A short follow-up
+stemming) other forms of the same word. By default both searches run at once and are fused here
+(bot/rag/fusion.py), so a BM25 hit that shares only a stray word with the question (what a question
+in the other language usually has) cannot push down good e5 hits; Qdrant's own DBSF and RRF remain
+a setting and run as one query. A short follow-up
 ("а для электроники?") is searched together with the question it follows, without asking the model.
 """
 
@@ -46,7 +49,7 @@ class ChunkSearch(Protocol):
 @dataclass(frozen=True)
 class RetrievalConfig:
     mode: RetrievalMode = "hybrid"
-    fusion: RetrievalFusion = "dbsf"
+    fusion: RetrievalFusion = "dbsf-coverage"
     # A question of at most this many words that follows earlier ones is searched with them.
     followup_max_words: int = 6
     # Weight of the earlier questions' terms in the sparse query (the new question's terms weigh 1).
