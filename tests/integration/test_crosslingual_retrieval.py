@@ -19,17 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient
 
 from bot.domain import GLOBAL_SCOPE, chat_scope
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
-from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
-from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import RetrievalConfig, RetrievalFusion, Retriever
 from bot.storage.chunk_store import ChunkStore
-from bot.storage.migrator import MigrationContext, migrate
 from tests.conftest import REPO_ROOT
+from tests.support.knowledge_base import in_memory_kb
 
 XQUAD = Path(os.environ.get("KB_TEST_XQUAD", REPO_ROOT.parent / "shared" / "eval" / "xquad"))
 # The Russian paragraphs live in this chat's scope, the English ones in the global base, so the
@@ -90,22 +87,13 @@ def xquad() -> Xquad:
 async def bilingual_kb(
     xquad: Xquad, embedder: Embedder, sparse_embedder: SparseEmbedder
 ) -> AsyncIterator[ChunkStore]:
-    client = AsyncQdrantClient(location=":memory:")
-    ctx = MigrationContext(
-        client, "kb", embedder.vector_name, embedder.dim, embedder.model_name, sparse_embedder
-    )
-    await migrate(ctx)
-    store = ChunkStore(client, "kb", embedder.vector_name)
-    ingestion = IngestionService(
-        embedder, sparse_embedder, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=10**6
-    )
     searched = {(c.paragraph_language, a) for c in CASES for a in c.articles}
-    for language, article in sorted(searched):
-        scope = chat_scope(RUSSIAN_CHAT) if language == "ru" else GLOBAL_SCOPE
-        for name, text in xquad.articles[language][article]:
-            await ingestion.ingest(text.encode(), name, scope=scope, uploaded_by=None)
-    yield store
-    await client.close()
+    async with in_memory_kb(embedder, sparse_embedder) as kb:
+        for language, article in sorted(searched):
+            scope = chat_scope(RUSSIAN_CHAT) if language == "ru" else GLOBAL_SCOPE
+            for name, text in xquad.articles[language][article]:
+                await kb.ingestion.ingest(text.encode(), name, scope=scope, uploaded_by=None)
+        yield kb.store
 
 
 async def _rank(

@@ -14,13 +14,12 @@ from qdrant_client import AsyncQdrantClient, models
 from bot.domain import GLOBAL_SCOPE, DocumentInfo, SearchQuery, Turn, chat_scope
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
-from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
-from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
 from bot.storage.chunk_store import SPARSE_VECTOR, ChunkStore, ChunkToStore
 from bot.storage.migrator import MigrationContext, latest_version, migrate, read_metadata
 from migrations import m0001_chunks_collection
 from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.knowledge_base import in_memory_kb
 
 OTHER_ERRORS_MD = """# Справочник ошибок принтера
 
@@ -44,25 +43,16 @@ SECRET_MD = """# Внутренний регламент
 
 @pytest.fixture(scope="module")
 async def kb(embedder: Embedder, sparse_embedder: SparseEmbedder) -> AsyncIterator[ChunkStore]:
-    client = AsyncQdrantClient(location=":memory:")
-    ctx = MigrationContext(
-        client, "kb", embedder.vector_name, embedder.dim, embedder.model_name, sparse_embedder
-    )
-    await migrate(ctx)
-    store = ChunkStore(client, "kb", embedder.vector_name)
-    ingestion = IngestionService(
-        embedder, sparse_embedder, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=10**6
-    )
-    for name, text in [
-        ("returns.md", RETURNS_MD),
-        ("vpn.md", VPN_MD),
-        ("printer.md", OTHER_ERRORS_MD),
-        ("delivery.md", DELIVERY_MD),
-    ]:
-        await ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
-    await ingestion.ingest(SECRET_MD.encode(), "secret.md", scope=chat_scope(-100), uploaded_by=None)
-    yield store
-    await client.close()
+    async with in_memory_kb(embedder, sparse_embedder) as kb:
+        for name, text in [
+            ("returns.md", RETURNS_MD),
+            ("vpn.md", VPN_MD),
+            ("printer.md", OTHER_ERRORS_MD),
+            ("delivery.md", DELIVERY_MD),
+        ]:
+            await kb.ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
+        await kb.ingestion.ingest(SECRET_MD.encode(), "secret.md", scope=chat_scope(-100), uploaded_by=None)
+        yield kb.store
 
 
 def _retriever(
