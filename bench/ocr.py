@@ -119,7 +119,7 @@ async def run(
     print(f"OCR of {len(chosen)} paragraphs at {', '.join(map(str, dpis))} dpi…", flush=True)
     quality = ocr_quality(chosen, dpis, font)
     questions = [
-        Question(q.text, q.paragraph_file.replace(".txt", ".pdf"))
+        Question(q.text, q.qid, q.paragraph_file.replace(".txt", ".pdf"))
         for q in all_questions
         if q.paragraph_file in chosen
     ]

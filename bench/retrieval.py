@@ -2,11 +2,19 @@
 
 Every XQuAD paragraph (Russian and English, 480 in all) is ingested as its own document through the
 bot's IngestionService (real parsing, chunking, e5 and BM25 vectors, embedded Qdrant), then every
-question (2 × 1,190) is asked through the bot's Retriever in each mode. A question counts as found
-at k when its paragraph is among the first k documents the model would be shown (after neighbouring
+question is asked through the bot's Retriever in each mode, in four directions:
+
+- ru, en: a question against all 480 paragraphs; its own paragraph is the one expected;
+- en→ru, ru→en: the same question (XQuAD's questions are parallel, one id in both languages)
+  against the other language's 240 paragraphs only; the expected one is the translation of its own.
+
+Russian paragraphs are stored in one chat's scope and English ones in the global base, so the
+bot's own scope filter picks the paragraphs each direction searches. A question counts as found at
+k when its paragraph is among the first k documents the model would be shown (after neighbouring
 chunks are merged). The data is read from ../shared/eval and never copied.
 
-    python -m bot bench retrieval --xquad ../shared/eval/xquad [--fusion dbsf|rrf] [--questions N]
+    python -m bot bench retrieval --xquad ../shared/eval/xquad [--fusion NAME] [--questions N]
+        [--directions ru en en→ru ru→en] [--modes dense sparse hybrid]
 """
 
 from __future__ import annotations
@@ -26,12 +34,12 @@ from typing import Any, Literal, get_args
 
 from qdrant_client import AsyncQdrantClient
 
-from bot.domain import GLOBAL_SCOPE, Fusion
+from bot.domain import GLOBAL_SCOPE, chat_scope
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
 from bot.ingest.pipeline import IngestionService
-from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
+from bot.rag.retrieval import RetrievalConfig, RetrievalFusion, RetrievalMode, Retriever
 from bot.storage.chunks.edge import EdgeCollection
 from bot.storage.chunks.interface import CollectionBackend
 from bot.storage.chunks.server import ServerCollection
@@ -46,12 +54,42 @@ LANGUAGES = ("ru", "en")
 MODES: tuple[RetrievalMode, ...] = ("dense", "sparse", "hybrid")
 Engine = Literal["edge", "local"]
 ENGINES: tuple[Engine, ...] = ("edge", "local")
+# (question language, paragraph language); a same-language direction searches both languages.
+DIRECTIONS: dict[str, tuple[str, str]] = {
+    "ru": ("ru", "ru"),
+    "en": ("en", "en"),
+    "en→ru": ("en", "ru"),
+    "ru→en": ("ru", "en"),
+}
+# The chat whose scope holds the Russian paragraphs; the English ones are global.
+RUSSIAN_CHAT = -1
 
 
 @dataclass(frozen=True)
 class Question:
     text: str
+    qid: str  # the same in every language
     paragraph_file: str
+
+
+@dataclass(frozen=True)
+class Direction:
+    """Where a direction's questions search: (chat_id, include_global) for Retriever.retrieve."""
+
+    chat_id: int | None
+    include_global: bool
+
+    @staticmethod
+    def of(question_language: str, paragraph_language: str) -> Direction:
+        if question_language == paragraph_language:
+            return Direction(RUSSIAN_CHAT, True)  # both languages
+        if paragraph_language == "ru":
+            return Direction(RUSSIAN_CHAT, False)  # the chat's own scope only
+        return Direction(None, True)  # the global base only
+
+
+def paragraph_scope(language: str) -> str:
+    return chat_scope(RUSSIAN_CHAT) if language == "ru" else GLOBAL_SCOPE
 
 
 @dataclass
@@ -78,7 +116,7 @@ def load_xquad(path: Path, language: str) -> tuple[dict[str, str], list[Question
         for paragraph in article["paragraphs"]:
             name = f"{language}-{len(paragraphs):03d}.txt"
             paragraphs[name] = paragraph["context"].lstrip("\ufeff")
-            questions += [Question(qa["question"], name) for qa in paragraph["qas"]]
+            questions += [Question(qa["question"], qa["id"], name) for qa in paragraph["qas"]]
     return paragraphs, questions
 
 
@@ -102,11 +140,11 @@ async def open_corpus(model_path: Path | None, engine: Engine = "edge") -> Corpu
     return Corpus(backend, embedder, sparse, store, ingestion, folder)
 
 
-async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str]) -> int:
+async def ingest_paragraphs(corpus: Corpus, paragraphs: dict[str, str], scope: str = GLOBAL_SCOPE) -> int:
     """Returns the number of chunks made."""
     chunks = 0
     for name, text in paragraphs.items():
-        result = await corpus.ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
+        result = await corpus.ingestion.ingest(text.encode(), name, scope=scope, uploaded_by=None)
         chunks += result.document.chunks
     return chunks
 
@@ -145,37 +183,58 @@ class SharedQueryEmbeddings:
         return self._vector
 
 
+def expected_paragraphs(questions: Sequence[Question], paragraphs_of: Sequence[Question]) -> list[str]:
+    """Each question's expected paragraph file: the one `paragraphs_of` holds its id under."""
+    by_id = {q.qid: q.paragraph_file for q in paragraphs_of}
+    return [by_id[q.qid] for q in questions]
+
+
 async def ask_all(
     retrievers: dict[RetrievalMode, Retriever],
     questions: Sequence[Question],
+    expected: Sequence[str] | None = None,
+    direction: Direction = Direction(None, True),
     shared: SharedQueryEmbeddings | None = None,
 ) -> dict[RetrievalMode, dict[str, Any]]:
-    """Every question through every retriever; latency is the whole retrieve call (embedding included)."""
+    """Every question through every retriever; latency is the whole retrieve call (embedding included).
+
+    `expected`: each question's paragraph file (default: its own); `direction`: where it searches.
+    """
+    if expected is None:
+        expected = [q.paragraph_file for q in questions]
     ranks: dict[RetrievalMode, list[int | None]] = {mode: [] for mode in retrievers}
     latencies: dict[RetrievalMode, list[float]] = {mode: [] for mode in retrievers}
-    for question in questions:
+    for question, paragraph_file in zip(questions, expected, strict=True):
         for mode, retriever in retrievers.items():
             reused = shared is not None and mode != "sparse" and shared.has(question.text)
             started = time.perf_counter()
-            found = await retriever.retrieve(question.text, None)
+            found = await retriever.retrieve(
+                question.text, direction.chat_id, include_global=direction.include_global
+            )
             elapsed = time.perf_counter() - started + (shared.seconds if shared and reused else 0.0)
             latencies[mode].append(elapsed * 1000)
             files = [c.file_name for c in found]
-            rank = files.index(question.paragraph_file) + 1 if question.paragraph_file in files else None
+            rank = files.index(paragraph_file) + 1 if paragraph_file in files else None
             ranks[mode].append(rank)
     return {mode: summarize(ranks[mode], latencies[mode]) for mode in retrievers}
 
 
 async def run(
-    xquad: Path, model_path: Path | None, fusion: Fusion, max_questions: int | None, engine: Engine = "edge"
+    xquad: Path,
+    model_path: Path | None,
+    fusion: RetrievalFusion,
+    max_questions: int | None,
+    directions: Sequence[str] = tuple(DIRECTIONS),
+    modes: Sequence[RetrievalMode] = MODES,
+    engine: Engine = "edge",
 ) -> dict[str, Any]:
     corpus = await open_corpus(model_path, engine)
     try:
         data = {lang: load_xquad(xquad, lang) for lang in LANGUAGES}
         started = time.perf_counter()
         chunks = 0
-        for paragraphs, _ in data.values():
-            chunks += await ingest_paragraphs(corpus, paragraphs)
+        for lang, (paragraphs, _) in data.items():
+            chunks += await ingest_paragraphs(corpus, paragraphs, paragraph_scope(lang))
         report: dict[str, Any] = {
             "fusion": fusion,
             "engine": engine,
@@ -190,11 +249,15 @@ async def run(
         shared = SharedQueryEmbeddings(corpus.embedder)
         retrievers = {
             mode: Retriever(shared, corpus.sparse, corpus.store, RetrievalConfig(mode=mode, fusion=fusion))
-            for mode in MODES
+            for mode in modes
         }
-        for lang, (_, questions) in data.items():
+        for name in directions:
+            question_language, paragraph_language = DIRECTIONS[name]
+            questions = data[question_language][1]
             asked = questions[:max_questions] if max_questions else questions
-            report["retrieval"][lang] = await ask_all(retrievers, asked, shared)
+            expected = expected_paragraphs(asked, data[paragraph_language][1])
+            direction = Direction.of(question_language, paragraph_language)
+            report["retrieval"][name] = await ask_all(retrievers, asked, expected, direction, shared)
         return report
     finally:
         await corpus.close()
@@ -202,7 +265,7 @@ async def run(
 
 def format_table(report: dict[str, Any]) -> str:
     lines = [
-        "| language | mode | questions | recall@1 | recall@3 | recall@6 | MRR | p50 ms | p95 ms |",
+        "| direction | mode | questions | recall@1 | recall@3 | recall@6 | MRR | p50 ms | p95 ms |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for lang, modes in report["retrieval"].items():
@@ -224,8 +287,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--model-path", type=Path, default=DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.is_dir() else None
     )
-    parser.add_argument("--fusion", choices=get_args(Fusion), default=RetrievalConfig().fusion)
-    parser.add_argument("--questions", type=int, default=None, help="ask only the first N per language")
+    parser.add_argument("--fusion", choices=get_args(RetrievalFusion), default=RetrievalConfig().fusion)
+    parser.add_argument("--questions", type=int, default=None, help="ask only the first N per direction")
+    parser.add_argument(
+        "--directions",
+        nargs="+",
+        type=lambda name: name.replace("->", "→"),  # the arrow is hard to type
+        choices=list(DIRECTIONS),
+        default=list(DIRECTIONS),
+        help="ru and en search both languages; en→ru and ru→en only the other one",
+    )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument(
         "--engine", choices=ENGINES, default="edge", help="Qdrant Edge (default) or qdrant-client local mode"
     )
@@ -234,7 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.xquad / "xquad.ru.json").is_file():
         print(f"No XQuAD data in {args.xquad} (expected xquad.ru.json and xquad.en.json).")
         return 2
-    report = asyncio.run(run(args.xquad, args.model_path, args.fusion, args.questions, args.engine))
+    report = asyncio.run(
+        run(
+            args.xquad, args.model_path, args.fusion, args.questions, args.directions, args.modes, args.engine
+        )
+    )
     ing = report["ingestion"]
     print(f"Indexed {ing['documents']} paragraphs as {ing['chunks']} chunks in {ing['seconds']} s.")
     print(f"Fusion: {report['fusion']}, engine: {report['engine']}\n")

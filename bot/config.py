@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = None
 
     retrieval_top_k: int = Field(default=6, ge=1, le=20)
-    retrieval_fusion: Literal["dbsf", "rrf"] = "dbsf"
+    retrieval_fusion: Literal["dbsf", "rrf", "dbsf-coverage"] = "dbsf-coverage"
     followup_max_words: int = Field(default=6, ge=0, le=50)
     context_budget_tokens: int = Field(default=4000, ge=500, le=30000)
     document_max_chars: int = Field(default=4000, ge=500, le=16000)

@@ -1,7 +1,10 @@
 """Finds the chunks a question needs, inside the scopes the asking chat may read.
 
 Hybrid search: the e5 vector finds paraphrases, the BM25 vector finds exact terms, codes and (through
-stemming) other forms of the same word; Qdrant fuses both lists in one query. A short follow-up
+stemming) other forms of the same word. By default both searches run at once and are fused here
+(bot/rag/fusion.py), so a BM25 hit that shares only a stray word with the question (what a question
+in the other language usually has) cannot push down good e5 hits; Qdrant's own DBSF and RRF remain
+a setting and run as one query. A short follow-up
 ("а для электроники?") is searched together with the question it follows, without asking the model.
 """
 
@@ -10,19 +13,26 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from bot.concurrency import WorkPool
-from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat
+from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat, search_text
 from bot.rag.context import ContextBudget, assemble_context
+from bot.rag.fusion import FusionInput, fuse_legs, term_coverage
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+# dbsf and rrf are Qdrant's own, fused inside one query; dbsf-coverage fuses the two legs here,
+# weighing each sparse hit by the share of the question's terms it contains (bot/rag/fusion.py).
+RetrievalFusion = Literal["dbsf", "rrf", "dbsf-coverage"]
 
 _WORD = re.compile(r"\w+")
 # Chunks fetched per document shown: merging neighbours and dropping duplicates needs spares.
-_CANDIDATES_PER_DOCUMENT = 2
+CANDIDATES_PER_DOCUMENT = 2
+# Candidates each leg hands to a fusion done here, as Qdrant's prefetch does (SearchQuery.prefetch_limit).
+_PREFETCH = SearchQuery().prefetch_limit
+T = TypeVar("T")
 
 
 class QueryEmbedder(Protocol):
@@ -32,6 +42,8 @@ class QueryEmbedder(Protocol):
 class SparseQueryEmbedder(Protocol):
     def embed_query(self, text: str, context: str = "", context_weight: float = 0.5) -> SparseVector: ...
 
+    def embed_passages_sync(self, texts: Sequence[str]) -> list[SparseVector]: ...
+
 
 class ChunkSearch(Protocol):
     async def search(self, query: SearchQuery, scopes: Sequence[str], limit: int) -> list[StoredChunk]: ...
@@ -40,7 +52,7 @@ class ChunkSearch(Protocol):
 @dataclass(frozen=True)
 class RetrievalConfig:
     mode: RetrievalMode = "hybrid"
-    fusion: Fusion = "dbsf"
+    fusion: RetrievalFusion = "dbsf-coverage"
     # A question of at most this many words that follows earlier ones is searched with them.
     followup_max_words: int = 6
     # Weight of the earlier questions' terms in the sparse query (the new question's terms weigh 1).
@@ -130,19 +142,44 @@ class Retriever:
         )
         embedded = time.perf_counter()
         # The scope filter runs inside Qdrant's query: other chats' chunks never leave the store.
-        candidates = await self._store.search(
-            SearchQuery(dense=dense, sparse=sparse, fusion=config.fusion),
-            scopes_for_chat(chat_id, include_global=include_global),
-            config.budget.max_documents * _CANDIDATES_PER_DOCUMENT,
-        )
+        scopes = scopes_for_chat(chat_id, include_global=include_global)
+        limit = config.budget.max_documents * CANDIDATES_PER_DOCUMENT
+        if (
+            config.fusion == "dbsf"
+            or config.fusion == "rrf"
+            or dense is None
+            or not sparse
+            or not sparse.indices
+        ):
+            fusion: Fusion = "rrf" if config.fusion == "rrf" else "dbsf"
+            candidates = await self._store.search(
+                SearchQuery(dense=dense, sparse=sparse, fusion=fusion), scopes, limit
+            )
+        else:
+            # Both legs at once; the fusion runs here so it can look at what each sparse hit matched.
+            dense_hits, sparse_hits = await asyncio.gather(
+                self._store.search(SearchQuery(dense=dense), scopes, max(_PREFETCH, limit)),
+                self._store.search(SearchQuery(sparse=sparse), scopes, max(_PREFETCH, limit)),
+            )
+            coverage = await self._off_loop(self._coverage, sparse, sparse_hits)
+            candidates = fuse_legs(FusionInput(dense_hits, sparse_hits, limit, coverage))
         chunks = assemble_context(candidates, config.budget)
         return Retrieval(chunks, embed_s=embedded - started, search_s=time.perf_counter() - embedded)
 
     async def _sparse_query(self, question: str, context: str) -> SparseVector:
-        weight = self._config.context_weight
+        return await self._off_loop(self._sparse.embed_query, question, context, self._config.context_weight)
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        # BM25 is pure Python: on the CPU pool when there is one, else on asyncio's default executor.
         if self._cpu is None:
-            return self._sparse.embed_query(question, context, weight)
-        return await self._cpu.run(self._sparse.embed_query, question, context, weight)
+            return await asyncio.to_thread(work, *args)
+        return await self._cpu.run(work, *args)
+
+    def _coverage(self, query: SparseVector, hits: Sequence[StoredChunk]) -> list[float]:
+        # The chunks' terms are re-derived from the text they were indexed by (~1 ms a chunk):
+        # the store returns no vectors, and this keeps the fusion independent of the engine.
+        vectors = self._sparse.embed_passages_sync([search_text(c.title, c.section, c.text) for c in hits])
+        return [term_coverage(query, set(v.indices)) for v in vectors]
 
 
 async def _nothing() -> None:

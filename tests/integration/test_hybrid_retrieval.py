@@ -15,14 +15,13 @@ import pytest
 from bot.domain import GLOBAL_SCOPE, DocumentInfo, SearchQuery, Turn, chat_scope
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
-from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
-from bot.ingest.pipeline import IngestionService
 from bot.rag.retrieval import RetrievalConfig, RetrievalMode, Retriever
 from bot.storage.chunk_store import SPARSE_VECTOR, ChunkStore, ChunkToStore
 from bot.storage.chunks.store import QdrantChunkStore
 from bot.storage.migrator import MigrationContext, latest_version, migrate, read_metadata
 from migrations import m0001_chunks_collection
 from tests.support.corpus import RETURNS_MD, VPN_MD
+from tests.support.knowledge_base import knowledge_base
 from tests.support.stores import ENGINES, Engine, open_backend
 
 OTHER_ERRORS_MD = """# Справочник ошибок принтера
@@ -52,22 +51,16 @@ async def kb(
     embedder: Embedder,
     sparse_embedder: SparseEmbedder,
 ) -> AsyncIterator[ChunkStore]:
-    backend = await open_backend(request.param, tmp_path_factory.mktemp("kb"), "kb", embedder.vector_name)
-    await migrate(MigrationContext(backend, embedder.dim, embedder.model_name, sparse_embedder))
-    store = QdrantChunkStore(backend)
-    ingestion = IngestionService(
-        embedder, sparse_embedder, store, chunk_tokens=DEFAULT_CHUNK_TOKENS, max_bytes=10**6
-    )
-    for name, text in [
-        ("returns.md", RETURNS_MD),
-        ("vpn.md", VPN_MD),
-        ("printer.md", OTHER_ERRORS_MD),
-        ("delivery.md", DELIVERY_MD),
-    ]:
-        await ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
-    await ingestion.ingest(SECRET_MD.encode(), "secret.md", scope=chat_scope(-100), uploaded_by=None)
-    yield store
-    await backend.close()
+    async with knowledge_base(embedder, sparse_embedder, tmp_path_factory.mktemp("kb"), request.param) as kb:
+        for name, text in [
+            ("returns.md", RETURNS_MD),
+            ("vpn.md", VPN_MD),
+            ("printer.md", OTHER_ERRORS_MD),
+            ("delivery.md", DELIVERY_MD),
+        ]:
+            await kb.ingestion.ingest(text.encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None)
+        await kb.ingestion.ingest(SECRET_MD.encode(), "secret.md", scope=chat_scope(-100), uploaded_by=None)
+        yield kb.store
 
 
 def _retriever(
