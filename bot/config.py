@@ -76,6 +76,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- issue 12: reliability and security ---
+    # Key for the HMAC that binds button data to its chat; empty: derived from BOT_TOKEN.
+    callback_secret: SecretStr | None = None
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

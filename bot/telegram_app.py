@@ -25,8 +25,10 @@ from bot.app import Services, build_services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
+from bot.handlers.keyboards import SignedButtons
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.i18n.setup import create_i18n_core, create_i18n_middleware
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,17 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         jobs=services.jobs,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
+    # Button data is signed for its chat; a forged or foreign press reaches no handler (issue 12).
+    signer = button_signer(services.settings)
+    dp["signer"] = signer
+    dp.callback_query.outer_middleware(SignedButtons(signer))
     dp.include_router(setup_routers())
     return dp
+
+
+def button_signer(settings: Settings) -> ButtonSigner:
+    secret = settings.callback_secret.get_secret_value() if settings.callback_secret else None
+    return ButtonSigner.from_secrets(secret, settings.require_bot_token())
 
 
 _COMMANDS: dict[str, dict[str, str]] = {

@@ -25,6 +25,7 @@ from bot.handlers.context import (
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.ingest.jobs import IngestionJobs, IngestJob
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, check_url
@@ -112,6 +113,7 @@ def router() -> Router:
         i18n: I18nContext,
         ingestion: IngestionService,
         admins: AdminDirectory,
+        signer: ButtonSigner,
     ) -> None:
         if not await admin_or_refuse(message, bot, admins, i18n):
             return
@@ -125,7 +127,7 @@ def router() -> Router:
             return
         await message.reply(
             i18n.get("delete-confirm", title=html.escape(doc.title), chunks=doc.chunks),
-            reply_markup=delete_keyboard(doc.doc_id, i18n),
+            reply_markup=delete_keyboard(doc.doc_id, message.chat.id, signer, i18n),
         )
 
     @r.callback_query(ConfirmDelete.filter())

@@ -20,6 +20,7 @@ from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
 from bot.handlers.sending import reply_html
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.desk import Answered, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
@@ -69,9 +70,14 @@ def router() -> Router:
 
     @private.message(F.text, ~F.text.startswith("/"))
     async def ask_private(
-        message: Message, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+        message: Message,
+        bot: Bot,
+        i18n: I18nContext,
+        desk: QuestionDesk,
+        settings: Settings,
+        signer: ButtonSigner,
     ) -> None:
-        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings)
+        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings, signer)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -92,6 +98,7 @@ def router() -> Router:
         i18n: I18nContext,
         desk: QuestionDesk,
         settings: Settings,
+        signer: ButtonSigner,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
@@ -100,16 +107,22 @@ def router() -> Router:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings)
+        await _answer(message, question, bot, i18n, desk, settings, signer)
 
     @group.message(AddressedToBot())
     async def addressed(
-        message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+        message: Message,
+        question: str,
+        bot: Bot,
+        i18n: I18nContext,
+        desk: QuestionDesk,
+        settings: Settings,
+        signer: ButtonSigner,
     ) -> None:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings)
+        await _answer(message, question, bot, i18n, desk, settings, signer)
 
     # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
     r.include_routers(private, group)
@@ -117,7 +130,13 @@ def router() -> Router:
 
 
 async def _answer(
-    message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+    message: Message,
+    question: str,
+    bot: Bot,
+    i18n: I18nContext,
+    desk: QuestionDesk,
+    settings: Settings,
+    signer: ButtonSigner,
 ) -> None:
     if not question:
         await message.answer(i18n.get("not-a-question"))
@@ -154,7 +173,8 @@ async def _answer(
         return
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
         return  # this group prefers silence over "not found"
-    await reply_html(message, render_answer(outcome, i18n), reply_markup=feedback_keyboard(outcome.answer_id))
+    keyboard = feedback_keyboard(outcome.answer_id, message.chat.id, signer)
+    await reply_html(message, render_answer(outcome, i18n), reply_markup=keyboard)
 
 
 def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
