@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        from bot.logging_setup import Redactor, install_redaction, secrets_of
+
+        install_redaction(Redactor(secrets_of(settings)))  # issue 12: no secret in any log line
         if args.command == "run":
             settings.require_bot_token()  # fail fast, before the heavy imports below
         from bot.domain import LLMUnavailableError

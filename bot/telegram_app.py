@@ -30,6 +30,7 @@ from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMid
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.i18n.setup import create_i18n_core, create_i18n_middleware
+from bot.logging_setup import Redactor, install_redaction, secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def run_polling(
 ) -> None:
     """The bot's main loop: long polling until SIGINT/SIGTERM (or `stop`, in tests)."""
     settings.require_bot_token()  # fail on a missing token before anything heavy loads
+    install_redaction(Redactor(secrets_of(settings)))  # no secret in any log line, ours or a library's
     async with build_services(settings, embedder=embedder) as services:
         bot = create_bot(settings, services.send_pacer)
         i18n_core = create_i18n_core()

@@ -54,8 +54,18 @@ class JobFiles:
         try:
             await self._bot.download(job.file_id, destination=buffer)
         except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
-            raise FetchError(f"download of {job.file_name} failed: {exc}") from exc
+            # Never str(exc): an aiohttp error names the file URL, and that URL holds the bot token.
+            raise FetchError(f"download of {job.file_name} failed: {_describe(exc)}") from exc
         return FetchedFile(buffer.getvalue())
+
+
+def _describe(exc: BaseException) -> str:
+    """A download failure in words that carry no URL (and so no token)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    if isinstance(exc, TelegramAPIError):
+        return exc.message
+    return type(exc).__name__
 
 
 class TelegramProgressReporter:

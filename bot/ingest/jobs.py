@@ -143,6 +143,7 @@ class IngestionJobs:
                 content_type=fetched.content_type,
             )
         except (DocumentError, FetchError) as exc:
+            log.warning("ingestion job %s (%s) refused: %s", job.job_id, job.file_name, exc, exc_info=exc)
             await _report(reporter.failed(job, exc))
         except Exception as exc:
             # Storage or embedding failed: nothing was published; the admin is told, the worker goes on.

@@ -346,6 +346,11 @@ class FakeTelegramServer(LocalHTTPServer):
             "file_size": len(stored.data),
         }
 
+    def lose_file_content(self, file_id: str) -> None:
+        """getFile still answers, but downloading the file gets a 404 (an expired file path)."""
+        stored = self._files[file_id]
+        self._files_by_path.pop(stored.file_path, None)
+
     def file_data(self, file_id: str) -> bytes:
         return self._files[file_id].data
 
