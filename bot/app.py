@@ -34,6 +34,7 @@ from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
 from bot.storage.migrator import MigrationContext, check_schema, migrate
 from bot.storage.rate_limits import SendPacer, WindowCounter
+from bot.storage.redis_outage import connection_options
 from bot.storage.redis_server import RedisServerProcess
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,12 @@ async def build_services(
             open_knowledge_base(settings, embedder, sparse)
         )
         redis_url = await stack.enter_async_context(redis_address(settings))
-        redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+        # Connections heal by themselves after a Redis restart (retry on a fresh one, health checks).
+        redis: Redis = Redis.from_url(redis_url, decode_responses=True, **connection_options())
         stack.push_async_callback(redis.aclose)
         await redis.ping()
         # The limits library speaks bytes, so it gets a pool of its own.
-        limits_pool = ConnectionPool.from_url(redis_url)
+        limits_pool = ConnectionPool.from_url(redis_url, **connection_options())
         stack.push_async_callback(limits_pool.aclose)
         llm = ChatModel(
             base_url=settings.llm_base_url,

@@ -98,18 +98,30 @@ class IngestionJobs:
         await self._queue.enqueue(job.to_payload())
 
     async def run(self, source: JobSource, reporter: JobReporter, stop: asyncio.Event) -> None:
-        """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set."""
+        """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set.
+
+        Nothing ends it but `stop` or cancellation: a Redis outage or a bug in one job is logged (once
+        per run of failures) and the loop carries on; an unacknowledged job stays queued and resumes.
+        """
+        failing = False
         while not stop.is_set():
             try:
                 queued = await self._queue.next(block_s=1.0)
-            except Exception:  # Redis hiccup: wait and retry rather than kill the worker
-                log.exception("ingestion queue unavailable")
+                if queued is not None:
+                    await self._process(queued, source, reporter, stop)
+            except Exception:
+                if not failing:
+                    log.exception("upload worker: queue unavailable; retrying every 5 s")
+                failing = True
                 await _sleep_unless(stop, 5.0)
-                continue
-            if queued is not None:
-                await self._process(queued, source, reporter)
+            else:
+                if failing:
+                    log.warning("upload worker: queue reachable again")
+                failing = False
 
-    async def _process(self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter) -> None:
+    async def _process(
+        self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter, stop: asyncio.Event
+    ) -> None:
         job = IngestJob.from_payload(queued.payload)
         if queued.deliveries > self._max_deliveries:
             log.error(
@@ -119,7 +131,7 @@ class IngestionJobs:
                 queued.deliveries,
             )
             await _report(reporter.failed(job, None))
-            await self._queue.done(queued.entry_id)
+            await self._acknowledge(queued.entry_id, stop)
             return
         if queued.deliveries > 1:
             log.warning("resuming job %s (%s) after an interruption", job.job_id, job.file_name)
@@ -151,7 +163,24 @@ class IngestionJobs:
             await _report(reporter.failed(job, exc))
         else:
             await _report(reporter.finished(job, result))
-        await self._queue.done(queued.entry_id)
+        await self._acknowledge(queued.entry_id, stop)
+
+    async def _acknowledge(self, entry_id: str, stop: asyncio.Event) -> None:
+        """Acknowledges a finished job, waiting out a Redis outage (a finished job must not run twice).
+        If the bot stops first, the job stays queued and its rerun finds the document already stored."""
+        delay = 0.5
+        while True:
+            try:
+                await self._queue.done(entry_id)
+                return
+            except Exception as exc:
+                log.warning(
+                    "could not acknowledge upload job %s (%s); retrying in %.1f s", entry_id, exc, delay
+                )
+            if stop.is_set():
+                return
+            await _sleep_unless(stop, delay)
+            delay = min(delay * 2, 5.0)
 
 
 class _Heartbeat:
@@ -165,7 +194,10 @@ class _Heartbeat:
     async def __call__(self) -> None:
         if time.monotonic() - self._last >= self._every_s:
             self._last = time.monotonic()
-            await self._touch()
+            try:
+                await self._touch()
+            except Exception as exc:  # Redis down for a moment: the job goes on; the next beat retries
+                log.warning("could not refresh the upload job's heartbeat: %s", exc)
 
 
 async def _report(call: Awaitable[None]) -> None:

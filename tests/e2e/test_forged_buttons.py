@@ -68,7 +68,10 @@ async def test_forged_vote_and_ask_a_human_buttons_change_nothing_in_another_cha
         assert len(tg.sent_messages(GROUP_A)) == calls_before
         assert tg.calls("editMessageReplyMarkup") == []
         _ask(tg, GROUP_A, ADMIN_A, "/feedback")
-        assert "Оценок пока нет" in (await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A)).text
+        assert (
+            "Оценок пока нет"
+            in (await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A)).visible_text
+        )
     assert llm_server.violations == []
 
 
