@@ -192,4 +192,8 @@ def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
         else []
     )
     labels = SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang))
-    return answer_messages_html(answer.text, sources, labels)
+    text = answer.text
+    if answer.cut_off:
+        # Never shown as complete: the model stopped at LLM_MAX_TOKENS (issue 12).
+        text += "\n\n" + i18n.get("answer-cut-off", lang)
+    return answer_messages_html(text, sources, labels)

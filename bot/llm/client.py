@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import openai
@@ -12,6 +13,15 @@ from openai import AsyncOpenAI
 from bot.domain import LLMUnavailableError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The model's text and why it stopped: "stop" (finished), "length" (cut at max_tokens), …
+    (the OpenAI API's `finish_reason`)."""
+
+    text: str
+    finish_reason: str | None
 
 
 class ChatModel:
@@ -33,6 +43,23 @@ class ChatModel:
         top_k: int | None = None,
         json_schema: dict[str, Any] | None = None,
     ) -> str:
+        """The completion's text (see `generate`)."""
+        completion = await self.generate(
+            messages, temperature=temperature, max_tokens=max_tokens, top_k=top_k, json_schema=json_schema
+        )
+        return completion.text
+
+    async def generate(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion:
+        """One chat completion with its finish reason. Raises LLMUnavailableError when the server
+        fails (after the client's own retries) or returns no choice."""
         extra: dict[str, Any] = {}
         if top_k is not None:
             # vLLM reads top_k as a top-level field; the OpenAI SDK passes it through extra_body.
@@ -58,7 +85,8 @@ class ChatModel:
             raise LLMUnavailableError(str(exc)) from exc
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
-        return response.choices[0].message.content or ""
+        choice = response.choices[0]
+        return Completion(choice.message.content or "", choice.finish_reason)
 
     async def close(self) -> None:
         await self._client.close()

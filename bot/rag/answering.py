@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.domain import AnswerLanguage, StoredChunk, Turn, heading_path, section_within
+from bot.llm.client import Completion
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     answer_messages,
@@ -32,6 +33,16 @@ class ChatCompleter(Protocol):
         top_k: int | None = None,
         json_schema: dict[str, Any] | None = None,
     ) -> str: ...
+
+    async def generate(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion: ...
 
 
 class HistoryStore(Protocol):
@@ -62,6 +73,8 @@ class Answer:
     documents: list[dict[str, Any]] = field(default_factory=list)
     relevant_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    # Pass 2 stopped at max_tokens (finish_reason "length"): the text is incomplete and must say so.
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,8 @@ class SamplingConfig:
 
 # What the history keeps for a question the knowledge base could not answer.
 _NOT_FOUND_MEMO = "[no answer in the knowledge base]"
+
+_CUT_OFF_MEMO = "[answer cut off]"
 
 _ANSWER_IN: dict[Language, str] = {
     "ru": "\n\n(Ответь на русском языке.)",
@@ -115,6 +130,7 @@ class AnsweringService:
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""
+        cut_off = False
         # In groups the model sees who asks, so follow-ups from different people make sense.
         user_turn = Turn("user", question, speaker).for_model()
         if documents:
@@ -136,15 +152,18 @@ class AnsweringService:
                 log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
             relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
             if relevant:
-                text = strip_echoed_ids(
-                    await self._llm.complete(
-                        answer_messages(messages, pass1),
-                        temperature=self._sampling.temperature,
-                        top_k=self._sampling.top_k,
-                        max_tokens=self._sampling.max_tokens,
-                    ),
-                    pass1,
+                completion = await self._llm.generate(
+                    answer_messages(messages, pass1),
+                    temperature=self._sampling.temperature,
+                    top_k=self._sampling.top_k,
+                    max_tokens=self._sampling.max_tokens,
                 )
+                text = strip_echoed_ids(completion.text, pass1)
+                cut_off = completion.finish_reason == "length"
+                if cut_off:
+                    log.warning(
+                        "pass 2 stopped at max_tokens=%d: answer marked cut off", self._sampling.max_tokens
+                    )
         found = bool(relevant and text.strip())
         answer = Answer(
             question=question,
@@ -155,16 +174,22 @@ class AnsweringService:
             documents=documents,
             relevant_ids=relevant,
             seconds=time.monotonic() - started,
+            cut_off=found and cut_off,
         )
         if remember and chat_id is not None:
-            await self._history.append(
-                chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO, speaker=speaker
-            )
+            await self._history.append(chat_id, thread_id, question, _memo(answer), speaker=speaker)
         return answer
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""
         await self._history.clear(chat_id, thread_id)
+
+
+def _memo(answer: Answer) -> str:
+    """What the history keeps of an answer: its text, marked when it was cut off."""
+    if not answer.found:
+        return _NOT_FOUND_MEMO
+    return answer.text + (" …" + _CUT_OFF_MEMO if answer.cut_off else "")
 
 
 def _document_for_model(doc_id: int, chunk: StoredChunk) -> dict[str, Any]:

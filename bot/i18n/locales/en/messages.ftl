@@ -123,3 +123,6 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+# issue 12: reliability
+answer-cut-off = ✂️ *The answer was cut off here: it is longer than I may write in one reply. Ask about the rest in a follow-up question.*
