@@ -8,11 +8,14 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from qdrant_client import AsyncQdrantClient
 from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
+from bot.delivery.outbox import Outbox
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
@@ -33,6 +36,7 @@ from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue
 from bot.storage.migrator import MigrationContext, check_schema, migrate
+from bot.storage.outbox_store import OutboxStore
 from bot.storage.rate_limits import SendPacer, WindowCounter
 from bot.storage.redis_outage import connection_options
 from bot.storage.redis_server import RedisServerProcess
@@ -51,6 +55,9 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    # issue 12: answers kept until delivered, and questions until answered
+    outbox: Outbox
+    outbox_records: OutboxStore
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -173,6 +180,7 @@ async def build_services(
         feedback = FeedbackService(
             FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
         )
+        outbox_records = OutboxStore(redis)
         limiter = QuestionLimiter(
             WindowCounter(limits_pool),
             user_rate=settings.user_question_rate,
@@ -195,7 +203,24 @@ async def build_services(
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            outbox=Outbox(
+                outbox_records,
+                deadline_s=settings.delivery_deadline_s,
+                on_delivered=partial(_remember_delivered, answering),
+            ),
+            outbox_records=outbox_records,
         )
+
+
+async def _remember_delivered(answering: AnsweringService, receipt: dict[str, Any]) -> None:
+    # An answer's receipt names the turn to remember (see bot/handlers/questions.py).
+    await answering.remember_turn(
+        int(receipt["chat_id"]),
+        receipt["thread_id"],
+        str(receipt["question"]),
+        str(receipt["memo"]),
+        speaker=receipt.get("speaker"),
+    )
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # --- issue 12: reliability and security ---
     # Key for the HMAC that binds button data to its chat; empty: derived from BOT_TOKEN.
     callback_secret: SecretStr | None = None
+    # An answer is retried (429, 5xx, network) and resumed after restarts for this long, then dropped.
+    delivery_deadline_s: float = Field(default=600.0, gt=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

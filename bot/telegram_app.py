@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.keyboards import SignedButtons
+from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.helpdesk.button_signing import ButtonSigner
@@ -59,11 +60,24 @@ async def run_polling(
             bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
         )
         worker = asyncio.create_task(services.jobs.run(files, reporter, worker_stop))
+        journal: QuestionJournal = dp["question_journal"]
+        recovery: set[asyncio.Task[int]] = set()
+
+        async def recover() -> None:
+            # After the catalogues load: finish what the last run left (answers, then questions).
+            recovery.add(asyncio.create_task(services.outbox.resume(bot)))
+            recovery.add(asyncio.create_task(journal.replay(dp, bot)))
+
+        dp.startup.register(recover)
         try:
             await dp.start_polling(
                 bot, handle_signals=stop is None, polling_timeout=10 if stop is None else 1
             )
         finally:
+            # Questions still being answered stay journaled and are answered after the restart.
+            await journal.interrupt()
+            for task in recovery:
+                task.cancel()
             worker_stop.set()
             # A job in progress stays in the queue unacknowledged and resumes after the restart.
             worker.cancel()
@@ -112,6 +126,8 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         feedback=services.feedback,
         desk=services.desk,
         jobs=services.jobs,
+        outbox=services.outbox,
+        question_journal=QuestionJournal(services.outbox_records),
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     # Button data is signed for its chat; a forged or foreign press reaches no handler (issue 12).

@@ -16,13 +16,16 @@ from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
+from bot.delivery.outbox import Delivery, Outbox
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
-from bot.handlers.sending import reply_html
+from bot.handlers.question_journal import JournalMiddleware
+from bot.handlers.sending import html_part
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.desk import Answered, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
+from bot.rag.answering import history_memo
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,8 @@ class AddressedToBot(Filter):
 
 def router() -> Router:
     r = Router(name="questions")
+    # Each question is journaled until settled, so a shutdown mid-answer is answered after the restart.
+    r.message.middleware(JournalMiddleware())
 
     private = Router(name="private-questions")
     private.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -76,8 +81,9 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
-        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings, signer)
+        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings, signer, outbox)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -99,6 +105,7 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
@@ -107,7 +114,7 @@ def router() -> Router:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, signer)
+        await _answer(message, question, bot, i18n, desk, settings, signer, outbox)
 
     @group.message(AddressedToBot())
     async def addressed(
@@ -118,11 +125,12 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, signer)
+        await _answer(message, question, bot, i18n, desk, settings, signer, outbox)
 
     # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
     r.include_routers(private, group)
@@ -137,6 +145,7 @@ async def _answer(
     desk: QuestionDesk,
     settings: Settings,
     signer: ButtonSigner,
+    outbox: Outbox,
 ) -> None:
     if not question:
         await message.answer(i18n.get("not-a-question"))
@@ -173,8 +182,25 @@ async def _answer(
         return
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
         return  # this group prefers silence over "not found"
-    keyboard = feedback_keyboard(outcome.answer_id, message.chat.id, signer)
-    await reply_html(message, render_answer(outcome, i18n), reply_markup=keyboard)
+    # The outbox keeps the answer until Telegram accepted it; history gets it only then (issue 12).
+    chat_id = message.chat.id
+    await outbox.deliver(
+        bot,
+        Delivery(
+            chat_id=chat_id,
+            thread_id=thread_of(message),
+            reply_to=message.message_id,
+            parts=[html_part(chat_id, part) for part in render_answer(outcome, i18n)],
+            keyboard=feedback_keyboard(outcome.answer_id, chat_id, signer),
+            receipt={
+                "chat_id": chat_id,
+                "thread_id": asked.thread_id,
+                "question": question,
+                "memo": history_memo(outcome.answer),
+                "speaker": asked.speaker if asked.in_group else None,
+            },
+        ),
+    )
 
 
 def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:

@@ -60,6 +60,8 @@ class QuestionDesk:
                 speaker=question.speaker if question.in_group else None,
                 language=preferences.language,
                 include_global=preferences.use_global,
+                # The turn is remembered once the answer is delivered (the outbox's receipt).
+                remember=False,
             )
         answer_id = await self._feedback.remember(
             answer,

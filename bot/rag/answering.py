@@ -177,15 +177,22 @@ class AnsweringService:
             cut_off=found and cut_off,
         )
         if remember and chat_id is not None:
-            await self._history.append(chat_id, thread_id, question, _memo(answer), speaker=speaker)
+            await self._history.append(chat_id, thread_id, question, history_memo(answer), speaker=speaker)
         return answer
+
+    async def remember_turn(
+        self, chat_id: int, thread_id: int | None, question: str, memo: str, speaker: str | None = None
+    ) -> None:
+        """Adds a question and what the history keeps of its answer (`history_memo`): called once the
+        answer was delivered, so history never holds an answer the user did not see (issue 12)."""
+        await self._history.append(chat_id, thread_id, question, memo, speaker=speaker)
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""
         await self._history.clear(chat_id, thread_id)
 
 
-def _memo(answer: Answer) -> str:
+def history_memo(answer: Answer) -> str:
     """What the history keeps of an answer: its text, marked when it was cut off."""
     if not answer.found:
         return _NOT_FOUND_MEMO

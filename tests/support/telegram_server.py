@@ -317,6 +317,10 @@ class FakeTelegramServer(LocalHTTPServer):
         for _ in range(times):
             queue.append(TelegramAPIError(error_code, description, retry_after))
 
+    def clear_faults(self) -> None:
+        """Forget every fault queued with ``fail_next`` (the outage is over)."""
+        self._faults.clear()
+
     def reject_html_next(self, times: int = 1) -> None:
         """Make the next ``times`` sendMessage calls with parse_mode=HTML fail to parse."""
         self._html_rejects += times
