@@ -21,7 +21,7 @@ from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
-from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter
+from bot.helpdesk.limits import ActionLimiter, ConcurrencyGate, QuestionLimiter
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.ingest.jobs import IngestionJobs
 from bot.ingest.pipeline import IngestionService
@@ -58,6 +58,7 @@ class Services:
     # issue 12: answers kept until delivered, and questions until answered
     outbox: Outbox
     outbox_records: OutboxStore
+    action_limiter: ActionLimiter
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -201,6 +202,7 @@ async def build_services(
             jobs=IngestionJobs(
                 JobQueue(redis, consumer=socket.gethostname(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
+                max_waiting_per_chat=settings.ingest_max_waiting_per_chat,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
             outbox=Outbox(
@@ -209,6 +211,7 @@ async def build_services(
                 on_delivered=partial(_remember_delivered, answering),
             ),
             outbox_records=outbox_records,
+            action_limiter=ActionLimiter(WindowCounter(limits_pool), rate=settings.user_command_rate),
         )
 
 

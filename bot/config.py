@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     callback_secret: SecretStr | None = None
     # An answer is retried (429, 5xx, network) and resumed after restarts for this long, then dropped.
     delivery_deadline_s: float = Field(default=600.0, gt=0)
+    # Commands (other than /ask, which counts as a question) and button presses per user.
+    user_command_rate: str = "10/minute"
+    # Uploads one chat may have waiting at once; uploads run round-robin across chats.
+    ingest_max_waiting_per_chat: int = Field(default=20, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -95,7 +99,7 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("user_question_rate", "chat_question_rate", "group_send_rate")
+    @field_validator("user_question_rate", "chat_question_rate", "group_send_rate", "user_command_rate")
     @classmethod
     def _check_rate(cls, value: str) -> str:
         try:

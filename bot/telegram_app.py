@@ -25,6 +25,7 @@ from bot.app import Services, build_services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
+from bot.handlers.action_limits import ActionLimits
 from bot.handlers.keyboards import SignedButtons
 from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
@@ -54,7 +55,11 @@ async def run_polling(
         worker_stop = asyncio.Event()
         # The core's catalogues load at dispatcher startup, before the first job is taken.
         reporter = TelegramProgressReporter(
-            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
+            bot,
+            partial(_translator, i18n_core),
+            min_interval_s=settings.upload_progress_interval_s,
+            room=services.send_pacer,
+            outbox=services.outbox,
         )
         files = JobFiles(
             bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
@@ -134,6 +139,10 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
     signer = button_signer(services.settings)
     dp["signer"] = signer
     dp.callback_query.outer_middleware(SignedButtons(signer))
+    # One member's flood of commands or presses must not spend the group's send budget (issue 12).
+    limits = ActionLimits(services.action_limiter)
+    dp.message.outer_middleware(limits)
+    dp.callback_query.outer_middleware(limits)
     dp.include_router(setup_routers())
     return dp
 

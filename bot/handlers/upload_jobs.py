@@ -3,16 +3,21 @@ upload, edited at most every few seconds, ending in a summary."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import io
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.methods import EditMessageText, SendMessage
 
+from bot.delivery.outbox import Delivery, DeliveryFailedError, Outbox, Part
 from bot.handlers.sending import unchanged_is_fine
 from bot.ingest.document import (
     CorruptDocumentError,
@@ -68,14 +73,34 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class TelegramProgressReporter:
-    """Edits the upload's progress message; stage updates are throttled, the final one always goes."""
+class RoomCheck(Protocol):
+    async def has_room(self, chat_id: int) -> bool: ...
 
-    def __init__(self, bot: Bot, translate: Callable[[str], Translate], min_interval_s: float = 3.0) -> None:
+
+class TelegramProgressReporter:
+    """Edits the upload's progress message; stage updates are throttled, the final one always goes.
+
+    Never blocks the worker on one chat's send budget (issue 12): a stage update is skipped when the
+    group's budget is spent (`room`), and the final summary goes through the outbox in the background
+    (kept until Telegram accepts it), so the next chat's job starts at once.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        translate: Callable[[str], Translate],
+        min_interval_s: float = 3.0,
+        *,
+        room: RoomCheck | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._bot = bot
         self._translate = translate  # locale -> translate function
         self._min_interval_s = min_interval_s
         self._last_edit: dict[str, float] = {}
+        self._room = room
+        self._outbox = outbox
+        self._finals: set[asyncio.Task[None]] = set()
 
     async def progress(self, job: IngestJob, stage: Stage, done: int = 0, total: int = 0) -> None:
         now = time.monotonic()
@@ -83,6 +108,8 @@ class TelegramProgressReporter:
         if now - self._last_edit.setdefault(job.job_id, now) < self._min_interval_s:
             return
         self._last_edit[job.job_id] = now
+        if job.chat_id < 0 and self._room is not None and not await self._room.has_room(job.chat_id):
+            return  # the group's budget is spent: skip this stage rather than wait for a turn
         t = self._translate(job.locale)
         await self._edit(
             job, t(f"upload-stage-{stage}", name=html.escape(job.file_name), done=done, total=total)
@@ -90,7 +117,7 @@ class TelegramProgressReporter:
 
     async def finished(self, job: IngestJob, result: IngestResult) -> None:
         self._last_edit.pop(job.job_id, None)
-        await self._edit(job, upload_result_text(self._translate(job.locale), result))
+        await self._final(job, upload_result_text(self._translate(job.locale), result))
 
     async def failed(self, job: IngestJob, error: BaseException | None) -> None:
         self._last_edit.pop(job.job_id, None)
@@ -106,7 +133,25 @@ class TelegramProgressReporter:
             text = document_error_text(t, error, job.file_name)
         else:
             text = t("upload-failed", name=name)
-        await self._edit(job, text)
+        await self._final(job, text)
+
+    async def _final(self, job: IngestJob, text: str) -> None:
+        if self._outbox is None:
+            await self._edit(job, text)
+            return
+        # Edited in place; if the admin deleted the progress message, said in a new one.
+        part = Part(
+            primary=EditMessageText(chat_id=job.chat_id, message_id=job.progress_message_id, text=text),
+            fallbacks=[SendMessage(chat_id=job.chat_id, text=text, message_thread_id=job.thread_id)],
+        )
+        task = asyncio.create_task(self._deliver(Delivery(chat_id=job.chat_id, parts=[part])))
+        self._finals.add(task)
+        task.add_done_callback(self._finals.discard)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert self._outbox is not None
+        with contextlib.suppress(DeliveryFailedError):  # logged by the outbox
+            await self._outbox.deliver(self._bot, delivery)
 
     async def _edit(self, job: IngestJob, text: str) -> None:
         try:

@@ -63,7 +63,9 @@ class Queue(Protocol):
     async def enqueue(self, payload: dict[str, Any]) -> str: ...
     async def next(self, block_s: float) -> QueuedJobLike | None: ...
     async def touch(self, entry_id: str) -> None: ...
-    async def done(self, entry_id: str) -> None: ...
+    async def done(self, entry_id: str, chat_id: int | None = None) -> None: ...
+    async def reserve(self, chat_id: int, limit: int) -> dict[str, int] | None: ...
+    async def release(self, chat_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,43 @@ class FetchError(Exception):
     """The file or page could not be downloaded; the user should send it again."""
 
 
+class QueueFullError(Exception):
+    """This chat already has `limit` uploads waiting; the admin should wait for them to finish."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} uploads of this chat are already waiting")
+        self.limit = limit
+
+
 class IngestionJobs:
-    def __init__(self, queue: Queue, ingestion: IngestionService, *, max_deliveries: int = 3) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        ingestion: IngestionService,
+        *,
+        max_deliveries: int = 3,
+        max_waiting_per_chat: int = 20,
+    ) -> None:
         self._queue = queue
         self._ingestion = ingestion
         self._max_deliveries = max_deliveries
+        self._max_waiting_per_chat = max_waiting_per_chat
+
+    async def reserve(self, chat_id: int) -> int:
+        """Takes a place in the queue for a new job of `chat_id`; returns how many jobs run before it
+        (round-robin across chats, the running one included). `submit` the job or `release` the place.
+
+        Raises QueueFullError when the chat already has INGEST_MAX_WAITING_PER_CHAT jobs waiting.
+        """
+        waiting = await self._queue.reserve(chat_id, self._max_waiting_per_chat)
+        if waiting is None:
+            raise QueueFullError(self._max_waiting_per_chat)
+        mine = max(waiting.get(str(chat_id), 1), 1)
+        # Our earlier jobs, and each other chat's jobs up to one per round until ours comes.
+        return mine - 1 + sum(min(count, mine) for chat, count in waiting.items() if chat != str(chat_id))
+
+    async def release(self, chat_id: int) -> None:
+        await self._queue.release(chat_id)
 
     async def submit(self, job: IngestJob) -> None:
         await self._queue.enqueue(job.to_payload())
@@ -131,7 +165,7 @@ class IngestionJobs:
                 queued.deliveries,
             )
             await _report(reporter.failed(job, None))
-            await self._acknowledge(queued.entry_id, stop)
+            await self._acknowledge(queued.entry_id, job.chat_id, stop)
             return
         if queued.deliveries > 1:
             log.warning("resuming job %s (%s) after an interruption", job.job_id, job.file_name)
@@ -163,15 +197,15 @@ class IngestionJobs:
             await _report(reporter.failed(job, exc))
         else:
             await _report(reporter.finished(job, result))
-        await self._acknowledge(queued.entry_id, stop)
+        await self._acknowledge(queued.entry_id, job.chat_id, stop)
 
-    async def _acknowledge(self, entry_id: str, stop: asyncio.Event) -> None:
+    async def _acknowledge(self, entry_id: str, chat_id: int, stop: asyncio.Event) -> None:
         """Acknowledges a finished job, waiting out a Redis outage (a finished job must not run twice).
         If the bot stops first, the job stays queued and its rerun finds the document already stored."""
         delay = 0.5
         while True:
             try:
-                await self._queue.done(entry_id)
+                await self._queue.done(entry_id, chat_id)
                 return
             except Exception as exc:
                 log.warning(

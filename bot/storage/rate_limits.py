@@ -50,6 +50,10 @@ class SendPacer:
         self._limiter = MovingWindowRateLimiter(_storage(pool))
         self._item = limits.parse(rate)
 
+    async def has_room(self, chat_id: int) -> bool:
+        """True when one more message fits the chat's window now (nothing is counted)."""
+        return await or_fallback(self._limiter.test(self._item, "send", str(chat_id)), True, "send pacing")
+
     async def wait_turn(self, chat_id: int) -> float:
         """Blocks until the message may go; returns how long it waited. While Redis is unreachable
         messages go unpaced (Telegram's 429s are still honoured), logged once per outage."""

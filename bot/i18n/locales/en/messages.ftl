@@ -126,3 +126,9 @@ upload-replaced = It replaces the previous version of this file (<code>{ $doc_id
 
 # issue 12: reliability
 answer-cut-off = ✂️ *The answer was cut off here: it is longer than I may write in one reply. Ask about the rest in a follow-up question.*
+actions-limited = Too many commands in a short time. Please wait { $seconds } s.
+upload-queued-behind = ⏳ { $name }: in the queue, { $ahead ->
+    [one] one upload runs first…
+   *[other] { $ahead } uploads run first…
+}
+upload-queue-full = { $name } was not added: this chat already has { $limit } uploads waiting. Send it again when some of them are done.
