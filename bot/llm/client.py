@@ -34,21 +34,6 @@ class ChatModel:
         )
         self._model = model
 
-    async def complete(
-        self,
-        messages: Sequence[dict[str, str]],
-        *,
-        temperature: float,
-        max_tokens: int,
-        top_k: int | None = None,
-        json_schema: dict[str, Any] | None = None,
-    ) -> str:
-        """The completion's text (see `generate`)."""
-        completion = await self.generate(
-            messages, temperature=temperature, max_tokens=max_tokens, top_k=top_k, json_schema=json_schema
-        )
-        return completion.text
-
     async def generate(
         self,
         messages: Sequence[dict[str, str]],

@@ -24,16 +24,6 @@ log = logging.getLogger(__name__)
 
 
 class ChatCompleter(Protocol):
-    async def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float,
-        max_tokens: int,
-        top_k: int | None = None,
-        json_schema: dict[str, Any] | None = None,
-    ) -> str: ...
-
     async def generate(
         self,
         messages: list[dict[str, str]],
@@ -140,13 +130,14 @@ class AnsweringService:
                 model_turn += _ANSWER_IN[answer_language]
             messages = grounded_messages(documents, history, model_turn)
             structured = self._sampling.structured_outputs
-            pass1 = await self._llm.complete(
+            pass1_reply = await self._llm.generate(
                 messages,
                 temperature=0.0,
                 # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
                 max_tokens=128 if structured else 256,
                 json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
             )
+            pass1 = pass1_reply.text
             parsed = parse_relevant_ids(pass1)
             if parsed is None:
                 log.warning("pass 1 returned no parsable ids: %r", pass1[:200])
