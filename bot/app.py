@@ -181,7 +181,7 @@ async def build_services(
         feedback = FeedbackService(
             FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
         )
-        outbox_records = OutboxStore(redis)
+        outbox_records = OutboxStore(redis, owner=socket.gethostname())
         limiter = QuestionLimiter(
             WindowCounter(limits_pool),
             user_rate=settings.user_question_rate,
