@@ -83,11 +83,13 @@ async def run_polling(
             await journal.interrupt()
             for task in recovery:
                 task.cancel()
+            await asyncio.gather(*recovery, return_exceptions=True)
             worker_stop.set()
             # A job in progress stays in the queue unacknowledged and resumes after the restart.
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            await reporter.close()
             if watcher:
                 watcher.cancel()
             await bot.session.close()

@@ -148,6 +148,14 @@ class TelegramProgressReporter:
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
 
+    async def close(self) -> None:
+        """At shutdown: summaries still on their way stay in the outbox and go out after the restart."""
+        for task in list(self._finals):
+            task.cancel()
+        for task in list(self._finals):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _deliver(self, delivery: Delivery) -> None:
         assert self._outbox is not None
         with contextlib.suppress(DeliveryFailedError):  # logged by the outbox
