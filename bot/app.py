@@ -6,21 +6,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from qdrant_client import AsyncQdrantClient
 
 from bot.concurrency import Pools
 from bot.config import ConfigError, Settings
+from bot.delivery.outbox import Outbox
 from bot.domain import LLMUnavailableError
 from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.desk import QuestionDesk
 from bot.helpdesk.feedback import FeedbackService
-from bot.helpdesk.limits import QuestionLimiter
+from bot.helpdesk.limits import ActionLimiter, QuestionLimiter
 from bot.helpdesk.measured_desk import MeasuredDesk
 from bot.helpdesk.model_queue import ModelQueue
 from bot.helpdesk.onboarding import OnboardingService
@@ -47,6 +51,7 @@ from bot.storage.feedback import FeedbackStore
 from bot.storage.history import ChatHistory
 from bot.storage.job_queue import JobQueue, consumer_name
 from bot.storage.migrator import MigrationContext, SchemaError, ensure_schema, migrate, read_metadata
+from bot.storage.outbox_store import OutboxStore
 from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_backup import dump_keys, restore_keys
 from bot.storage.redis_connections import RedisConnections, connect_redis
@@ -74,6 +79,10 @@ class Services:
     albums: AlbumCollector
     web_sources: WebSources
     pools: Pools  # CPU-bound work of handlers (rendering, attribution): `await pools.cpu.run(fn, *args)`
+    # issue 12: answers kept until delivered, and questions until answered
+    outbox: Outbox
+    outbox_records: OutboxStore
+    action_limiter: ActionLimiter
     # Issue 13: webhook deduplication and readiness probes (name → raises unless it answers).
     seen_updates: SeenUpdates | None = None
     probes: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
@@ -338,6 +347,7 @@ async def build_services(
         feedback = FeedbackService(
             FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
         )
+        outbox_records = OutboxStore(redis, owner=socket.gethostname())
         limiter = QuestionLimiter(
             WindowCounter(limits_pool),
             user_rate=settings.user_question_rate,
@@ -377,12 +387,20 @@ async def build_services(
                 JobQueue(redis, consumer=consumer_name(), stale_after_s=settings.ingest_stale_after_s),
                 ingestion,
                 web=web_sources,
+                max_waiting_per_chat=settings.ingest_max_waiting_per_chat,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
             onboarding=OnboardingService(ingestion, preferences),
             albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
             web_sources=web_sources,
             pools=pools,
+            outbox=Outbox(
+                outbox_records,
+                deadline_s=settings.delivery_deadline_s,
+                on_delivered=partial(_remember_delivered, answering),
+            ),
+            outbox_records=outbox_records,
+            action_limiter=ActionLimiter(WindowCounter(limits_pool), rate=settings.user_command_rate),
             seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
             probes={
                 "redis": connections.ping,
@@ -406,6 +424,17 @@ async def _model_answers(llm: ChatModel) -> None:
     problem = await llm.problem()
     if problem is not None:
         raise LLMUnavailableError(problem)
+
+
+async def _remember_delivered(answering: AnsweringService, receipt: dict[str, Any]) -> None:
+    # An answer's receipt names the turn to remember (see bot/handlers/questions.py).
+    await answering.remember_turn(
+        int(receipt["chat_id"]),
+        receipt["thread_id"],
+        str(receipt["question"]),
+        str(receipt["memo"]),
+        speaker=receipt.get("speaker"),
+    )
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

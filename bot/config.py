@@ -136,6 +136,16 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
 
+    # --- issue 12: reliability and security ---
+    # Key for the HMAC that binds button data to its chat; empty: derived from BOT_TOKEN.
+    callback_secret: SecretStr | None = None
+    # An answer is retried (429, 5xx, network) and resumed after restarts for this long, then dropped.
+    delivery_deadline_s: float = Field(default=600.0, gt=0)
+    # Commands (other than /ask, which counts as a question) and button presses per user.
+    user_command_rate: str = "10/minute"
+    # Uploads one chat may have waiting at once; uploads run round-robin across chats.
+    ingest_max_waiting_per_chat: int = Field(default=20, ge=1)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -149,7 +159,7 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("user_question_rate", "chat_question_rate", "group_send_rate")
+    @field_validator("user_question_rate", "chat_question_rate", "group_send_rate", "user_command_rate")
     @classmethod
     def _check_rate(cls, value: str) -> str:
         try:

@@ -25,6 +25,7 @@ from aiogram_i18n.cores import FluentRuntimeCore
 from bot.app import Services, build_services
 from bot.config import Settings
 from bot.embed.embedder import Embedder
+from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.http_app import HttpSurface, WebhookHandler, start_http
 from bot.i18n.setup import create_i18n_core
@@ -76,12 +77,26 @@ async def serve_bot(
             _start_web_refresher(settings, services, stack)
             worker = IngestionLoop(settings, services, bot, i18n_core)
             stopped_at: list[float] = []
+            journal: QuestionJournal = dp["question_journal"]
+            recovery: set[asyncio.Task[int]] = set()
+
+            async def recover() -> None:
+                # After the catalogues load: finish what the last run left (answers, then questions).
+                recovery.add(asyncio.create_task(services.outbox.resume(bot)))
+                recovery.add(asyncio.create_task(journal.replay(dp, bot)))
 
             async def finish_in_flight() -> None:
                 # Runs first at dispatcher shutdown, before i18n unloads the texts the answers still need.
                 spent = time.monotonic() - stopped_at[0] if stopped_at else 0.0
                 await tracker.drain(max(0.0, settings.shutdown_grace_s - spent))
+                # What the grace period did not finish stays journaled and is answered after the restart.
+                await journal.interrupt()
+                for task in recovery:
+                    task.cancel()
+                await asyncio.gather(*recovery, return_exceptions=True)
                 await worker.stop()  # an unfinished upload goes back to the queue
+
+            dp.startup.register(recover)
 
             # aiogram runs shutdown handlers in order of registration; i18n's came first, so move ours ahead.
             dp.shutdown.register(finish_in_flight)
@@ -230,8 +245,13 @@ class IngestionLoop:
         self, settings: Settings, services: Services, bot: Bot, i18n_core: FluentRuntimeCore
     ) -> None:
         self._jobs = services.jobs
+        # Progress edits skip a spent group budget; summaries go through the outbox (issue 12).
         self._reporter = TelegramProgressReporter(
-            bot, partial(_translator, i18n_core), min_interval_s=settings.upload_progress_interval_s
+            bot,
+            partial(_translator, i18n_core),
+            min_interval_s=settings.upload_progress_interval_s,
+            room=services.send_pacer,
+            outbox=services.outbox,
         )
         self._files = JobFiles(
             bot, max_bytes=settings.max_upload_bytes, allow_private_urls=settings.url_allow_private_networks
@@ -247,6 +267,7 @@ class IngestionLoop:
             self._stop.set()
             await _finish(self._task)
             self._task = None
+            await self._reporter.close()
 
 
 def _translator(core: FluentRuntimeCore, locale: str) -> Translate:

@@ -23,7 +23,11 @@ from bot.app import Services
 from bot.config import ConfigError, Settings
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
+from bot.handlers.action_limits import ActionLimits
+from bot.handlers.keyboards import SignedButtons
+from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.i18n.setup import create_i18n_middleware
 from bot.telemetry.bot_api import TelegramCallMetrics
 
@@ -91,10 +95,25 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         albums=services.albums,
         web_sources=services.web_sources,
         pools=services.pools,
+        outbox=services.outbox,
+        question_journal=QuestionJournal(services.outbox_records),
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
+    # Button data is signed for its chat; a forged or foreign press reaches no handler (issue 12).
+    signer = button_signer(services.settings)
+    dp["signer"] = signer
+    dp.callback_query.outer_middleware(SignedButtons(signer))
+    # One member's flood of commands or presses must not spend the group's send budget (issue 12).
+    limits = ActionLimits(services.action_limiter)
+    dp.message.outer_middleware(limits)
+    dp.callback_query.outer_middleware(limits)
     dp.include_router(setup_routers())
     return dp
+
+
+def button_signer(settings: Settings) -> ButtonSigner:
+    secret = settings.callback_secret.get_secret_value() if settings.callback_secret else None
+    return ButtonSigner.from_secrets(secret, settings.require_bot_token())
 
 
 _COMMANDS: dict[str, dict[str, str]] = {

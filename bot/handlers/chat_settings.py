@@ -11,6 +11,7 @@ from bot.handlers.context import in_group, is_chat_admin
 from bot.handlers.keyboards import SettingChange, settings_keyboard
 from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.preferences import ChatPreferencesService
 
 
@@ -31,6 +32,7 @@ def router() -> Router:
         i18n: I18nContext,
         admins: AdminDirectory,
         preferences: ChatPreferencesService,
+        signer: ButtonSigner,
     ) -> None:
         if not await _may_change(bot, admins, message.chat, message.from_user, message.sender_chat):
             await message.reply(i18n.get("settings-refused"))
@@ -39,7 +41,9 @@ def router() -> Router:
         group = in_group(message.chat)
         await message.reply(
             i18n.get("settings-title-group" if group else "settings-title-private"),
-            reply_markup=settings_keyboard(current, i18n, group=group),
+            reply_markup=settings_keyboard(
+                current, i18n, group=group, chat_id=message.chat.id, signer=signer
+            ),
         )
 
     @r.callback_query(SettingChange.filter())
@@ -50,6 +54,7 @@ def router() -> Router:
         i18n: I18nContext,
         admins: AdminDirectory,
         preferences: ChatPreferencesService,
+        signer: ButtonSigner,
     ) -> None:
         message = query.message
         if not isinstance(message, Message):
@@ -68,7 +73,8 @@ def router() -> Router:
             return
         group = in_group(message.chat)
         with unchanged_is_fine():
-            await message.edit_reply_markup(reply_markup=settings_keyboard(updated, i18n, group=group))
+            markup = settings_keyboard(updated, i18n, group=group, chat_id=message.chat.id, signer=signer)
+            await message.edit_reply_markup(reply_markup=markup)
         await query.answer(i18n.get("settings-saved"))
 
     return r

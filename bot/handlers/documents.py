@@ -26,8 +26,9 @@ from bot.handlers.context import (
 from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.ingest.freshness import WebSources
-from bot.ingest.jobs import IngestionJobs, IngestJob, JobFile
+from bot.ingest.jobs import IngestionJobs, IngestJob, JobFile, QueueFullError
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, check_url
 from bot.render.telegram_html import split_for_telegram
@@ -123,6 +124,7 @@ def router() -> Router:
         i18n: I18nContext,
         ingestion: IngestionService,
         admins: AdminDirectory,
+        signer: ButtonSigner,
     ) -> None:
         if not await admin_or_refuse(message, bot, admins, i18n):
             return
@@ -136,7 +138,7 @@ def router() -> Router:
             return
         await message.reply(
             i18n.get("delete-confirm", title=html.escape(doc.title), chunks=doc.chunks),
-            reply_markup=delete_keyboard(doc.doc_id, i18n),
+            reply_markup=delete_keyboard(doc.doc_id, message.chat.id, signer, i18n),
         )
 
     @r.callback_query(ConfirmDelete.filter())
@@ -218,7 +220,22 @@ async def _queue(
     files: tuple[JobFile, ...] = (),
     site_pages: int | None = None,
 ) -> None:
-    progress = await message.reply(i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0))
+    try:
+        place = await jobs.reserve(message.chat.id)
+    except QueueFullError as exc:
+        await message.reply(i18n.get("upload-queue-full", name=html.escape(name), limit=exc.limit))
+        return
+    # Behind other uploads: say how many run first (issue 12); else the plain "in the queue".
+    text = (
+        i18n.get("upload-queued-behind", name=html.escape(name), ahead=place)
+        if place
+        else i18n.get("upload-stage-queued", name=html.escape(name), done=0, total=0)
+    )
+    try:
+        progress = await message.reply(text)
+    except BaseException:
+        await jobs.release(message.chat.id)
+        raise
     # The worker downloads and indexes in the background and edits `progress` as it goes.
     await jobs.submit(
         IngestJob(

@@ -16,6 +16,7 @@ from bot.handlers.context import admin_or_refuse, in_group
 from bot.handlers.keyboards import Vote, feedback_keyboard
 from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.feedback import Escalation, FeedbackService
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,16 @@ def router() -> Router:
         i18n: I18nContext,
         feedback: FeedbackService,
         admins: AdminDirectory,
+        signer: ButtonSigner,
     ) -> None:
         message = query.message
+        if not isinstance(message, Message):
+            await query.answer(i18n.get("button-expired"), show_alert=True)
+            return
+        # The answer must have been given in the chat where its button was pressed (stored record).
+        chat_id = message.chat.id
         if callback_data.action == "human":
-            escalation = await feedback.escalate(callback_data.answer_id)
+            escalation = await feedback.escalate(callback_data.answer_id, chat_id)
             if escalation is None:
                 await query.answer(i18n.get("button-expired"), show_alert=True)
             elif not escalation.first:
@@ -48,6 +55,7 @@ def router() -> Router:
             return
         stored = await feedback.rate(
             callback_data.answer_id,
+            chat_id,
             query.from_user.id,
             query.from_user.full_name,
             "up" if callback_data.action == "up" else "down",
@@ -55,10 +63,14 @@ def router() -> Router:
         if not stored:
             await query.answer(i18n.get("button-expired"), show_alert=True)
             return
-        if callback_data.action == "down" and isinstance(message, Message):
+        if callback_data.action == "down":
             # The answer did not help: offer a person (one button for the whole chat).
             markup = feedback_keyboard(
-                callback_data.answer_id, offer_human=True, human_label=i18n.get("human-button")
+                callback_data.answer_id,
+                chat_id,
+                signer,
+                offer_human=True,
+                human_label=i18n.get("human-button"),
             )
             with unchanged_is_fine():
                 await message.edit_reply_markup(reply_markup=markup)

@@ -17,15 +17,19 @@ from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
+from bot.delivery.outbox import Delivery, Outbox
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
+from bot.handlers.question_journal import JournalMiddleware
 from bot.handlers.question_notices import ChatNotices
-from bot.handlers.sending import reply_html
+from bot.handlers.sending import html_part
 from bot.helpdesk.admins import AdminDirectory
+from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.desk import Answered, Chitchat, EmptyBase, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
 from bot.helpdesk.model_queue import Busy
+from bot.rag.answering import history_memo
 from bot.rag.language import locale_language
 from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
 
@@ -68,6 +72,8 @@ class AddressedToBot(Filter):
 
 def router() -> Router:
     r = Router(name="questions")
+    # Each question is journaled until settled, so a shutdown mid-answer is answered after the restart.
+    r.message.middleware(JournalMiddleware())
 
     private = Router(name="private-questions")
     private.message.filter(F.chat.type == ChatType.PRIVATE)
@@ -80,8 +86,11 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         admins: AdminDirectory,
+        signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
-        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings, admins)
+        text = (message.text or "").strip()
+        await _answer(message, text, bot, i18n, desk, settings, admins, signer, outbox)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -103,6 +112,8 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         admins: AdminDirectory,
+        signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
@@ -111,7 +122,7 @@ def router() -> Router:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins)
+        await _answer(message, question, bot, i18n, desk, settings, admins, signer, outbox)
 
     @group.message(AddressedToBot())
     async def addressed(
@@ -122,11 +133,13 @@ def router() -> Router:
         desk: QuestionDesk,
         settings: Settings,
         admins: AdminDirectory,
+        signer: ButtonSigner,
+        outbox: Outbox,
     ) -> None:
         if not question:
             await message.reply(i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins)
+        await _answer(message, question, bot, i18n, desk, settings, admins, signer, outbox)
 
     # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
     r.include_routers(private, group)
@@ -141,6 +154,8 @@ async def _answer(
     desk: QuestionDesk,
     settings: Settings,
     admins: AdminDirectory,
+    signer: ButtonSigner,
+    outbox: Outbox,
 ) -> None:
     if not question:
         await message.answer(i18n.get("not-a-question"))
@@ -166,7 +181,7 @@ async def _answer(
     await _react(message, WORKING)
     try:
         outcome = await desk.handle(asked, notices, bot_names=await _bot_names(bot))
-        done = await _reply_to_outcome(message, outcome, asked, bot, i18n, admins)
+        done = await _reply_to_outcome(message, outcome, asked, bot, i18n, admins, signer, outbox)
     except LLMUnavailableError:
         await message.reply(i18n.get("llm-unavailable"))
         done = None
@@ -181,6 +196,8 @@ async def _reply_to_outcome(
     bot: Bot,
     i18n: I18nContext,
     admins: AdminDirectory,
+    signer: ButtonSigner,
+    outbox: Outbox,
 ) -> str | None:
     """Replies as the outcome needs; returns the reaction the question keeps (None: no reaction)."""
     if isinstance(outcome, Chitchat):
@@ -204,7 +221,25 @@ async def _reply_to_outcome(
         return None
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
         return NOTHING_FOUND  # this group prefers silence over "not found": a shrug, not a message
-    await reply_html(message, render_answer(outcome, i18n), reply_markup=feedback_keyboard(outcome.answer_id))
+    # The outbox keeps the answer until Telegram accepted it; history gets it only then (issue 12).
+    chat_id = message.chat.id
+    await outbox.deliver(
+        bot,
+        Delivery(
+            chat_id=chat_id,
+            thread_id=asked.thread_id,
+            reply_to=message.message_id,
+            parts=[html_part(chat_id, part) for part in render_answer(outcome, i18n)],
+            keyboard=feedback_keyboard(outcome.answer_id, chat_id, signer),
+            receipt={
+                "chat_id": chat_id,
+                "thread_id": asked.thread_id,
+                "question": asked.text,
+                "memo": history_memo(outcome.answer),
+                "speaker": asked.speaker if asked.in_group else None,
+            },
+        ),
+    )
     return None
 
 
@@ -243,4 +278,8 @@ def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
         else []
     )
     labels = SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang))
-    return answer_messages_html(answer.text, sources, labels)
+    text = answer.text
+    if answer.cut_off:
+        # Never shown as complete: the model stopped at LLM_MAX_TOKENS (issue 12).
+        text += "\n\n" + i18n.get("answer-cut-off", lang)
+    return answer_messages_html(text, sources, labels)

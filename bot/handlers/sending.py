@@ -21,6 +21,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 
+from bot.delivery.outbox import Part
 from bot.render.telegram_html import html_to_plain
 
 log = logging.getLogger(__name__)
@@ -124,3 +125,11 @@ async def reply_html(
                 )
             )
     return sent
+
+
+def html_part(chat_id: int, html_text: str) -> Part:
+    """An outbox part: the HTML message, and the same words as plain text if Telegram refuses the HTML."""
+    return Part(
+        primary=SendMessage(chat_id=chat_id, text=html_text, parse_mode="HTML"),
+        fallbacks=[SendMessage(chat_id=chat_id, text=html_to_plain(html_text), parse_mode=None)],
+    )

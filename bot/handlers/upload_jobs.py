@@ -3,16 +3,21 @@ upload, edited at most every few seconds, ending in a summary."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import io
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.methods import EditMessageText, SendMessage
 
+from bot.delivery.outbox import Delivery, DeliveryFailedError, Outbox, Part
 from bot.handlers.sending import unchanged_is_fine
 from bot.ingest.document import (
     CorruptDocumentError,
@@ -55,18 +60,48 @@ class JobFiles:
         try:
             await self._bot.download(job.file_id, destination=buffer)
         except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
-            raise FetchError(f"download of {job.file_name} failed: {exc}") from exc
+            # Never str(exc): an aiohttp error names the file URL, and that URL holds the bot token.
+            raise FetchError(f"download of {job.file_name} failed: {_describe(exc)}") from exc
         return FetchedFile(buffer.getvalue())
 
 
-class TelegramProgressReporter:
-    """Edits the upload's progress message; stage updates are throttled, the final one always goes."""
+def _describe(exc: BaseException) -> str:
+    """A download failure in words that carry no URL (and so no token)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    if isinstance(exc, TelegramAPIError):
+        return exc.message
+    return type(exc).__name__
 
-    def __init__(self, bot: Bot, translate: Callable[[str], Translate], min_interval_s: float = 3.0) -> None:
+
+class RoomCheck(Protocol):
+    async def has_room(self, chat_id: int) -> bool: ...
+
+
+class TelegramProgressReporter:
+    """Edits the upload's progress message; stage updates are throttled, the final one always goes.
+
+    Never blocks the worker on one chat's send budget (issue 12): a stage update is skipped when the
+    group's budget is spent (`room`), and the final summary goes through the outbox in the background
+    (kept until Telegram accepts it), so the next chat's job starts at once.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        translate: Callable[[str], Translate],
+        min_interval_s: float = 3.0,
+        *,
+        room: RoomCheck | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._bot = bot
         self._translate = translate  # locale -> translate function
         self._min_interval_s = min_interval_s
         self._last_edit: dict[str, float] = {}
+        self._room = room
+        self._outbox = outbox
+        self._finals: set[asyncio.Task[None]] = set()
 
     async def progress(self, job: IngestJob, stage: Stage, done: int = 0, total: int = 0) -> None:
         now = time.monotonic()
@@ -74,6 +109,8 @@ class TelegramProgressReporter:
         if now - self._last_edit.setdefault(job.job_id, now) < self._min_interval_s:
             return
         self._last_edit[job.job_id] = now
+        if job.chat_id < 0 and self._room is not None and not await self._room.has_room(job.chat_id):
+            return  # the group's budget is spent: skip this stage rather than wait for a turn
         t = self._translate(job.locale)
         await self._edit(
             job, t(f"upload-stage-{stage}", name=html.escape(job.file_name), done=done, total=total)
@@ -81,11 +118,11 @@ class TelegramProgressReporter:
 
     async def finished(self, job: IngestJob, result: IngestResult) -> None:
         self._last_edit.pop(job.job_id, None)
-        await self._edit(job, upload_result_text(self._translate(job.locale), result))
+        await self._final(job, upload_result_text(self._translate(job.locale), result))
 
     async def failed(self, job: IngestJob, error: BaseException | None) -> None:
         self._last_edit.pop(job.job_id, None)
-        await self._edit(job, failure_text(self._translate(job.locale), job, error))
+        await self._final(job, failure_text(self._translate(job.locale), job, error))
 
     async def album_finished(self, job: IngestJob, outcomes: Sequence[AlbumOutcome]) -> None:
         self._last_edit.pop(job.job_id, None)
@@ -96,7 +133,7 @@ class TelegramProgressReporter:
                 parts.append(upload_result_text(t, outcome.result))
             else:
                 parts.append(failure_text(t, outcome.part, outcome.error))
-        await self._edit(job, "\n\n".join(parts))
+        await self._final(job, "\n\n".join(parts))
 
     async def site_finished(self, job: IngestJob, report: SiteReport) -> None:
         self._last_edit.pop(job.job_id, None)
@@ -113,7 +150,33 @@ class TelegramProgressReporter:
         # A few reasons are enough to act on; the rest are like them.
         for url, reason in report.failed[:5]:
             text += "\n" + t("site-page-failed", url=html.escape(url), reason=html.escape(reason))
-        await self._edit(job, text)
+        await self._final(job, text)
+
+    async def _final(self, job: IngestJob, text: str) -> None:
+        if self._outbox is None:
+            await self._edit(job, text)
+            return
+        # Edited in place; if the admin deleted the progress message, said in a new one.
+        part = Part(
+            primary=EditMessageText(chat_id=job.chat_id, message_id=job.progress_message_id, text=text),
+            fallbacks=[SendMessage(chat_id=job.chat_id, text=text, message_thread_id=job.thread_id)],
+        )
+        task = asyncio.create_task(self._deliver(Delivery(chat_id=job.chat_id, parts=[part])))
+        self._finals.add(task)
+        task.add_done_callback(self._finals.discard)
+
+    async def close(self) -> None:
+        """At shutdown: summaries still on their way stay in the outbox and go out after the restart."""
+        for task in list(self._finals):
+            task.cancel()
+        for task in list(self._finals):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert self._outbox is not None
+        with contextlib.suppress(DeliveryFailedError):  # logged by the outbox
+            await self._outbox.deliver(self._bot, delivery)
 
     async def _edit(self, job: IngestJob, text: str) -> None:
         try:

@@ -133,6 +133,8 @@ class QuestionDesk:
                     language=preferences.language,
                     include_global=preferences.use_global,
                     model_turn=ticket.model_turn,
+                    # The turn is remembered once the answer is delivered (the outbox's receipt).
+                    remember=False,
                 )
         finally:
             if notices is not None:

@@ -79,9 +79,17 @@ class FeedbackService:
         )
         return answer_id
 
-    async def rate(self, answer_id: str, user_id: int, user_name: str, vote: Vote) -> bool:
-        """False when the answer is unknown (too old, or never stored)."""
+    async def _record_in(self, answer_id: str, chat_id: int) -> dict[str, Any] | None:
+        # The stored record decides where an answer lives, never the button's data: a press in
+        # another chat naming this answer is treated as unknown (issue 12).
         record = await self._records.answer(answer_id)
+        if record is None or int(record["chat_id"]) != chat_id:
+            return None
+        return record
+
+    async def rate(self, answer_id: str, chat_id: int, user_id: int, user_name: str, vote: Vote) -> bool:
+        """False when the answer is unknown (too old, never stored) or was not given in `chat_id`."""
+        record = await self._record_in(answer_id, chat_id)
         if record is None:
             return False
         row = {
@@ -100,8 +108,9 @@ class FeedbackService:
         await self._records.save_rating(int(record["chat_id"]), answer_id, user_id, row)
         return True
 
-    async def escalate(self, answer_id: str) -> Escalation | None:
-        record = await self._records.answer(answer_id)
+    async def escalate(self, answer_id: str, chat_id: int) -> Escalation | None:
+        """None when the answer is unknown or was not given in `chat_id` (the button's own chat)."""
+        record = await self._record_in(answer_id, chat_id)
         if record is None:
             return None
         asked = AskedQuestion(
@@ -121,16 +130,28 @@ class FeedbackService:
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {
-                    **row,
-                    "rated_at": _iso(row["rated_at"]),
-                    "asked_at": _iso(row["asked_at"]),
-                    "sources": "; ".join(row["sources"]),
-                }
-            )
+            cells = {
+                **row,
+                "rated_at": _iso(row["rated_at"]),
+                "asked_at": _iso(row["asked_at"]),
+                "sources": "; ".join(row["sources"]),
+            }
+            writer.writerow({key: neutralise_cell(value) for key, value in cells.items()})
         # The BOM makes Excel read UTF-8; other tools ignore it.
         return ("\ufeff" + out.getvalue()).encode("utf-8"), len(rows)
+
+
+# OWASP "CSV Injection": a cell starting with one of these is read as a formula by spreadsheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula gets a leading single quote (OWASP's
+    advice, https://owasp.org/www-community/attacks/CSV_Injection); numbers and other text pass as
+    they are. The csv module does the quoting of commas, quotes and newlines."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _iso(timestamp: float) -> str:

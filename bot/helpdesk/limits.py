@@ -81,3 +81,21 @@ class QuestionLimiter:
                 )
                 return Throttled(wait_s=max(1, math.ceil(wait)), notify=notice is None, kind="chat")
         return None
+
+
+class ActionLimiter:
+    """Per-user rate of commands and button presses (issue 12): one member's flood must not spend
+    the group's send budget. Shares the notice rule of questions: one "please wait" per window."""
+
+    def __init__(self, counter: RateCounter, *, rate: str) -> None:
+        self._counter = counter
+        self._rate = rate
+        self._notice_rate = f"1/{limits.parse(rate).get_expiry()} seconds"
+
+    async def check(self, user_id: int) -> Throttled | None:
+        """None when the action may run; otherwise how long to wait and whether to say so."""
+        wait = await self._counter.hit(self._rate, "actions", "user", str(user_id))
+        if wait is None:
+            return None
+        notice = await self._counter.hit(self._notice_rate, "notice", "actions", str(user_id))
+        return Throttled(wait_s=max(1, math.ceil(wait)), notify=notice is None)

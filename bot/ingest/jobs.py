@@ -88,10 +88,13 @@ class Queue(Protocol):
     async def enqueue(self, payload: dict[str, Any]) -> str: ...
     async def next(self, block_s: float) -> QueuedJobLike | None: ...
     async def touch(self, entry_id: str) -> None: ...
-    async def release(self, entry_id: str) -> None: ...
+    async def hand_back(self, entry_id: str) -> None: ...
+    async def hand_back_held(self) -> None: ...
     async def backlog(self) -> tuple[int, int]: ...
     async def forget_idle_consumers(self) -> None: ...
-    async def done(self, entry_id: str) -> None: ...
+    async def done(self, entry_id: str, chat_id: int | None = None) -> None: ...
+    async def reserve(self, chat_id: int, limit: int) -> dict[str, int] | None: ...
+    async def release(self, chat_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,14 @@ class FetchError(Exception):
     """The file or page could not be downloaded; the user should send it again."""
 
 
+class QueueFullError(Exception):
+    """This chat already has `limit` uploads waiting; the admin should wait for them to finish."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} uploads of this chat are already waiting")
+        self.limit = limit
+
+
 class IngestionJobs:
     def __init__(
         self,
@@ -137,11 +148,29 @@ class IngestionJobs:
         *,
         max_deliveries: int = 3,
         web: WebSources | None = None,
+        max_waiting_per_chat: int = 20,
     ) -> None:
         self._queue = queue
         self._ingestion = ingestion
         self._max_deliveries = max_deliveries
         self._web = web  # pages added by URL are remembered there and re-checked
+        self._max_waiting_per_chat = max_waiting_per_chat
+
+    async def reserve(self, chat_id: int) -> int:
+        """Takes a place in the queue for a new job of `chat_id`; returns how many jobs run before it
+        (round-robin across chats, the running one included). `submit` the job or `release` the place.
+
+        Raises QueueFullError when the chat already has INGEST_MAX_WAITING_PER_CHAT jobs waiting.
+        """
+        waiting = await self._queue.reserve(chat_id, self._max_waiting_per_chat)
+        if waiting is None:
+            raise QueueFullError(self._max_waiting_per_chat)
+        mine = max(waiting.get(str(chat_id), 1), 1)
+        # Our earlier jobs, and each other chat's jobs up to one per round until ours comes.
+        return mine - 1 + sum(min(count, mine) for chat, count in waiting.items() if chat != str(chat_id))
+
+    async def release(self, chat_id: int) -> None:
+        await self._queue.release(chat_id)
 
     async def submit(self, job: IngestJob) -> None:
         await self._queue.enqueue(job.to_payload())
@@ -157,44 +186,61 @@ class IngestionJobs:
     async def run(self, source: JobSource, reporter: JobReporter, stop: asyncio.Event) -> None:
         """The worker loop: one job at a time (embedding is CPU-bound) until `stop` is set.
 
-        Cancelled in the middle of a job (shutdown), it hands the job back to the queue first.
+        Cancelled in the middle of a job (shutdown), it hands the job back to the queue first, and the
+        jobs it read ahead. Nothing else ends it: a Redis outage or a bug in one job is logged (once per
+        run of failures) and the loop carries on; an unacknowledged job stays queued and resumes.
         """
+        failing = False
         while not stop.is_set():
+            queued: QueuedJobLike | None = None
             try:
                 queued = await self._queue.next(block_s=1.0)
-            except Exception as exc:  # Redis hiccup: wait and retry rather than kill the worker
-                if stop.is_set():
-                    break  # connections closing under a stopping worker are no failure
-                log.warning("ingestion queue unavailable, retrying in 5 s: %s", exc)
-                await _sleep_unless(stop, 5.0)
-                continue
-            if queued is None:
-                continue
-            try:
-                await self._process(queued, source, reporter)
+                if queued is not None:
+                    await self._process(queued, source, reporter, stop)
             except asyncio.CancelledError:
                 await asyncio.shield(self._hand_back(queued))
                 raise
+            except Exception:
+                if stop.is_set():
+                    break  # connections closing under a stopping worker are no failure
+                if not failing:
+                    log.exception("upload worker: queue unavailable; retrying every 5 s")
+                failing = True
+                await _sleep_unless(stop, 5.0)
+            else:
+                if failing:
+                    log.warning("upload worker: queue reachable again")
+                failing = False
 
-    async def _hand_back(self, queued: QueuedJobLike) -> None:
+    async def _hand_back(self, queued: QueuedJobLike | None) -> None:
         try:
-            await self._queue.release(queued.entry_id)
-        except Exception as exc:  # Redis gone too: the job stays pending and goes stale instead
-            log.warning("could not hand back job %s: %s", queued.entry_id, exc)
+            if queued is not None:
+                await self._queue.hand_back(queued.entry_id)
+            await self._queue.hand_back_held()
+        except Exception as exc:  # Redis gone too: the jobs stay pending and go stale instead
+            log.warning("could not hand jobs back: %s", exc)
             return
-        metrics.INGEST_JOBS.labels(state="released").inc()
-        log.info("handed job %s back to the queue", queued.entry_id)
+        if queued is not None:
+            metrics.INGEST_JOBS.labels(state="released").inc()
+            log.info("handed job %s back to the queue", queued.entry_id)
 
-    async def _process(self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter) -> None:
+    async def _process(
+        self, queued: QueuedJobLike, source: JobSource, reporter: JobReporter, stop: asyncio.Event
+    ) -> None:
         job = IngestJob.from_payload(queued.payload)
         with log_context(job_id=job.job_id, chat_id=job.chat_id):
             log.info("ingesting %s (delivery %d)", job.file_name, queued.deliveries)
-            state = await self._run_job(job, queued, source, reporter)
+            state = await self._run_job(job, queued, source, reporter, stop)
             log.info("ingestion of %s: %s", job.file_name, state)
         metrics.INGEST_JOBS.labels(state=state).inc()
 
     async def _run_job(
-        self, job: IngestJob, queued: QueuedJobLike, source: JobSource, reporter: JobReporter
+        self,
+        job: IngestJob,
+        queued: QueuedJobLike,
+        source: JobSource,
+        reporter: JobReporter,
+        stop: asyncio.Event,
     ) -> str:
         """Runs one job to its end and acknowledges it; returns its state: done, failed or interrupted."""
         if queued.deliveries > self._max_deliveries:
@@ -205,7 +251,7 @@ class IngestionJobs:
                 queued.deliveries,
             )
             await _report(reporter.failed(job, None))
-            await self._queue.done(queued.entry_id)
+            await self._acknowledge(queued.entry_id, job.chat_id, stop)
             return "interrupted"
         if queued.deliveries > 1:
             log.warning("resuming job %s (%s) after an interruption", job.job_id, job.file_name)
@@ -217,15 +263,16 @@ class IngestionJobs:
 
         if job.files:
             await self._process_album(job, source, reporter, heartbeat)
-            await self._queue.done(queued.entry_id)
+            await self._acknowledge(queued.entry_id, job.chat_id, stop)
             return "done"
         if job.site_pages is not None:
             await self._process_site(job, reporter, on_progress)
-            await self._queue.done(queued.entry_id)
+            await self._acknowledge(queued.entry_id, job.chat_id, stop)
             return "done"
         try:
             result = await self._ingest_one(job, source, on_progress)
         except (DocumentError, FetchError) as exc:
+            log.warning("ingestion job %s (%s) refused: %s", job.job_id, job.file_name, exc, exc_info=exc)
             await _report(reporter.failed(job, exc))
             state = "failed"
         except Exception as exc:
@@ -236,7 +283,7 @@ class IngestionJobs:
         else:
             await _report(reporter.finished(job, result))
             state = "done"
-        await self._queue.done(queued.entry_id)
+        await self._acknowledge(queued.entry_id, job.chat_id, stop)
         return state
 
     async def _ingest_one(
@@ -312,6 +359,23 @@ class IngestionJobs:
                 outcomes.append(AlbumOutcome(part, error=exc))
         await _report(reporter.album_finished(job, outcomes))
 
+    async def _acknowledge(self, entry_id: str, chat_id: int, stop: asyncio.Event) -> None:
+        """Acknowledges a finished job, waiting out a Redis outage (a finished job must not run twice).
+        If the bot stops first, the job stays queued and its rerun finds the document already stored."""
+        delay = 0.5
+        while True:
+            try:
+                await self._queue.done(entry_id, chat_id)
+                return
+            except Exception as exc:
+                log.warning(
+                    "could not acknowledge upload job %s (%s); retrying in %.1f s", entry_id, exc, delay
+                )
+            if stop.is_set():
+                return
+            await _sleep_unless(stop, delay)
+            delay = min(delay * 2, 5.0)
+
 
 class _Heartbeat:
     """Touches the queue entry at most every `every_s`, however often progress is reported."""
@@ -324,7 +388,10 @@ class _Heartbeat:
     async def __call__(self) -> None:
         if time.monotonic() - self._last >= self._every_s:
             self._last = time.monotonic()
-            await self._touch()
+            try:
+                await self._touch()
+            except Exception as exc:  # Redis down for a moment: the job goes on; the next beat retries
+                log.warning("could not refresh the upload job's heartbeat: %s", exc)
 
 
 async def _report(call: Awaitable[None]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import openai
@@ -13,6 +14,15 @@ from bot.domain import LLMUnavailableError
 from bot.telemetry import metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The model's text and why it stopped: "stop" (finished), "length" (cut at max_tokens), …
+    (the OpenAI API's `finish_reason`)."""
+
+    text: str
+    finish_reason: str | None
 
 
 class ChatModel:
@@ -26,7 +36,7 @@ class ChatModel:
         self._model = model
         self._base_url = base_url
 
-    async def complete(
+    async def generate(
         self,
         messages: Sequence[dict[str, str]],
         *,
@@ -34,7 +44,9 @@ class ChatModel:
         max_tokens: int,
         top_k: int | None = None,
         json_schema: dict[str, Any] | None = None,
-    ) -> str:
+    ) -> Completion:
+        """One chat completion with its finish reason. Raises LLMUnavailableError when the server
+        fails (after the client's own retries) or returns no choice."""
         extra: dict[str, Any] = {}
         if top_k is not None:
             # vLLM reads top_k as a top-level field; the OpenAI SDK passes it through extra_body.
@@ -63,7 +75,8 @@ class ChatModel:
             metrics.record_usage(response.usage.prompt_tokens, response.usage.completion_tokens)
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
-        return response.choices[0].message.content or ""
+        choice = response.choices[0]
+        return Completion(choice.message.content or "", choice.finish_reason)
 
     async def problem(self) -> str | None:
         """None when the server answers `GET /models` and serves LLM_MODEL; otherwise what is wrong,

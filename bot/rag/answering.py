@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.domain import AnswerLanguage, StoredChunk, Turn, heading_path, section_within
+from bot.llm.client import Completion
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     answer_messages,
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class ChatCompleter(Protocol):
-    async def complete(
+    async def generate(
         self,
         messages: list[dict[str, str]],
         *,
@@ -35,7 +36,7 @@ class ChatCompleter(Protocol):
         max_tokens: int,
         top_k: int | None = None,
         json_schema: dict[str, Any] | None = None,
-    ) -> str: ...
+    ) -> Completion: ...
 
     async def problem(self) -> str | None: ...
 
@@ -71,6 +72,8 @@ class Answer:
     # Seconds per stage: history, embed, search, queue (waiting for a model slot), pass1, pass2.
     # The names are the metrics' labels: keep them.
     timings: dict[str, float] = field(default_factory=dict)
+    # Pass 2 stopped at max_tokens (finish_reason "length"): the text is incomplete and must say so.
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ def _no_turn() -> AbstractAsyncContextManager[None]:
 
 # What the history keeps for a question the knowledge base could not answer.
 _NOT_FOUND_MEMO = "[no answer in the knowledge base]"
+
+_CUT_OFF_MEMO = "[answer cut off]"
 
 _ANSWER_IN: dict[Language, str] = {
     "ru": "\n\n(Ответь на русском языке.)",
@@ -138,6 +143,7 @@ class AnsweringService:
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
         text = ""
+        cut_off = False
         # In groups the model sees who asks, so follow-ups from different people make sense.
         user_turn = Turn("user", question, speaker).for_model()
         if documents:
@@ -146,7 +152,7 @@ class AnsweringService:
                 # The system prompt must stay verbatim, so the language request rides on the question.
                 asked += _ANSWER_IN[answer_language]
             messages = grounded_messages(documents, history, asked)
-            relevant, text = await self._two_passes(messages, documents, model_turn, timings)
+            relevant, text, cut_off = await self._two_passes(messages, documents, model_turn, timings)
         found = bool(relevant and text.strip())
         answer = Answer(
             question=question,
@@ -158,11 +164,10 @@ class AnsweringService:
             relevant_ids=relevant,
             seconds=time.monotonic() - started,
             timings=timings,
+            cut_off=found and cut_off,
         )
         if remember and chat_id is not None:
-            await self._history.append(
-                chat_id, thread_id, question, answer.text if found else _NOT_FOUND_MEMO, speaker=speaker
-            )
+            await self._history.append(chat_id, thread_id, question, history_memo(answer), speaker=speaker)
         return answer
 
     async def watch_model_server(self, every_s: float = 30.0) -> None:
@@ -184,22 +189,27 @@ class AnsweringService:
         documents: list[dict[str, Any]],
         model_turn: ModelTurn,
         timings: dict[str, float],
-    ) -> tuple[list[int], str]:
-        """Pass 1 (relevant ids) and, if any, pass 2 (the answer), inside one model turn."""
+    ) -> tuple[list[int], str, bool]:
+        """Pass 1 (relevant ids) and, if any, pass 2 (the answer), inside one model turn.
+
+        Returns the relevant ids, the answer text, and whether pass 2 stopped at max_tokens."""
         relevant: list[int] = []
         text = ""
+        cut_off = False
         structured = self._sampling.structured_outputs
         queued = time.monotonic()
         async with model_turn():
             started = time.monotonic()
             timings["queue"] = started - queued
-            pass1 = await self._llm.complete(
-                messages,
-                temperature=0.0,
-                # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
-                max_tokens=128 if structured else 256,
-                json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
-            )
+            pass1 = (
+                await self._llm.generate(
+                    messages,
+                    temperature=0.0,
+                    # Vikhr's JSON is ~20 tokens; grammar whitespace or prose around it needs headroom.
+                    max_tokens=128 if structured else 256,
+                    json_schema=relevant_ids_schema([d["doc_id"] for d in documents]) if structured else None,
+                )
+            ).text
             timings["pass1"] = time.monotonic() - started
             parsed = parse_relevant_ids(pass1)
             if parsed is None:
@@ -207,21 +217,38 @@ class AnsweringService:
             relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
             if relevant:
                 started = time.monotonic()
-                text = strip_echoed_ids(
-                    await self._llm.complete(
-                        answer_messages(messages, pass1),
-                        temperature=self._sampling.temperature,
-                        top_k=self._sampling.top_k,
-                        max_tokens=self._sampling.max_tokens,
-                    ),
-                    pass1,
+                completion = await self._llm.generate(
+                    answer_messages(messages, pass1),
+                    temperature=self._sampling.temperature,
+                    top_k=self._sampling.top_k,
+                    max_tokens=self._sampling.max_tokens,
                 )
                 timings["pass2"] = time.monotonic() - started
-        return relevant, text
+                text = strip_echoed_ids(completion.text, pass1)
+                cut_off = completion.finish_reason == "length"
+                if cut_off:
+                    log.warning(
+                        "pass 2 stopped at max_tokens=%d: answer marked cut off", self._sampling.max_tokens
+                    )
+        return relevant, text, cut_off
+
+    async def remember_turn(
+        self, chat_id: int, thread_id: int | None, question: str, memo: str, speaker: str | None = None
+    ) -> None:
+        """Adds a question and what the history keeps of its answer (`history_memo`): called once the
+        answer was delivered, so history never holds an answer the user did not see (issue 12)."""
+        await self._history.append(chat_id, thread_id, question, memo, speaker=speaker)
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""
         await self._history.clear(chat_id, thread_id)
+
+
+def history_memo(answer: Answer) -> str:
+    """What the history keeps of an answer: its text, marked when it was cut off."""
+    if not answer.found:
+        return _NOT_FOUND_MEMO
+    return answer.text + (" …" + _CUT_OFF_MEMO if answer.cut_off else "")
 
 
 def _document_for_model(doc_id: int, chunk: StoredChunk) -> dict[str, Any]:

@@ -63,6 +63,10 @@ _IDS_KEY_RE = re.compile(r'"?relevant_doc_ids"?\s*[:=]\s*\[([^\]]*)\]?')
 _BARE_LIST_RE = re.compile(r"\[\s*(-?\d+(?:\s*,\s*-?\d+)*)?\s*\]")
 
 
+# A document id is a small index; a longer digit run is noise (and int() refuses > 4,300 digits).
+_MAX_ID_DIGITS = 9
+
+
 def parse_relevant_ids(text: str) -> list[int] | None:
     """Pass 1's ids from strict JSON, or from JSON wrapped in prose or code fences.
 
@@ -80,7 +84,7 @@ def parse_relevant_ids(text: str) -> list[int] | None:
     match = _IDS_KEY_RE.search(stripped) or _BARE_LIST_RE.search(stripped)
     if match is None:
         return None
-    return [int(n) for n in re.findall(r"-?\d+", match.group(1) or "")]
+    return [int(n) for n in re.findall(r"-?\d+", match.group(1) or "") if len(n) <= _MAX_ID_DIGITS]
 
 
 def _ints(values: list[Any]) -> list[int]:
@@ -90,7 +94,7 @@ def _ints(values: list[Any]) -> list[int]:
             continue
         if isinstance(value, int):
             out.append(value)
-        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= _MAX_ID_DIGITS:
             out.append(int(value))
     return out
 

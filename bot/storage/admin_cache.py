@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from bot.storage.redis_outage import or_fallback
+
 _KEY_PREFIX = "kb:chat-admin"
 
 
@@ -19,9 +21,14 @@ class AdminCacheStore:
     async def get(self, chat_id: int, user_id: int) -> bool | None:
         if self._ttl_s == 0:
             return None
-        value = await self._redis.get(_key(chat_id, user_id))
+        # Redis down: ask Telegram again rather than fail the command.
+        value = await or_fallback(self._redis.get(_key(chat_id, user_id)), None, "admin cache")
         return None if value is None else value == "1"
 
     async def put(self, chat_id: int, user_id: int, is_admin: bool) -> None:
         if self._ttl_s:
-            await self._redis.set(_key(chat_id, user_id), "1" if is_admin else "0", ex=self._ttl_s)
+            await or_fallback(
+                self._redis.set(_key(chat_id, user_id), "1" if is_admin else "0", ex=self._ttl_s),
+                None,
+                "admin cache",
+            )

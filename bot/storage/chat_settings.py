@@ -8,6 +8,7 @@ from typing import Any, cast, get_args
 from redis.asyncio import Redis
 
 from bot.domain import AnswerLanguage, ChatPreferences
+from bot.storage.redis_outage import or_fallback
 
 _KEY_PREFIX = "kb:chat-settings"
 
@@ -21,8 +22,9 @@ class ChatSettingsStore:
         self._redis = redis
 
     async def get(self, chat_id: int) -> ChatPreferences:
-        # decode_responses=True: keys and values are str.
-        return _from_hash(cast(dict[str, str], await self._redis.hgetall(_key(chat_id))))
+        # decode_responses=True: keys and values are str. Redis down: the defaults, not a failure.
+        raw = await or_fallback(self._redis.hgetall(_key(chat_id)), {}, "chat settings")
+        return _from_hash(cast(dict[str, str], raw))
 
     async def update(self, chat_id: int, changes: dict[str, str | bool]) -> ChatPreferences:
         encoded = {name: _encode(value) for name, value in changes.items()}

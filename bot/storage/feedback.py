@@ -11,6 +11,8 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from bot.storage.redis_outage import or_fallback
+
 _ANSWER = "kb:answer"
 _RATINGS = "kb:feedback"
 _ESCALATED = "kb:escalated"
@@ -22,8 +24,13 @@ class FeedbackStore:
         self._retention_s = retention_s
 
     async def save_answer(self, answer_id: str, record: dict[str, Any]) -> None:
-        await self._redis.set(
-            f"{_ANSWER}:{answer_id}", json.dumps(record, ensure_ascii=False), ex=self._retention_s
+        # Redis down: the answer still goes out; only its rating buttons won't find it.
+        await or_fallback(
+            self._redis.set(
+                f"{_ANSWER}:{answer_id}", json.dumps(record, ensure_ascii=False), ex=self._retention_s
+            ),
+            None,
+            "feedback",
         )
 
     async def answer(self, answer_id: str) -> dict[str, Any] | None:

@@ -10,9 +10,9 @@ import json
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.domain import Turn
+from bot.storage.redis_outage import OUTAGE, OUTAGE_ERRORS
 
 _KEY_PREFIX = "kb:history"
 # One long answer must not crowd every earlier turn out of the history budget.
@@ -38,10 +38,11 @@ class ChatHistory:
             return []
         try:
             raw = await self._redis.lrange(history_key(chat_id, thread_id), 0, -1)
-        except RedisError as exc:
+        except OUTAGE_ERRORS as exc:
             # Answering without context beats not answering at all.
-            log.warning("history unavailable for chat %s: %s", chat_id, exc)
+            OUTAGE.failed("history", exc)
             return []
+        OUTAGE.succeeded()
         turns = [Turn(**json.loads(item)) for item in raw]
         kept: list[Turn] = []
         used = 0
@@ -75,8 +76,8 @@ class ChatHistory:
                 pipe.ltrim(key, -self._max_entries, -1)
                 pipe.expire(key, self._ttl_s)
                 await pipe.execute()
-        except RedisError as exc:
-            log.warning("could not save history for chat %s: %s", chat_id, exc)
+        except OUTAGE_ERRORS as exc:
+            OUTAGE.failed("history", exc)
 
     async def clear(self, chat_id: int, thread_id: int | None) -> None:
         await self._redis.delete(history_key(chat_id, thread_id))

@@ -1,10 +1,15 @@
-"""A durable ingestion queue on a Redis stream with a consumer group.
+"""A durable ingestion queue on a Redis stream with a consumer group, fair across chats.
 
 Redis keeps every job until a worker acknowledges it, so a job survives a crash or restart. Each worker
 process has its own consumer name (host, pid and a random suffix). A worker that stops cleanly hands its
 unfinished job back (`release`), and any worker takes it at once; a crashed worker's job is taken over
 once it has been idle for `stale_after_s`. A running job refreshes its idle time (`touch`) as it makes
 progress, so only dead workers lose their jobs to others.
+
+Fairness (issue 12): a worker reads the waiting jobs into its own pending list and runs them round-robin
+by chat (the `chat_id` in the payload), so one chat's pile of uploads delays another chat's upload by
+at most the job in progress. `waiting()` counts each chat's queued jobs (a Redis hash), for the cap per
+chat and for telling an admin their place.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import os
 import secrets
 import socket
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -21,6 +27,8 @@ from redis.exceptions import ResponseError
 
 STREAM = "kb:ingest:jobs"
 GROUP = "ingesters"
+WAITING = "kb:ingest:waiting"  # chat id -> jobs queued and not yet acknowledged
+_READ_AHEAD = 100  # fresh jobs read at once: enough to see every chat that is waiting
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,10 @@ class JobQueue:
         self._redis = redis
         self._consumer = consumer
         self._stale_after_ms = int(stale_after_s * 1000)
+        # Jobs read into this worker's pending list, not yet started: chat -> its jobs, oldest first;
+        # the dict's order is the round-robin order.
+        self._held: OrderedDict[str, deque[QueuedJob]] = OrderedDict()
+        self._recovered = False
 
     async def _ensure_group(self) -> None:
         try:
@@ -44,36 +56,87 @@ class JobQueue:
                 raise
 
     async def enqueue(self, payload: dict[str, Any]) -> str:
+        """Queues a job whose chat already holds a place (`reserve`)."""
         await self._ensure_group()
         return str(await self._redis.xadd(STREAM, {"job": json.dumps(payload, ensure_ascii=False)}))
 
-    async def next(self, block_s: float) -> QueuedJob | None:
-        """This worker's unfinished job, else a dead worker's stale one, else a new one (waits `block_s`)."""
-        await self._ensure_group()
-        own = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0"}, count=1)
-        entries = _entries(own)
-        if not entries:
-            claimed = await self._redis.xautoclaim(
-                STREAM, GROUP, self._consumer, min_idle_time=self._stale_after_ms, start_id="0-0", count=1
-            )
-            entries = [(str(entry_id), fields) for entry_id, fields in claimed[1] if fields]
-        if not entries:
-            fresh = await self._redis.xreadgroup(
-                GROUP, self._consumer, {STREAM: ">"}, count=1, block=max(1, int(block_s * 1000))
-            )
-            entries = _entries(fresh)
-        if not entries:
+    async def reserve(self, chat_id: int, limit: int) -> dict[str, int] | None:
+        """Counts one more waiting job for the chat, atomically, unless it already has `limit`; returns
+        every chat's count (the new one included), or None when the chat is full."""
+        count = int(await self._redis.hincrby(WAITING, str(chat_id), 1))
+        if count > limit:
+            await self.release(chat_id)
             return None
-        entry_id, fields = entries[0]
-        pending = await self._redis.xpending_range(STREAM, GROUP, min=entry_id, max=entry_id, count=1)
-        deliveries = int(pending[0]["times_delivered"]) if pending else 1
-        return QueuedJob(entry_id, json.loads(fields["job"]), deliveries)
+        return await self.waiting()
+
+    async def release(self, chat_id: int) -> None:
+        """Gives back a place taken by `reserve` whose job was never queued."""
+        await self._redis.hincrby(WAITING, str(chat_id), -1)
+
+    async def waiting(self) -> dict[str, int]:
+        """Jobs queued per chat (including the one running), as counted at enqueue and done."""
+        raw = cast(dict[str, str], await self._redis.hgetall(WAITING))
+        return {chat: int(count) for chat, count in raw.items() if int(count) > 0}
+
+    async def next(self, block_s: float) -> QueuedJob | None:
+        """The next job, round-robin across chats: this worker's unfinished jobs after a restart, a dead
+        worker's stale ones, and new ones (waits up to `block_s` when there is nothing to do)."""
+        await self._ensure_group()
+        if not self._recovered:
+            # Our own unacknowledged jobs from before a restart (their delivery count goes up by one).
+            own = await self._redis.xreadgroup(GROUP, self._consumer, {STREAM: "0"})
+            await self._hold(_entries(own))
+            self._recovered = True
+        claimed = await self._redis.xautoclaim(
+            STREAM, GROUP, self._consumer, min_idle_time=self._stale_after_ms, start_id="0-0", count=1
+        )
+        await self._hold([(str(entry_id), fields) for entry_id, fields in claimed[1] if fields])
+        fresh = await self._redis.xreadgroup(
+            GROUP,
+            self._consumer,
+            {STREAM: ">"},
+            count=_READ_AHEAD,
+            block=None if self._held else max(1, int(block_s * 1000)),
+        )
+        await self._hold(_entries(fresh))
+        if self._held:
+            await self._touch_held()
+        return self._take()
+
+    async def _hold(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        held_ids = {job.entry_id for jobs in self._held.values() for job in jobs}
+        for entry_id, fields in entries:
+            if entry_id in held_ids:
+                continue
+            pending = await self._redis.xpending_range(STREAM, GROUP, min=entry_id, max=entry_id, count=1)
+            deliveries = int(pending[0]["times_delivered"]) if pending else 1
+            job = QueuedJob(entry_id, json.loads(fields["job"]), deliveries)
+            self._held.setdefault(str(job.payload.get("chat_id")), deque()).append(job)
+
+    def _take(self) -> QueuedJob | None:
+        if not self._held:
+            return None
+        chat, jobs = next(iter(self._held.items()))
+        job = jobs.popleft()
+        del self._held[chat]
+        if jobs:
+            self._held[chat] = jobs  # to the back of the round
+        return job
+
+    async def _touch_held(self) -> None:
+        # Held jobs are this worker's: keep them from looking stale to other replicas.
+        ids: list[int | bytes | str | memoryview[int]] = [
+            job.entry_id for jobs in self._held.values() for job in jobs
+        ]
+        await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, ids, justid=True)
 
     async def touch(self, entry_id: str) -> None:
-        """Resets the job's idle time: it is alive, nobody should take it over."""
+        """Resets the job's idle time (and the held jobs'): alive, nobody should take them over."""
         await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, [entry_id], justid=True)
+        if self._held:
+            await self._touch_held()
 
-    async def release(self, entry_id: str) -> None:
+    async def hand_back(self, entry_id: str) -> None:
         """Hands an unfinished job back: marked idle past the stale limit, so the next worker claims it.
 
         The entry stays pending (nothing is lost if Redis is left alone now); XAUTOCLAIM then counts the
@@ -99,10 +162,19 @@ class JobQueue:
             if name != self._consumer and int(consumer["pending"]) == 0 and idle_ms > self._stale_after_ms:
                 await self._redis.xgroup_delconsumer(STREAM, GROUP, name)
 
-    async def done(self, entry_id: str) -> None:
+    async def hand_back_held(self) -> None:
+        """At shutdown: jobs read ahead but not started go back too, so the next worker takes them at once."""
+        held = [job.entry_id for jobs in self._held.values() for job in jobs]
+        self._held.clear()
+        for entry_id in held:
+            await self.hand_back(entry_id)
+
+    async def done(self, entry_id: str, chat_id: int | None = None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM, GROUP, entry_id)
             pipe.xdel(STREAM, entry_id)
+            if chat_id is not None:
+                pipe.hincrby(WAITING, str(chat_id), -1)
             await pipe.execute()
 
 

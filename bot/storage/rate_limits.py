@@ -12,6 +12,8 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool, Redis
 
+from bot.storage.redis_outage import or_fallback
+
 # Every question checks a few rates; parse each rate string once.
 _parse = functools.lru_cache(maxsize=64)(limits.parse)
 
@@ -29,7 +31,11 @@ class WindowCounter:
         self._limiter = FixedWindowRateLimiter(_storage(pool))
 
     async def hit(self, rate: str, *key: str) -> float | None:
-        """None when allowed; otherwise the seconds until the window resets."""
+        """None when allowed (also while Redis is unreachable: no limits then, logged once);
+        otherwise the seconds until the window resets."""
+        return await or_fallback(self._hit(rate, *key), None, "rate limits")
+
+    async def _hit(self, rate: str, *key: str) -> float | None:
         item = _parse(rate)
         if await self._limiter.hit(item, *key):
             return None
@@ -64,8 +70,16 @@ class SendPacer:
         self._limiter = MovingWindowRateLimiter(_storage(pool))
         self._item = limits.parse(rate)
 
+    async def has_room(self, chat_id: int) -> bool:
+        """True when one more message fits the chat's window now (nothing is counted)."""
+        return await or_fallback(self._limiter.test(self._item, "send", str(chat_id)), True, "send pacing")
+
     async def wait_turn(self, chat_id: int) -> float:
-        """Blocks until the message may go; returns how long it waited."""
+        """Blocks until the message may go; returns how long it waited. While Redis is unreachable
+        messages go unpaced (Telegram's 429s are still honoured), logged once per outage."""
+        return await or_fallback(self._wait_turn(chat_id), 0.0, "send pacing")
+
+    async def _wait_turn(self, chat_id: int) -> float:
         waited = 0.0
         while not await self._limiter.hit(self._item, "send", str(chat_id)):
             stats = await self._limiter.get_window_stats(self._item, "send", str(chat_id))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.sentinel import Sentinel
 
+from bot.storage.redis_outage import connection_options
+
 
 @dataclass(frozen=True)
 class RedisConnections:
@@ -46,21 +48,23 @@ def connect_redis(
     reconnects after a failover by itself (redis-py's `SentinelConnectionPool`). Nothing connects until
     the first command; `ping()` checks.
     """
+    # Every connection heals after a Redis restart: retried on a fresh one, idle ones health-checked.
+    options = {**connection_options(), "socket_connect_timeout": timeout_s}
     if sentinels:
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves __init__ untyped
             sentinels,
             sentinel_kwargs={"socket_timeout": timeout_s},
-            socket_connect_timeout=timeout_s,
             password=password,
             db=db,
+            **options,
         )
         client: Redis = sentinel.master_for(master, decode_responses=True)
         pool = sentinel.master_for(master).connection_pool
         return RedisConnections(client=client, pool=pool, sentinel=sentinel)
     if not url:
         raise ValueError("connect_redis needs a URL or sentinels")
-    # socket_timeout stays unset: XREADGROUP BLOCK must be allowed to wait longer than a timeout.
+    # socket_timeout (5 s) stays above XREADGROUP's BLOCK (1 s) in the job queue.
     return RedisConnections(
-        client=Redis.from_url(url, decode_responses=True, socket_connect_timeout=timeout_s),
-        pool=ConnectionPool.from_url(url, socket_connect_timeout=timeout_s),
+        client=Redis.from_url(url, decode_responses=True, **options),
+        pool=ConnectionPool.from_url(url, **options),
     )

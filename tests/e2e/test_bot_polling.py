@@ -163,7 +163,7 @@ async def test_long_answers_arrive_whole_in_several_messages(
     llm_server.answer_suffix = "".join(
         f"\n\nПункт {i}: **важно** — `код <{i}>` & подробности." * 1 for i in range(200)
     )
-    async with start_bot():
+    async with start_bot(llm_max_tokens=4096):  # room for the whole ~10,000-character answer
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         tg.push_message(chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
         parts = [await tg.wait_for("sendMessage", _text_to(USER_CHAT)) for _ in range(3)]

@@ -13,6 +13,7 @@ from typing import Any
 from bot.handlers.keyboards import SettingChange, Vote
 from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
+from tests.support.buttons import signed_for
 from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
@@ -280,12 +281,16 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         menu_request = _ask(tg, GROUP_A, ADMIN_A, "/settings")
         menu = await tg.wait_for("sendMessage", _replying_to(menu_request))
         buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
-        assert SettingChange(name="use_global").pack() in buttons
+        assert signed_for(SettingChange(name="use_global"), GROUP_A) in buttons
         menu_id = menu.result["message_id"]
 
         def press(user: int, change: SettingChange) -> None:
             tg.push_callback_query(
-                chat_id=GROUP_A, user_id=user, message_id=menu_id, data=change.pack(), language_code="ru"
+                chat_id=GROUP_A,
+                user_id=user,
+                message_id=menu_id,
+                data=signed_for(change, GROUP_A),
+                language_code="ru",
             )
 
         # A member's tap is refused with an alert and changes nothing.
@@ -461,7 +466,7 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
             chat_id=USER_ID,
             user_id=USER_ID,
             message_id=answer.result["message_id"],
-            data=Vote(answer_id=answer_id, action="human").pack(),
+            data=signed_for(Vote(answer_id=answer_id, action="human"), USER_ID),
             language_code="ru",
         )
         call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "🙋" in (r.text or ""))

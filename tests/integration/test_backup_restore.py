@@ -49,7 +49,7 @@ async def test_a_restored_store_gives_the_same_answers(
         answer, docs = await _state(services)
         await services.answering.answer("А для одежды?", chat_id=CHAT)  # goes into the chat's history
         answer_id = await services.feedback.remember(answer, AskedQuestion(CHAT, None, 7, 42, "Анна"))
-        assert await services.feedback.rate(answer_id, 43, "Борис", "up")
+        assert await services.feedback.rate(answer_id, CHAT, 43, "Борис", "up")
     assert answer.found
     assert len(docs) == 2
 

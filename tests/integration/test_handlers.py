@@ -16,6 +16,7 @@ from bot.domain import GLOBAL_SCOPE
 from bot.handlers.keyboards import ConfirmDelete
 from bot.telegram_app import create_dispatcher
 from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID
+from tests.support.buttons import signed_for
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.recording_session import BOT_USER, RecordingSession
@@ -168,14 +169,16 @@ async def test_document_commands_are_for_admins(harness: Harness, services: Serv
     doc_id = result.document.doc_id
     [confirm] = await harness.send(f"/delete {doc_id}", user_id=ADMIN_ID)
     assert "Delete <b>Правила возврата</b> and its 2 chunks?" in confirm
-    assert await harness.press(ConfirmDelete(doc_id=doc_id, confirm=False).pack(), user_id=ADMIN_ID) == [
-        "Deletion cancelled; the document stays."
-    ]
+    assert await harness.press(
+        signed_for(ConfirmDelete(doc_id=doc_id, confirm=False), ADMIN_ID), user_id=ADMIN_ID
+    ) == ["Deletion cancelled; the document stays."]
     assert len(await services.ingestion.documents([GLOBAL_SCOPE])) == 1
     # A non-admin pressing an admin's button changes nothing.
-    assert await harness.press(ConfirmDelete(doc_id=doc_id, confirm=True).pack()) == []
+    assert await harness.press(signed_for(ConfirmDelete(doc_id=doc_id, confirm=True), USER_ID)) == []
     assert len(await services.ingestion.documents([GLOBAL_SCOPE])) == 1
-    [deleted] = await harness.press(ConfirmDelete(doc_id=doc_id, confirm=True).pack(), user_id=ADMIN_ID)
+    [deleted] = await harness.press(
+        signed_for(ConfirmDelete(doc_id=doc_id, confirm=True), ADMIN_ID), user_id=ADMIN_ID
+    )
     assert "Deleted <b>Правила возврата</b>" in deleted
     assert await services.ingestion.documents([GLOBAL_SCOPE]) == []
 

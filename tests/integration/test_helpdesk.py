@@ -113,10 +113,10 @@ async def test_feedback_keeps_one_rating_per_person_and_exports_csv(services: Se
     other_id = await feedback.remember(
         _answer("А для электроники?"), AskedQuestion(OTHER_GROUP, None, 11, 2, "Борис")
     )
-    assert await feedback.rate(answer_id, 5, "Ира", "down")
-    assert await feedback.rate(answer_id, 5, "Ира", "up")  # changed her mind: one rating, the last
-    assert await feedback.rate(other_id, 6, "Пётр", "down")
-    assert not await feedback.rate("no-such-answer", 5, "Ира", "up")
+    assert await feedback.rate(answer_id, GROUP, 5, "Ира", "down")
+    assert await feedback.rate(answer_id, GROUP, 5, "Ира", "up")  # changed her mind: one rating, the last
+    assert await feedback.rate(other_id, OTHER_GROUP, 6, "Пётр", "down")
+    assert not await feedback.rate("no-such-answer", GROUP, 5, "Ира", "up")
 
     data, count = await feedback.export_csv(GROUP)
     assert data.startswith("\ufeff".encode())  # Excel opens the Cyrillic correctly
@@ -127,10 +127,42 @@ async def test_feedback_keeps_one_rating_per_person_and_exports_csv(services: Se
     _, everything = await feedback.export_csv(None)
     assert everything == 2
 
-    escalation = await feedback.escalate(answer_id)
+    escalation = await feedback.escalate(answer_id, GROUP)
     assert escalation is not None
     assert escalation.first
     assert escalation.asked == asked
-    again = await feedback.escalate(answer_id)
+    again = await feedback.escalate(answer_id, GROUP)
     assert again is not None
     assert not again.first
+
+
+async def test_an_answer_is_rated_and_escalated_only_from_its_own_chat(services: Services) -> None:
+    # Button data can be forged by any client: the stored record decides which chat an answer is in.
+    feedback = services.feedback
+    answer_id = await feedback.remember(
+        _answer("Какой срок возврата?"), AskedQuestion(GROUP, None, 10, 1, "Анна")
+    )
+    assert not await feedback.rate(answer_id, OTHER_GROUP, 6, "Пётр", "down")
+    assert await feedback.escalate(answer_id, OTHER_GROUP) is None
+    _, count = await feedback.export_csv(None)
+    assert count == 0
+    assert await feedback.escalate(answer_id, GROUP) is not None
+
+
+async def test_feedback_csv_neutralises_formulas(services: Services) -> None:
+    # OWASP CSV injection: a cell that starts with = + - @ tab or CR must not run as a formula.
+    feedback = services.feedback
+    formulas = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+    for index, text in enumerate(formulas):
+        answer = Answer(question=text, language="en", found=True, text=text)
+        answer_id = await feedback.remember(answer, AskedQuestion(GROUP, None, index, 1, text))
+        assert await feedback.rate(answer_id, GROUP, 5, text, "up")
+    data, count = await feedback.export_csv(GROUP)
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert count == len(formulas)
+    for row in rows:
+        for column in ("question", "answer", "rated_by", "asked_by"):
+            assert row[column].startswith("'"), (column, row[column])
+            assert row[column][1:] in formulas
+    # Ordinary cells are untouched: ids, dates and Cyrillic text.
+    assert rows[0]["chat_id"] == str(GROUP)

@@ -179,6 +179,11 @@ class GroundedLLMServer(LocalHTTPServer):
             self.violations.append(reason)
             return self._error(400, reason, "invalid_request_error", "grounded_protocol_violation")
         prompt_text = "".join(str(m.get("content", "")) for m in body["messages"])
+        finish_reason = "stop"
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and _approx_tokens(content) > max_tokens:
+            # Like a real server: the text stops at max_tokens, and the reply says why.
+            content, finish_reason = content[: max_tokens * 4], "length"
         self._completion_ids += 1
         prompt_tokens, completion_tokens = _approx_tokens(prompt_text), _approx_tokens(content)
         return web.json_response(
@@ -191,7 +196,7 @@ class GroundedLLMServer(LocalHTTPServer):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                         "logprobs": None,
                     }
                 ],

@@ -401,6 +401,10 @@ class FakeTelegramServer(LocalHTTPServer):
         for _ in range(times):
             queue.append(TelegramAPIError(error_code, description, retry_after))
 
+    def clear_faults(self) -> None:
+        """Forget every fault queued with ``fail_next`` (the outage is over)."""
+        self._faults.clear()
+
     def reject_html_next(self, times: int = 1) -> None:
         """Make the next ``times`` sendMessage calls with parse_mode=HTML fail to parse."""
         self._html_rejects += times
@@ -442,6 +446,11 @@ class FakeTelegramServer(LocalHTTPServer):
         }
         thumbnail = {**largest, "file_id": f"{file_id}-thumb", "width": 90, "height": 90 * height // width}
         return [thumbnail, largest]
+
+    def lose_file_content(self, file_id: str) -> None:
+        """getFile still answers, but downloading the file gets a 404 (an expired file path)."""
+        stored = self._files[file_id]
+        self._files_by_path.pop(stored.file_path, None)
 
     def file_data(self, file_id: str) -> bytes:
         return self._files[file_id].data

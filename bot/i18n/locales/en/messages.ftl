@@ -204,3 +204,12 @@ upload-stage-ocr = ⏳ { $name }: recognising text (OCR), page { $done }{ $total
 # Issue 9: the line in front of the model.
 queued-position = Many questions at once: yours is number { $position } in line. I will answer as soon as its turn comes.
 line-full = Too many questions at once: I already have { $waiting } in hand, so I cannot take yours now. Please ask again in about { $seconds } s.
+
+# issue 12: reliability
+answer-cut-off = ✂️ *The answer was cut off here: it is longer than I may write in one reply. Ask about the rest in a follow-up question.*
+actions-limited = Too many commands in a short time. Please wait { $seconds } s.
+upload-queued-behind = ⏳ { $name }: in the queue, { $ahead ->
+    [one] one upload runs first…
+   *[other] { $ahead } uploads run first…
+}
+upload-queue-full = { $name } was not added: this chat already has { $limit } uploads waiting. Send it again when some of them are done.
