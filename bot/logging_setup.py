@@ -34,15 +34,14 @@ class Redactor:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The values that must never be shown: bot token (and its id-less half, which is what the
-    Bot API URL carries after 'bot'), API keys, the button-signing secret."""
-    values: list[str] = []
+    """The values that must never be shown: every credential of the settings (`secret_values`: bot
+    token, API keys, webhook secret, Redis password), the id-less half of the bot token (what the Bot
+    API URL carries after 'bot'), and the button-signing secret."""
+    values = settings.secret_values()
     if settings.bot_token is not None:
-        token = settings.bot_token.get_secret_value()
-        values += [token, token.partition(":")[2]]
-    for secret in (settings.llm_api_key, settings.qdrant_api_key, settings.callback_secret):
-        if secret is not None:
-            values.append(secret.get_secret_value())
+        values.append(settings.bot_token.get_secret_value().partition(":")[2])
+    if settings.callback_secret is not None:
+        values.append(settings.callback_secret.get_secret_value())
     return values
 
 

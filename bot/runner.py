@@ -29,6 +29,7 @@ from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
 from bot.http_app import HttpSurface, WebhookHandler, start_http
 from bot.i18n.setup import create_i18n_core
+from bot.logging_setup import Redactor, install_redaction, secrets_of
 from bot.telegram_app import check_token, create_bot, create_dispatcher, publish_commands
 from bot.telemetry import metrics
 from bot.telemetry.updates import UpdateTracker
@@ -41,6 +42,7 @@ async def serve_bot(
 ) -> None:
     """The bot until SIGTERM/SIGINT (or `stop`, in tests), by polling or by webhook (TELEGRAM_MODE)."""
     settings.require_bot_token()  # fail on a missing token before anything heavy loads
+    install_redaction(Redactor(secrets_of(settings)))  # no secret in any log record, ours or a library's
     polling_timeout = 10 if stop is None else 1  # tests stop often: short long-polls
     await check_token(settings)
     stop = stop or _stop_on_signals()
@@ -135,6 +137,7 @@ async def serve_worker(
 ) -> None:
     """An ingestion worker process: takes upload jobs from the Redis stream until SIGTERM/SIGINT."""
     settings.require_bot_token()  # it downloads files and edits progress messages as the bot
+    install_redaction(Redactor(secrets_of(settings)))
     stop = stop or _stop_on_signals()
     async with build_services(settings, embedder=embedder) as services:
         bot = create_bot(settings, services.send_pacer)
