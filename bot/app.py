@@ -13,6 +13,7 @@ from qdrant_client import AsyncQdrantClient
 from redis.asyncio import ConnectionPool, Redis
 
 from bot.config import ConfigError, Settings
+from bot.delivery.service import AnswerDelivery, DeliveryConfig
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.helpdesk.admins import AdminDirectory
@@ -50,6 +51,7 @@ class Services:
     desk: QuestionDesk
     jobs: IngestionJobs
     send_pacer: SendPacer
+    delivery: AnswerDelivery
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -193,7 +195,18 @@ async def build_services(
                 ingestion,
             ),
             send_pacer=SendPacer(limits_pool, settings.group_send_rate),
+            delivery=AnswerDelivery(delivery_config(settings)),
         )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        stream_interval_s=settings.stream_interval_ms / 1000,
+        group_stream_interval_s=settings.group_stream_interval_s,
+        render_timeout_s=settings.render_timeout_s,
+        links=settings.answer_links,
+        rich_messages=settings.rich_messages,
+    )
 
 
 def retrieval_config(settings: Settings) -> RetrievalConfig:

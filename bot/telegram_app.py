@@ -107,6 +107,7 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         preferences=services.preferences,
         feedback=services.feedback,
         desk=services.desk,
+        delivery=services.delivery,
         jobs=services.jobs,
     )
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)

@@ -3,26 +3,26 @@ what is addressed to the bot (/ask, an @mention, a reply to the bot)."""
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import Message
+from aiogram.types import Message, MessageGenerationStopped
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
+from bot.delivery.service import AnswerDelivery, AnswerTexts
+from bot.delivery.target import Target
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
-from bot.handlers.sending import reply_html
-from bot.helpdesk.desk import Answered, Question, QuestionDesk
+from bot.helpdesk.desk import Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
-from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
+from bot.render.answer import SourceLabels
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,14 @@ def router() -> Router:
 
     @private.message(F.text, ~F.text.startswith("/"))
     async def ask_private(
-        message: Message, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+        message: Message,
+        bot: Bot,
+        i18n: I18nContext,
+        desk: QuestionDesk,
+        settings: Settings,
+        delivery: AnswerDelivery,
     ) -> None:
-        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings)
+        await _answer(message, (message.text or "").strip(), bot, i18n, desk, settings, delivery)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -92,39 +97,70 @@ def router() -> Router:
         i18n: I18nContext,
         desk: QuestionDesk,
         settings: Settings,
+        delivery: AnswerDelivery,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
         if not question and replied is not None and replied.forum_topic_created is None and replied.text:
             question = replied.text.strip()  # "/ask" in reply to someone's message asks that message
         if not question:
-            await message.reply(i18n.get("ask-usage"))
+            await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings)
+        await _answer(message, question, bot, i18n, desk, settings, delivery)
 
     @group.message(AddressedToBot())
     async def addressed(
-        message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+        message: Message,
+        question: str,
+        bot: Bot,
+        i18n: I18nContext,
+        desk: QuestionDesk,
+        settings: Settings,
+        delivery: AnswerDelivery,
     ) -> None:
         if not question:
-            await message.reply(i18n.get("ask-usage"))
+            await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings)
+        await _answer(message, question, bot, i18n, desk, settings, delivery)
+
+    @r.stopped_message_generation()
+    async def stop_pressed(event: MessageGenerationStopped, delivery: AnswerDelivery) -> None:
+        # The user pressed stop under a streamed draft: the answer in progress ends there.
+        delivery.stops.stop(event.chat.id, event.draft_id)
 
     # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
     r.include_routers(private, group)
     return r
 
 
+def _target(message: Message) -> Target:
+    return Target(
+        chat_id=message.chat.id,
+        user_id=message.from_user.id if message.from_user else message.chat.id,
+        reply_to=message.message_id,
+        thread_id=thread_of(message),
+        private=not in_group(message.chat),
+    )
+
+
 async def _answer(
-    message: Message, question: str, bot: Bot, i18n: I18nContext, desk: QuestionDesk, settings: Settings
+    message: Message,
+    question: str,
+    bot: Bot,
+    i18n: I18nContext,
+    desk: QuestionDesk,
+    settings: Settings,
+    delivery: AnswerDelivery,
 ) -> None:
+    target = _target(message)
     if not question:
-        await message.answer(i18n.get("not-a-question"))
+        await delivery.notice(bot, target, i18n.get("not-a-question"))
         return
     if len(question) > settings.max_question_chars:
-        await message.reply(
-            i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars)
+        await delivery.notice(
+            bot,
+            target,
+            i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars),
         )
         return
     asked = Question(
@@ -132,44 +168,38 @@ async def _answer(
         chat_id=message.chat.id,
         thread_id=thread_of(message),
         message_id=message.message_id,
-        user_id=message.from_user.id if message.from_user else message.chat.id,
+        user_id=target.user_id,
         speaker=speaker_name(message),
         in_group=in_group(message.chat),
     )
-
-    async def tell_queued() -> None:
-        await message.reply(i18n.get("queued"))
-
+    session = delivery.session(bot, target, queued_text=i18n.get("queued"))
     try:
         async with ChatActionSender.typing(
             bot=bot, chat_id=message.chat.id, message_thread_id=thread_of(message)
         ):
-            outcome = await desk.handle(asked, on_wait=tell_queued)
+            outcome = await desk.handle(asked, on_wait=session.queued, on_delta=session.on_delta)
     except LLMUnavailableError:
+        await session.close()
         await message.reply(i18n.get("llm-unavailable"))
         return
     if isinstance(outcome, Throttled):
+        await session.close()
         if outcome.notify:
-            await message.reply(i18n.get("rate-limited", seconds=outcome.wait_s))
+            await session.notice(i18n.get("rate-limited", seconds=outcome.wait_s))
         return
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
+        await session.close()
         return  # this group prefers silence over "not found"
-    await reply_html(message, render_answer(outcome, i18n), reply_markup=feedback_keyboard(outcome.answer_id))
-
-
-def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
     # Answer-side texts follow the answer's language, not the user's interface language.
-    answer = outcome.answer
-    lang = answer.language
-    if not answer.found:
-        return [html.escape(i18n.get("not-found", lang))]
-    sources = (
-        [
-            SourceLine(number=c.number, title=c.title, file_name=c.file_name, page=c.page, section=c.section)
-            for c in answer.citations
-        ]
-        if outcome.preferences.show_sources
-        else []
+    lang = outcome.answer.language
+    texts = AnswerTexts(
+        sources=SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang)),
+        stopped=i18n.get("answer-stopped", lang),
+        not_found=i18n.get("not-found", lang),
     )
-    labels = SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang))
-    return answer_messages_html(answer.text, sources, labels)
+    await session.finish(
+        outcome.answer,
+        texts,
+        show_sources=outcome.preferences.show_sources,
+        markup=feedback_keyboard(outcome.answer_id),
+    )

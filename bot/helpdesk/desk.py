@@ -9,7 +9,7 @@ from bot.domain import ChatPreferences
 from bot.helpdesk.feedback import AskedQuestion, FeedbackService
 from bot.helpdesk.limits import ConcurrencyGate, QuestionLimiter, Throttled
 from bot.helpdesk.preferences import ChatPreferencesService
-from bot.rag.answering import Answer, AnsweringService
+from bot.rag.answering import Answer, AnsweringService, OnDelta
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,12 @@ class QuestionDesk:
         self._feedback = feedback
 
     async def handle(
-        self, question: Question, on_wait: Callable[[], Awaitable[object]] | None = None
+        self,
+        question: Question,
+        on_wait: Callable[[], Awaitable[object]] | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Answered | Throttled:
+        """`on_delta` streams the answer as it is written (issue 10); groups stream only if they chose to."""
         throttled = await self._limiter.check(question.user_id, question.chat_id, group=question.in_group)
         if throttled is not None:
             return throttled
@@ -60,6 +64,7 @@ class QuestionDesk:
                 speaker=question.speaker if question.in_group else None,
                 language=preferences.language,
                 include_global=preferences.use_global,
+                on_delta=on_delta if not question.in_group or preferences.stream_in_groups else None,
             )
         answer_id = await self._feedback.remember(
             answer,

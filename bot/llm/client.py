@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, cast
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -59,6 +60,42 @@ class ChatModel:
         if not response.choices:
             raise LLMUnavailableError("the model returned no choices")
         return response.choices[0].message.content or ""
+
+    async def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """The completion as it is generated, piece by piece (`stream=True`).
+
+        Closing the iterator early (`aclose()`, or leaving `contextlib.aclosing`) closes the HTTP
+        response, and vLLM aborts a request whose client went away, so a stopped answer stops costing
+        GPU time. Raises `LLMUnavailableError` when the server fails before or during the stream.
+        """
+        extra: dict[str, Any] = {"top_k": top_k} if top_k is not None else {}
+        try:
+            response = await self._client.chat.completions.create(
+                model=self._model,
+                messages=cast(Any, list(messages)),
+                temperature=temperature,
+                max_tokens=max_tokens,
+                extra_body=extra or None,
+                stream=True,
+            )
+        except openai.APIError as exc:
+            log.warning("LLM stream failed to start: %s", exc)
+            raise LLMUnavailableError(str(exc)) from exc
+        async with response:
+            try:
+                async for chunk in response:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+            except (openai.APIError, httpx.HTTPError) as exc:
+                log.warning("LLM stream broke off: %s", exc)
+                raise LLMUnavailableError(str(exc)) from exc
 
     async def close(self) -> None:
         await self._client.close()

@@ -71,9 +71,7 @@ async def test_question_limits_refuse_with_one_notice_per_window(limits_pool: Co
 
 
 def _answer(question: str) -> Answer:
-    citation = Citation(
-        number=1, doc_id="d1", title="Правила возврата", file_name="returns.md", page=None, section=None
-    )
+    citation = Citation(number=1, doc_id="d1", title="Правила возврата", file_name="returns.md")
     return Answer(question=question, language="ru", found=True, text="Срок — 14 дней.", citations=[citation])
 
 

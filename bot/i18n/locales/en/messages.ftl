@@ -123,3 +123,8 @@ url-fetch-failed = I could not load { $url }: { $reason }. Nothing was stored.
 upload-password = { $name } is password-protected. Remove the password and send it again. Nothing was stored.
 upload-content-too-large = { $name } is too big to index ({ $reason }). Split it into smaller files. Nothing was stored.
 upload-replaced = It replaces the previous version of this file (<code>{ $doc_id }</code>, { $chunks } chunks), now deleted.
+
+## Issue 10: streamed answers, stop button, streaming in groups
+answer-stopped = ⏹ Stopped: the answer above is incomplete.
+settings-stream-in-groups-on = Answers appear as they are written: on
+settings-stream-in-groups-off = Answers appear as they are written: off
