@@ -105,6 +105,7 @@ def notice_part(target: Target, text: str, *, ephemeral: bool) -> OutgoingPart:
         chat_id=target.chat_id,
         message_thread_id=target.thread_id,
         text=text,
+        reply_parameters=reply,
         ephemeral_message_parameters=EphemeralMessageParameters(receiver_user_id=target.user_id),
     )
     return OutgoingPart(only_asker, ((plain,),))

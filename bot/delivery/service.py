@@ -214,8 +214,8 @@ class AnswerSession:
         else:
             rendered = escaped_answer(texts.not_found)
         parts = answer_parts(rendered, self._target, rich=self._delivery.rich.usable, markup=markup)
+        await self._clear_queued()  # the answer replaces "you are in line"
         sent = await send_parts(self._bot, parts, self._delivery.rich)
-        await self._clear_queued()
         if isinstance(self._stream, PlaceholderStream):
             await self._stream.remove()
         return sent

@@ -31,6 +31,9 @@ from tests.support.local_http import LocalHTTPServer
 
 JSONDict = dict[str, Any]
 
+# How an answer reaches a chat: a rich message, or classic messages where rich ones are refused.
+ANSWER_METHODS = ("sendRichMessage", "sendMessage")
+
 # Telegram's own limits; enforcing them lets e2e tests catch a bot that forgets to split.
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -580,7 +583,7 @@ class FakeTelegramServer(LocalHTTPServer):
 
     async def wait_for(
         self,
-        method: str,
+        method: str | tuple[str, ...],
         predicate: Callable[[RecordedRequest], bool] | None = None,
         timeout: float = 15.0,  # noqa: ASYNC109 -- a plain number reads better in tests
     ) -> RecordedRequest:
@@ -592,8 +595,9 @@ class FakeTelegramServer(LocalHTTPServer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            methods = (method,) if isinstance(method, str) else method
             for index, request in enumerate(self.requests):
-                if index in self._consumed or request.failed or request.method != method:
+                if index in self._consumed or request.failed or request.method not in methods:
                     continue
                 if predicate is None or predicate(request):
                     self._consumed.add(index)
@@ -858,8 +862,9 @@ class FakeTelegramServer(LocalHTTPServer):
         chat_id = self._require_chat_id(request)
         visible = self._rich_html(request)
         message = self._new_bot_message(request, chat_id)
+        # A sent message's `rich_message` is Telegram's block form; the tests read what was sent
+        # (`params["rich_message"]`) and what is visible (`text`).
         message["text"] = visible
-        message["rich_message"] = request.params.get("rich_message")
         return self._store_sent(request, chat_id, message)
 
     async def _send_rich_message_draft(self, request: RecordedRequest) -> Any:
