@@ -107,7 +107,9 @@ def main() -> None:
     items = build_set(args.xquad)
     if args.show:
         for number, item in enumerate(items, 1):
-            print(f"--- {number} ({item.language}) relevant {item.relevant}, labels {item.units}\n{item.text}\n")
+            print(
+                f"--- {number} ({item.language}) relevant {item.relevant}, labels {item.units}\n{item.text}\n"
+            )
     lexical = Attributor()
     rows = [("term overlap (chosen)", agreement(items, lexical.attribute))]
     e5 = E5Attributor(Embedder("intfloat/multilingual-e5-small", args.model))
@@ -122,7 +124,10 @@ def main() -> None:
     answer = (item.text + "\n\n") * (1500 // max(1, len(item.text)) + 1)
     answer = answer[:1500]
     timings = {}
-    for name, attribute in (("term overlap (chosen)", lexical.attribute), ("e5 sentence similarity", e5.attribute)):
+    for name, attribute in (
+        ("term overlap (chosen)", lexical.attribute),
+        ("e5 sentence similarity", e5.attribute),
+    ):
         runs = []
         for _ in range(20 if "term" in name else 5):
             started = time.perf_counter()
