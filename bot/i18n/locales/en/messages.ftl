@@ -5,6 +5,7 @@ start =
 help =
     <b>How to ask</b>
     Write a question in plain words, in Russian or English. I search the documents, answer only from them and list the sources under the answer. Follow-up questions understand the conversation.
+    The answer appears as I write it; press ⏹ to stop me, and you keep what is written so far. Marks like [1] show which source a paragraph comes from. Links stay clickable only when they are in the documents.
 
     <b>Examples</b>
     • How do I reset my password?
@@ -36,7 +37,7 @@ help-group-admin =
     /add_url URL — add a web page to this group's base
     /docs — this group's documents
     /delete ID — remove one (after a confirmation)
-    /settings — answer language, sources, silence when nothing is found, the global knowledge base
+    /settings — answer language, sources, silence when nothing is found, the global knowledge base, answers shown as they are written
     /feedback — this group's ratings as a CSV file
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
