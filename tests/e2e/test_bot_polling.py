@@ -230,6 +230,7 @@ async def test_topics_keep_their_own_history_and_replies(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, redis: Redis
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     async with start_bot():
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         # A private chat with topics (Bot API 9.3+): the message carries its topic.

@@ -191,6 +191,7 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     tg.add_group(GROUP_A)
     tg.add_group(GROUP_B)
     tg.set_chat_member(GROUP_A, ADMIN_A, "creator")
@@ -334,7 +335,8 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
     async with start_bot(user_question_rate="2/minute"):
         asked = [_ask(tg, GROUP_A, USER_ID, f"/ask вопрос номер {n}") for n in range(5)]
         await _quiet(tg)
-        replies = [r for r in tg.calls("sendMessage") if any(_replying_to(m)(r) for m in asked)]
+        sent = [r for method in ANSWER_METHODS for r in tg.calls(method)]
+        replies = [r for r in sent if any(_replying_to(m)(r) for m in asked)]
         # Two answers ("not found": the base is empty, so no model call) and, for the three refused
         # questions, one "please wait" naming the seconds left.
         waits = [r.visible_text for r in replies if "Подождите" in r.visible_text]
@@ -382,6 +384,7 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     async with start_bot(user_question_rate="100/minute"):
         await _admin_adds_returns_policy(tg)
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")

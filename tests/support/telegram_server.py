@@ -133,7 +133,11 @@ class RecordedRequest:
 
     @property
     def text(self) -> str | None:
+        """The text sent: `text`, or a rich message's HTML."""
         value = self.params.get("text")
+        rich = self.params.get("rich_message")
+        if not isinstance(value, str) and isinstance(rich, dict) and isinstance(rich.get("html"), str):
+            return str(rich["html"])
         return value if isinstance(value, str) else None
 
     @property
