@@ -269,6 +269,6 @@ async def test_a_slow_to_render_answer_never_holds_up_another_chat(
         assert greeting.at < first.at
         # The whole answer arrives, every bracket kept, in rich messages within Telegram's limits.
         await tg.wait_for(
-            "sendRichMessage", lambda r: r.chat_id == USER_ID and "[2999* 3000]" in r.visible_text
+            "sendRichMessage", lambda r: r.chat_id == USER_ID and "[2999* 3000]" in r.visible_text, timeout=90
         )
     assert llm_server.violations == []
