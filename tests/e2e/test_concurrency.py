@@ -8,11 +8,20 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.conftest import ADMIN_ID
 from tests.e2e.conftest import BotStarter
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
+
 
 JSON = dict[str, Any]
 QUESTION = "Какой срок возврата?"

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
 
 
 async def _say(tg: FakeTelegramServer, chat_id: int, text: str, language_code: str = "ru") -> RecordedRequest:
@@ -50,7 +58,7 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
-    async with start_bot(user_question_rate="1/3 seconds", user_queue_max=1):
+    async with start_bot(user_question_rate="1/10 seconds", user_queue_max=1):
         tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
         await tg.wait_for(
@@ -61,11 +69,6 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
                 and not (r.text or "").startswith("⏳")
             ),
         )
-        asked = [
-            tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=text, language_code="ru")
-            for text in ("Какой срок возврата?", "Какие документы нужны для возврата?", "А для электроники?")
-        ]
-        ids = [a["message"]["message_id"] for a in asked]
 
         def answer_to(message_id: int) -> Callable[[RecordedRequest], bool]:
             return lambda r: (
@@ -74,8 +77,18 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
                 and "reply_markup" in r.params
             )
 
+        def ask(text: str) -> int:
+            pushed = tg.push_message(chat_id=USER_ID, user_id=USER_ID, text=text, language_code="ru")
+            return int(pushed["message"]["message_id"])
+
+        # One question per 10 s: the first is answered, the second waits its turn, the third finds one
+        # already waiting (USER_QUEUE_MAX=1) and is refused. Asked one after another, in that order.
+        ids = [ask("Какой срок возврата?")]
         first = await tg.wait_for("sendMessage", answer_to(ids[0]))
-        second = await tg.wait_for("sendMessage", answer_to(ids[1]), timeout=15)
+        ids.append(ask("Какие документы нужны для возврата?"))
+        await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID and "в очереди" in (r.text or ""))
+        ids.append(ask("А для электроники?"))
+        second = await tg.wait_for("sendMessage", answer_to(ids[1]), timeout=30)
         assert "14 дней" in first.visible_text
         assert "Источники" in second.visible_text
         # The third found one question already waiting (USER_QUEUE_MAX=1): refused, saying when.
@@ -91,6 +104,10 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
             "deleteMessage", lambda r: r.int_param("message_id") == notices[0].result["message_id"]
         )  # ...removed once its answer is there
         # 👀 on each answered question while it was worked on, cleared when done.
+        await tg.wait_for(
+            "setMessageReaction",
+            lambda r: r.int_param("message_id") == ids[1] and r.params.get("reaction") == [],
+        )
         reactions = [
             (r.int_param("message_id"), r.params.get("reaction")) for r in tg.calls("setMessageReaction")
         ]

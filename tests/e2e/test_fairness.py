@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.e2e.test_group_helpdesk import (
@@ -20,6 +22,12 @@ from tests.e2e.test_group_helpdesk import (
 )
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer
+
+
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
 
 
 async def test_a_member_flooding_help_does_not_delay_another_members_answer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from redis.asyncio import Redis
 
 from bot.storage.history import history_key
@@ -14,6 +15,12 @@ from tests.e2e.test_bot_polling import USER_CHAT, _ask, _upload_and_wait
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
 
 
 async def test_an_answer_cut_at_max_tokens_says_so(
@@ -96,7 +103,8 @@ async def test_a_question_interrupted_by_shutdown_is_answered_after_the_restart(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
-    async with start_bot():
+    # No grace period: the answer in flight is not waited for, so only the journal can save it.
+    async with start_bot(shutdown_grace_s=0):
         await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
         llm_server.delay_s = 5.0  # the model is still thinking when the bot is told to stop
         tg.push_message(chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from aiogram.filters.callback_data import CallbackData
 
 from bot.handlers.keyboards import ConfirmDelete, SettingChange, Vote
@@ -24,6 +25,13 @@ from tests.e2e.test_group_helpdesk import (
 from tests.support.buttons import signed_for
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+
+
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
+
 
 EXPIRED = "больше не действует"
 

@@ -383,6 +383,7 @@ async def test_group_sends_are_paced_and_429s_retried_without_losing_answers(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     async with start_bot(group_send_rate="3/4 seconds", user_question_rate="100/minute"):
         await _admin_adds_returns_policy(tg)
         tg.fail_next("sendMessage")  # a 429 with retry_after 1

@@ -20,6 +20,12 @@ from tests.support.telegram_server import FakeTelegramServer
 from tests.support.web_site import serve
 
 
+@pytest.fixture(autouse=True)
+def _classic_answers(telegram_server: FakeTelegramServer) -> None:
+    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
+    telegram_server.rich_messages = False
+
+
 class RestartableRedis:
     """A redis-server on a fixed port and folder that the test stops and starts again (AOF kept)."""
 

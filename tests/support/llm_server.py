@@ -194,7 +194,7 @@ class GroundedLLMServer(LocalHTTPServer):
             content, finish_reason = content[: max_tokens * 4], "length"
         self._completion_ids += 1
         if body.get("stream"):
-            return await self._stream(request, body, content)
+            return await self._stream(request, body, content, finish_reason)
         prompt_tokens, completion_tokens = _approx_tokens(prompt_text), _approx_tokens(content)
         return web.json_response(
             {
@@ -218,7 +218,9 @@ class GroundedLLMServer(LocalHTTPServer):
             }
         )
 
-    async def _stream(self, request: web.Request, body: JSONDict, content: str) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, body: JSONDict, content: str, finish_reason: str = "stop"
+    ) -> web.StreamResponse:
         """Server-sent events as vLLM sends them: role chunk, content chunks, finish chunk, [DONE]."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -246,7 +248,7 @@ class GroundedLLMServer(LocalHTTPServer):
                 await response.write(event({"content": token}))
                 if self.tokens_per_s:
                     await asyncio.sleep(1.0 / self.tokens_per_s)
-            await response.write(event({}, "stop"))
+            await response.write(event({}, finish_reason))
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:
