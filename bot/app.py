@@ -350,7 +350,7 @@ async def build_services(
         feedback = FeedbackService(
             FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
         )
-        outbox_records = OutboxStore(redis, owner=socket.gethostname())
+        outbox_records = OutboxStore(redis, owner=settings.replica_name or socket.gethostname())
         outbox = Outbox(
             outbox_records,
             deadline_s=settings.delivery_deadline_s,

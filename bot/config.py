@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     answer_links: bool = True
     rich_messages: bool = True
 
+    # Issue 12: whose pending answers and journaled questions a process resumes after a restart. Stable
+    # per replica (default: the host name); two processes on one host need names of their own.
+    replica_name: str = ""
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

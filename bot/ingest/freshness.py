@@ -231,19 +231,21 @@ class WebSources:
             web_url=page.url,
             content_type=page.content_type,
         )
-        await self._store.save(
-            WebSource(
-                url=url,
-                scope=scope,
-                doc_id=result.document.doc_id,
-                checked_at=time.time(),
-                content_hash=_digest(page.data),
-                etag=page.etag,
-                last_modified=page.last_modified,
-                uploaded_by=uploaded_by,
-                uploader_name=uploader_name,
-            )
+        source = WebSource(
+            url=url,
+            scope=scope,
+            doc_id=result.document.doc_id,
+            checked_at=time.time(),
+            content_hash=_digest(page.data),
+            etag=page.etag,
+            last_modified=page.last_modified,
+            uploaded_by=uploaded_by,
+            uploader_name=uploader_name,
         )
+        try:
+            await self._store.save(source)
+        except Exception as exc:  # Redis down: the page is stored and searchable, only its re-checks wait
+            log.warning("could not record %s for re-checks (%s); adding it again records it", url, exc)
         return result
 
 

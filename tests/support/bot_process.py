@@ -39,6 +39,8 @@ class BotProcess:
             "EMBEDDING_MODEL": MODEL_NAME,
             "EMBEDDING_MODEL_PATH": str(path) if path else "",
             "HTTP_PORT": str(self.port),
+            # Each test process is its own replica (on one host, the host name would be shared).
+            "REPLICA_NAME": workdir.name,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",  # the most lines, the most chances to leak a secret
             "HF_HUB_OFFLINE": "1",
