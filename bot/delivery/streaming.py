@@ -101,6 +101,7 @@ class _Throttled:
                 self.first_shown_at = time.monotonic()
 
     async def _show(self, text: str) -> None:
+        # Abstract: DraftStream (private drafts) and PlaceholderStream (group edits) say how text shows.
         raise NotImplementedError
 
     def _failed(self, exc: TelegramAPIError) -> None:
