@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logging_setup import Redactor, secrets_of
 from bot.telemetry.logs import configure_logging
 
 EXIT_CONFIG = 2
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+        configure_logging(settings.log_level, settings.log_format, Redactor(secrets_of(settings)))
         # Fail fast, before the heavy imports, model loading and schema work below.
         if args.command in ("run", "worker"):
             settings.require_bot_token()

@@ -8,28 +8,41 @@ formatter runs later.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from bot.config import Settings
 
-MASK = "[redacted]"
-_MIN_SECRET_CHARS = 6  # shorter "secrets" (EMPTY, test) would blank out ordinary words
+MASK = "[REDACTED]"
+_MIN_SECRET_CHARS = 6  # shorter "secrets" (the EMPTY key of a local vLLM) would blank out ordinary words
 
 
 class Redactor:
-    """Replaces every occurrence of the given secrets in a text with `[redacted]`."""
+    """Replaces every occurrence of the given secrets in a text with `[REDACTED]`: each secret as
+    written, URL-encoded (a token inside a query string) and JSON-escaped (inside a JSON log line).
+
+    The one redaction rule of the process: the record factory (`install_redaction`) and the log
+    formatter (`bot.telemetry.logs`) both apply it.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        variants = {
+            form
+            for secret in secrets
+            if len(secret) >= _MIN_SECRET_CHARS
+            for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1])
+        }
         # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
+        self._variants = sorted(variants, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        for variant in self._variants:
+            if variant in text:
+                text = text.replace(variant, MASK)
         return text
 
 

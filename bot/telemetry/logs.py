@@ -8,50 +8,40 @@ records, so aiogram's, aiohttp's and redis-py's own log lines get the same shape
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Literal
-from urllib.parse import quote
 
 import structlog
 from structlog.typing import Processor
 
-REDACTED = "[REDACTED]"
-# Shorter values (the "EMPTY" API key of a local vLLM) are no secrets, and would redact ordinary words.
-_MIN_SECRET_CHARS = 8
+from bot.logging_setup import Redactor
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats with `inner`, then replaces each secret, as written, URL-encoded or JSON-escaped."""
+    """Formats with `inner`, then applies `redact` to the finished line.
 
-    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+    Records are already redacted when made (`bot.logging_setup.install_redaction`); this second pass
+    covers what a renderer adds after that, such as the traceback structlog's JSON renderer formats
+    again from `exc_info`.
+    """
+
+    def __init__(self, inner: logging.Formatter, redact: Redactor) -> None:
         super().__init__()
         self._inner = inner
-        variants = {
-            form
-            for secret in secrets
-            if len(secret) >= _MIN_SECRET_CHARS
-            for form in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1])
-        }
-        # Longest first, so a secret containing another is replaced whole.
-        self._variants = sorted(variants, key=len, reverse=True)
+        self.redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(self._inner.format(record))
 
-    def redact(self, text: str) -> str:
-        for variant in self._variants:
-            text = text.replace(variant, REDACTED)
-        return text
 
-
-def configure_logging(level: str, fmt: Literal["text", "json"], secrets: Iterable[str] = ()) -> None:
+def configure_logging(level: str, fmt: Literal["text", "json"], redact: Redactor | None = None) -> None:
     """Sends every log record to stderr as one line (JSON objects with LOG_FORMAT=json).
 
-    Each line carries the context bound with `log_context` (update_id, chat_id, job_id) and never any of
-    `secrets` (the bot token, API keys, the webhook secret), also not inside URLs or tracebacks.
+    Each line carries the context bound with `log_context` (update_id, chat_id, job_id) and never any
+    secret `redact` knows (`bot.logging_setup.secrets_of`: the bot token, API keys, the webhook and
+    button secrets), also not inside URLs or tracebacks.
     """
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -73,7 +63,7 @@ def configure_logging(level: str, fmt: Literal["text", "json"], secrets: Iterabl
         ],
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(inner, secrets))
+    handler.setFormatter(RedactingFormatter(inner, redact or Redactor(())))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

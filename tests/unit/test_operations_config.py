@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.telemetry.logs import REDACTED, RedactingFormatter, configure_logging, log_context
+from bot.logging_setup import MASK as REDACTED
+from bot.logging_setup import Redactor
+from bot.telemetry.logs import RedactingFormatter, configure_logging, log_context
 
 SECRET = "webhook-secret-0123456789abcdef"
 
@@ -73,7 +75,7 @@ def _formatted(fmt: str, message: str, *args: object, exc: BaseException | None 
     record = logging.LogRecord("bot.test", logging.ERROR, __file__, 1, message, args, None)
     if exc is not None:
         record.exc_info = (type(exc), exc, exc.__traceback__)
-    configure_logging("INFO", "json" if fmt == "json" else "text", [SECRET])
+    configure_logging("INFO", "json" if fmt == "json" else "text", Redactor([SECRET]))
     formatter = logging.getLogger().handlers[0].formatter
     assert isinstance(formatter, RedactingFormatter)
     return formatter.format(record)
@@ -87,9 +89,7 @@ def test_secrets_are_redacted_in_messages_urls_and_tracebacks(fmt: str) -> None:
         line = _formatted(fmt, "calling %s", f"https://x/hook?token={SECRET}", exc=exc)
     assert SECRET not in line
     assert "RuntimeError: setWebhook failed for secret_token=" + REDACTED in line
-    encoded = RedactingFormatter(logging.Formatter(), ["a/secret+with:chars"]).redact(
-        "u=a%2Fsecret%2Bwith%3Achars"
-    )
+    encoded = Redactor(["a/secret+with:chars"])("u=a%2Fsecret%2Bwith%3Achars")
     assert encoded == "u=" + REDACTED
 
 
