@@ -57,16 +57,18 @@ async def message_from_admin(message: Message, bot: Bot, admins: AdminDirectory)
 
 
 async def admin_or_refuse(
-    message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str = "admin-only"
+    message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str | None = None
 ) -> bool:
     """True for an admin; anyone else gets the `refusal` reply (nothing else happens).
 
-    The refusal may name the sender's numeric id (`$user_id`): the one thing the bot's owner needs
-    to make them an admin (ADMIN_IDS).
+    Without a `refusal` key the reply names who may do it: in a group its own admins (they may use
+    the group's commands), in private the bot's admins. The refusal may name the sender's numeric id
+    (`$user_id`): the one thing the bot's owner needs to make them an admin (ADMIN_IDS).
     """
     if await message_from_admin(message, bot, admins):
         return True
-    await message.reply(i18n.get(refusal, user_id=str(message.from_user.id if message.from_user else "")))
+    key = refusal or ("admin-only-group" if in_group(message.chat) else "admin-only")
+    await message.reply(i18n.get(key, user_id=str(message.from_user.id if message.from_user else "")))
     return False
 
 

@@ -49,12 +49,15 @@ def router() -> Router:
         jobs: IngestionJobs,
         admins: AdminDirectory,
     ) -> None:
+        # Who may upload is checked first: a non-admin never sees the instructions, only the refusal.
+        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
+            return
         replied = message.reply_to_message
         attachment = _attachment(message) or (_attachment(replied) if replied is not None else None)
         if attachment is None:
             await message.reply(i18n.get("upload-usage"))
             return
-        await _upload(message, attachment, bot, i18n, jobs, admins, ingestion.max_bytes)
+        await _upload(message, attachment, i18n, jobs, ingestion.max_bytes)
 
     @r.message(Command("add_url"))
     async def add_url(
@@ -191,16 +194,9 @@ def _attachment(message: Message) -> _Attachment | None:
 
 
 async def _upload(
-    message: Message,
-    attachment: _Attachment,
-    bot: Bot,
-    i18n: I18nContext,
-    jobs: IngestionJobs,
-    admins: AdminDirectory,
-    max_bytes: int,
+    message: Message, attachment: _Attachment, i18n: I18nContext, jobs: IngestionJobs, max_bytes: int
 ) -> None:
-    if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
-        return
+    """Queues an admin's file (the caller has checked who sent it)."""
     if attachment.size is not None and attachment.size > max_bytes:
         # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.
         await message.reply(too_large_text(i18n.get, attachment.size, max_bytes))

@@ -237,10 +237,12 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         ).visible_text
         assert "Офис А" in listing
         assert "Офис Б" not in listing
-        refused_docs = _ask(tg, GROUP_A, USER_ID, "/docs")
-        assert (
-            "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused_docs))).visible_text
-        )
+        # A member is refused, and told who may: this group's admins, not "the bot's" admins.
+        for command in ("/docs", "/reset"):
+            refused = _ask(tg, GROUP_A, USER_ID, command)
+            refusal = (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+            assert "только администраторы этой группы" in refusal
+            assert "бота" not in refusal
 
         # Group A's admin can't reach group B's document, even by its id.
         foreign = _ask(tg, GROUP_A, ADMIN_A, f"/delete {doc_b}")

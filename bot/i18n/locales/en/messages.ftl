@@ -213,3 +213,6 @@ upload-queued-behind = ⏳ { $name }: in the queue, { $ahead ->
    *[other] { $ahead } uploads run first…
 }
 upload-queue-full = { $name } was not added: this chat already has { $limit } uploads waiting. Send it again when some of them are done.
+
+# issue 14: groups, hand-off, /docs and /settings
+admin-only-group = Only this group's administrators can use this command.

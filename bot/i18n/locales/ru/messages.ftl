@@ -227,3 +227,6 @@ upload-queued-behind = ⏳ { $name }: в очереди, перед ним { $ah
    *[other] { $ahead } загрузок…
 }
 upload-queue-full = { $name } не добавлен: в этом чате уже ждут { $limit } загрузок. Отправьте его снова, когда часть из них закончится.
+
+# issue 14: groups, hand-off, /docs and /settings
+admin-only-group = Эту команду могут использовать только администраторы этой группы.
