@@ -117,3 +117,18 @@ def settings_keyboard(
             ]
         )
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# Issue 14: "ask a human" hand-offs.
+class TakeHandOff(CallbackData, prefix="ho"):
+    chat_id: int  # the chat where the question was asked (the stored hand-off is looked up there)
+    answer_id: str
+    sig: str = ""
+
+
+def take_keyboard(
+    handoff_chat: int, answer_id: str, shown_in: int, signer: ButtonSigner, label: str
+) -> InlineKeyboardMarkup:
+    """The "Take it" button of a hand-off message shown in chat `shown_in`."""
+    data = signed(TakeHandOff(chat_id=handoff_chat, answer_id=answer_id), shown_in, signer)
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=data)]])

@@ -7,7 +7,7 @@ import re
 
 from aiogram.filters.callback_data import CallbackData
 
-from bot.handlers.keyboards import ConfirmDelete, SettingChange, Vote
+from bot.handlers.keyboards import ConfirmDelete, SettingChange, TakeHandOff, Vote
 from tests.conftest import USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.e2e.test_group_helpdesk import (
@@ -107,3 +107,54 @@ async def test_forged_settings_and_delete_buttons_are_refused(
         # Group A's document is still there and still answers.
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
         assert "14 дней" in (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+
+
+async def test_forged_take_it_buttons_take_nothing(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    """A "Take it" naming group A's hand-off, pressed in group B (or on another message of group A),
+    takes nothing and tells the asker nothing."""
+    tg = telegram_server
+    async with start_bot(user_question_rate="100/minute"):
+        await _admin_adds_returns_policy(tg)
+        tg.add_group(GROUP_B)
+        tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
+        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+        answer = await tg.wait_for("sendMessage", _replying_to(question))
+        answer_id = Vote.unpack(
+            answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        ).answer_id
+        _press_on(
+            tg,
+            GROUP_A,
+            USER_ID,
+            answer.result["message_id"],
+            signed_for(Vote(answer_id=answer_id, action="human"), GROUP_A),
+        )
+        handoff = await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A and "🙋" in (r.text or ""))
+        await tg.wait_for("answerCallbackQuery", lambda r: "позвал" in str(r.params.get("text")))
+        sent_before = len(tg.sent_messages(GROUP_A))
+
+        take = TakeHandOff(chat_id=GROUP_A, answer_id=answer_id)
+        forged = [*_forgeries(take, GROUP_B)]
+        for data in forged:
+            _press(tg, GROUP_B, ADMIN_B, data)
+        # The genuine data, pressed by group A's admin on a message that does not carry the hand-off.
+        _press(tg, GROUP_A, ADMIN_A, signed_for(take, GROUP_A))
+        for _ in range(len(forged) + 1):
+            alert = await tg.wait_for("answerCallbackQuery")
+            assert EXPIRED in str(alert.params.get("text"))
+        await _quiet(tg)
+        assert len(tg.sent_messages(GROUP_A)) == sent_before  # the asker was told nothing
+        assert [
+            r
+            for r in tg.calls("editMessageText")
+            if r.int_param("message_id") == handoff.result["message_id"]
+        ] == []
+    assert llm_server.violations == []
+
+
+def _press_on(tg: FakeTelegramServer, chat_id: int, user_id: int, message_id: int, data: str) -> None:
+    tg.push_callback_query(
+        chat_id=chat_id, user_id=user_id, message_id=message_id, data=data, language_code="ru"
+    )

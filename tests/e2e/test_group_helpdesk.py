@@ -239,8 +239,8 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         assert "Офис Б" not in listing
         # A member is refused, and told who may: this group's admins, not "the bot's" admins.
         for command in ("/docs", "/reset"):
-            refused = _ask(tg, GROUP_A, USER_ID, command)
-            refusal = (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+            member_command = _ask(tg, GROUP_A, USER_ID, command)
+            refusal = (await tg.wait_for("sendMessage", _replying_to(member_command))).visible_text
             assert "только администраторы этой группы" in refusal
             assert "бота" not in refusal
 
@@ -429,13 +429,60 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         call = await tg.wait_for(
             "sendMessage", lambda r: r.chat_id == GROUP_A and "tg://user?id=3001" in (r.text or "")
         )
+        # The bot speaks in its own voice: the hand-off carries the question, the answer and a button.
         assert "Ольга" in call.visible_text
         assert _replying_to(question)(call)
+        assert call.visible_text.startswith("🙋")
+        assert "Какой срок возврата?" in call.visible_text
+        assert "14 дней" in call.visible_text
+        [[take_button]] = call.params["reply_markup"]["inline_keyboard"]
+        assert take_button["text"] == "✋ Беру"
         press(USER_ID, Vote.unpack(human["callback_data"]))
         await tg.wait_for("answerCallbackQuery", lambda r: "уже позвали" in str(r.params.get("text")))
 
+        # A member can't take it; the group's admin can, and everyone sees who did.
+        handoff_id = call.result["message_id"]
+        for user in (OTHER_USER, ADMIN_A):
+            tg.push_callback_query(
+                chat_id=GROUP_A,
+                user_id=user,
+                message_id=handoff_id,
+                data=take_button["callback_data"],
+                language_code="ru",
+                first_name="Ольга" if user == ADMIN_A else "Пётр",
+            )
+        await tg.wait_for("answerCallbackQuery", lambda r: "администраторов" in str(r.params.get("text")))
+        taken = await tg.wait_for("editMessageText", lambda r: r.int_param("message_id") == handoff_id)
+        assert "Вопросом занимается Ольга" in taken.visible_text
+        assert "inline_keyboard" not in str(taken.params.get("reply_markup"))
+        told = await tg.wait_for(
+            "sendMessage", lambda r: _replying_to(question)(r) and "ответит" in (r.text or "")
+        )
+        assert "ответит Ольга" in told.visible_text
+        # A second take, even by an admin, is told who has it.
+        tg.push_callback_query(
+            chat_id=GROUP_A, user_id=ADMIN_A, message_id=handoff_id, data=take_button["callback_data"]
+        )
+        await tg.wait_for("answerCallbackQuery", lambda r: "Ольга" in str(r.params.get("text")))
+
+        # The admin's reply to the hand-off reaches the asker under their question, posted by the bot.
+        _ask(
+            tg,
+            GROUP_A,
+            ADMIN_A,
+            "Срок — 14 дней, но для вас сделаем исключение.",
+            reply_to_message=call.result,
+        )
+        passed_on = await tg.wait_for(
+            "sendMessage", lambda r: _replying_to(question)(r) and "исключение" in (r.text or "")
+        )
+        assert passed_on.visible_text.startswith("💬 Ответ от")
+
         refused = _ask(tg, GROUP_A, USER_ID, "/feedback")
-        assert "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+        assert (
+            "администраторы этой группы"
+            in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+        )
         _ask(tg, GROUP_A, ADMIN_A, "/feedback")
         export = await tg.wait_for("sendDocument", lambda r: r.chat_id == GROUP_A)
         data = export.files["document"].data.decode("utf-8-sig")
@@ -448,6 +495,9 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         assert all(
             "Правила возврата (returns.md)" in row["sources"] and "14 дней" in row["answer"] for row in rows
         )
+        # The outcome of the hand-off: who took it and when the answer went out.
+        assert {row["taken_by"] for row in rows} == {"Ольга"}
+        assert all(row["human_requested_at"] and row["taken_at"] and row["answered_at"] for row in rows)
 
     # In a private chat, "ask a human" messages the bot's global admins.
     async with start_bot(user_question_rate="100/minute"):
@@ -473,4 +523,42 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         )
         call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "🙋" in (r.text or ""))
         assert "Какой срок возврата?" in call.visible_text
+        # The admin takes it in private; the asker is told who will answer, then gets the reply.
+        [[take_button]] = call.params["reply_markup"]["inline_keyboard"]
+        tg.push_callback_query(
+            chat_id=ADMIN_ID,
+            user_id=ADMIN_ID,
+            message_id=call.result["message_id"],
+            data=take_button["callback_data"],
+            language_code="ru",
+            first_name="Ольга",
+        )
+        told = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == USER_ID and "ответит" in (r.text or "")
+        )
+        assert "Ольга" in told.visible_text
+        tg.push_message(
+            chat_id=ADMIN_ID,
+            user_id=ADMIN_ID,
+            text="Для электроники срок тот же.",
+            reply_to_message=call.result,
+            language_code="ru",
+            first_name="Ольга",
+        )
+        passed_on = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == USER_ID and "электроники" in (r.text or "")
+        )
+        assert "Ольга" in passed_on.visible_text
+        assert (
+            "✅"
+            in (
+                await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "✅" in (r.text or ""))
+            ).visible_text
+        )
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/feedback", language_code="ru")
+        export = await tg.wait_for("sendDocument", lambda r: r.chat_id == ADMIN_ID)
+        rows = list(csv.DictReader(io.StringIO(export.files["document"].data.decode("utf-8-sig"))))
+        [private_row] = [row for row in rows if row["chat_id"] == str(USER_ID)]
+        assert private_row["taken_by"] == "Ольга"
+        assert private_row["answered_at"]
     assert llm_server.violations == []

@@ -216,3 +216,23 @@ upload-queue-full = { $name } was not added: this chat already has { $limit } up
 
 # issue 14: groups, hand-off, /docs and /settings
 admin-only-group = Only this group's administrators can use this command.
+handoff-take = ✋ I'll take it
+handoff-group =
+    🙋 { $asker } would like a person to answer this question.
+    <b>Question:</b> { $question }
+    <b>My answer:</b> { $answer }
+    { $admins }: press “I'll take it” and reply to this message; I will pass your reply on under the question.
+handoff-private =
+    🙋 { $asker } would like a person to answer.
+    <b>Question:</b> { $question }
+    <b>My answer:</b> { $answer }
+    Press “I'll take it” and reply to this message; I will send your reply to { $asker }.
+handoff-taken-by = ✋ Taken by { $admin }.
+handoff-already-taken = { $admin } has already taken this question.
+handoff-you-took = The question is yours. Reply to the hand-off message, and I will pass your reply on.
+handoff-taken-asker = { $asker }, { $admin } will answer your question. The reply will come here.
+handoff-answer =
+    💬 Answer from { $admin }:
+    { $text }
+handoff-delivered = ✅ Sent to { $asker }.
+handoff-text-only = I can pass on only text. Please reply with text, or with a caption.

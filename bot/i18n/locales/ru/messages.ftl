@@ -230,3 +230,23 @@ upload-queue-full = { $name } не добавлен: в этом чате уже
 
 # issue 14: groups, hand-off, /docs and /settings
 admin-only-group = Эту команду могут использовать только администраторы этой группы.
+handoff-take = ✋ Беру
+handoff-group =
+    🙋 { $asker } просит, чтобы на этот вопрос ответил человек.
+    <b>Вопрос:</b> { $question }
+    <b>Мой ответ:</b> { $answer }
+    { $admins }: нажмите «Беру» и ответьте на это сообщение — я перешлю ваш ответ под вопрос.
+handoff-private =
+    🙋 { $asker } просит, чтобы ответил человек.
+    <b>Вопрос:</b> { $question }
+    <b>Мой ответ:</b> { $answer }
+    Нажмите «Беру» и ответьте на это сообщение — я перешлю ваш ответ автору вопроса.
+handoff-taken-by = ✋ Вопросом занимается { $admin }.
+handoff-already-taken = Этим вопросом уже занимается { $admin }.
+handoff-you-took = Вопрос ваш. Ответьте на сообщение с вопросом — я перешлю ответ.
+handoff-taken-asker = { $asker }, на ваш вопрос ответит { $admin }. Ответ придёт сюда.
+handoff-answer =
+    💬 Ответ от { $admin }:
+    { $text }
+handoff-delivered = ✅ Ответ отправлен: { $asker }.
+handoff-text-only = Я могу переслать только текст. Ответьте, пожалуйста, текстом или подписью к файлу.
