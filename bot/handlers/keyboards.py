@@ -90,33 +90,67 @@ def delete_keyboard(
     )
 
 
+def settings_toggles(group: bool) -> list[str]:
+    """The on/off settings a chat has: sources everywhere, the group-only ones in groups."""
+    return ["show_sources", *(("reply_not_found", "use_global") if group else ())]
+
+
 def settings_keyboard(
     preferences: ChatPreferences, i18n: I18nContext, *, group: bool, chat_id: int, signer: ButtonSigner
 ) -> InlineKeyboardMarkup:
-    def mark(selected: bool, text: str) -> str:
-        return f"✅ {text}" if selected else text
+    """One row per setting, its choices side by side, the current one marked ✅ (issue 14): a
+    button picks a value, it never flips one, so a double tap changes nothing."""
 
-    languages = [
-        InlineKeyboardButton(
-            text=mark(preferences.language == code, i18n.get(f"settings-language-{code}")),
-            callback_data=signed(SettingChange(name="language", value=code), chat_id, signer),
+    def choice(selected: bool, text: str, data: SettingChange) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            text=f"✅ {text}" if selected else text, callback_data=signed(data, chat_id, signer)
         )
-        for code in ("auto", "ru", "en")
+
+    rows = [
+        [
+            choice(
+                preferences.language == code,
+                i18n.get(f"settings-language-{code}"),
+                SettingChange(name="language", value=code),
+            )
+            for code in ("auto", "ru", "en")
+        ]
     ]
-    toggles = [("show_sources", preferences.show_sources)]
-    if group:
-        toggles += [("reply_not_found", preferences.reply_not_found), ("use_global", preferences.use_global)]
-    rows = [languages]
-    for name, enabled in toggles:
-        label = i18n.get(f"settings-{name.replace('_', '-')}-{'on' if enabled else 'off'}")
+    for name in settings_toggles(group):
+        enabled = bool(getattr(preferences, name))
+        key = f"settings-{name.replace('_', '-')}"
         rows.append(
             [
-                InlineKeyboardButton(
-                    text=label, callback_data=signed(SettingChange(name=name), chat_id, signer)
-                )
+                choice(enabled, i18n.get(f"{key}-on"), SettingChange(name=name, value="on")),
+                choice(not enabled, i18n.get(f"{key}-off"), SettingChange(name=name, value="off")),
             ]
         )
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def settings_text(preferences: ChatPreferences, i18n: I18nContext, *, group: bool) -> str:
+    """The /settings message: the title, then each setting as "Sources: ✅ shown · hidden"."""
+
+    def line(label: str, options: list[tuple[bool, str]]) -> str:
+        return f"{label}: " + " · ".join(f"✅ {text}" if chosen else text for chosen, text in options)
+
+    lines = [
+        i18n.get("settings-title-group" if group else "settings-title-private"),
+        line(
+            i18n.get("settings-state-language"),
+            [
+                (preferences.language == code, i18n.get(f"settings-state-language-{code}"))
+                for code in ("auto", "ru", "en")
+            ],
+        ),
+    ]
+    for name in settings_toggles(group):
+        enabled = bool(getattr(preferences, name))
+        key = f"settings-state-{name.replace('_', '-')}"
+        lines.append(
+            line(i18n.get(key), [(enabled, i18n.get(f"{key}-on")), (not enabled, i18n.get(f"{key}-off"))])
+        )
+    return "\n".join(lines)
 
 
 # Issue 14: "ask a human" hand-offs.

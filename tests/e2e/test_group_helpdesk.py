@@ -283,7 +283,10 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         menu_request = _ask(tg, GROUP_A, ADMIN_A, "/settings")
         menu = await tg.wait_for("sendMessage", _replying_to(menu_request))
         buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
-        assert signed_for(SettingChange(name="use_global"), GROUP_A) in buttons
+        assert signed_for(SettingChange(name="use_global", value="off"), GROUP_A) in buttons
+        # The message shows the state, each setting with its choices and the current one marked.
+        assert "Источники: ✅ показывать · скрывать" in menu.visible_text
+        assert "Общая база знаний: ✅ использовать · не использовать" in menu.visible_text
         menu_id = menu.result["message_id"]
 
         def press(user: int, change: SettingChange) -> None:
@@ -296,7 +299,7 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
             )
 
         # A member's tap is refused with an alert and changes nothing.
-        press(USER_ID, SettingChange(name="show_sources"))
+        press(USER_ID, SettingChange(name="show_sources", value="off"))
         alert = await tg.wait_for("answerCallbackQuery")
         assert alert.params.get("show_alert") in (True, "true")
         assert "администраторы" in str(alert.params["text"])
@@ -305,10 +308,12 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
 
         # The admin: English answers, no sources, silence when nothing is found.
         press(ADMIN_A, SettingChange(name="language", value="en"))
-        await tg.wait_for("answerCallbackQuery", lambda r: "Сохранено" in str(r.params.get("text")))
-        edited = await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        await tg.wait_for("answerCallbackQuery", lambda r: "Saved" in str(r.params.get("text")))
+        # The change shows in place, and the menu itself now speaks the chosen language.
+        edited = await tg.wait_for("editMessageText", lambda r: r.int_param("message_id") == menu_id)
         labels = [b["text"] for row in edited.params["reply_markup"]["inline_keyboard"] for b in row]
         assert "✅ English" in labels
+        assert "Answer language: as asked · Russian · ✅ English" in edited.visible_text
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
         reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
         assert "Sources" in reply
@@ -320,10 +325,17 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
             in (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
         )
 
-        press(ADMIN_A, SettingChange(name="show_sources"))
-        press(ADMIN_A, SettingChange(name="reply_not_found"))
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        press(ADMIN_A, SettingChange(name="show_sources", value="off"))
+        press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))
+        press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))  # a double tap changes nothing
+        await tg.wait_for("editMessageText", lambda r: r.int_param("message_id") == menu_id)
+        shown = await tg.wait_for(
+            "editMessageText",
+            lambda r: r.int_param("message_id") == menu_id and "When nothing is found" in (r.text or ""),
+        )
+        assert "Sources: shown · ✅ hidden" in shown.visible_text
+        assert "When nothing is found: say so · ✅ stay silent" in shown.visible_text
+        await _quiet(tg)
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
         reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
         assert "14" in reply
@@ -335,8 +347,9 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         assert not [r for r in tg.calls("sendMessage") if _replying_to(unanswerable)(r)]
 
         # Turning the global base off keeps the group to its own documents.
-        press(ADMIN_A, SettingChange(name="use_global"))
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        press(ADMIN_A, SettingChange(name="use_global", value="off"))
+        off = await tg.wait_for("editMessageText", lambda r: "✅ not used" in (r.text or ""))
+        assert off.int_param("message_id") == menu_id
     assert llm_server.violations == []
 
 

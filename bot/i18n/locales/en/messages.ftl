@@ -236,3 +236,16 @@ handoff-answer =
     { $text }
 handoff-delivered = ✅ Sent to { $asker }.
 handoff-text-only = I can pass on only text. Please reply with text, or with a caption.
+settings-state-language = Answer language
+settings-state-language-auto = as asked
+settings-state-language-ru = Russian
+settings-state-language-en = English
+settings-state-show-sources = Sources
+settings-state-show-sources-on = shown
+settings-state-show-sources-off = hidden
+settings-state-reply-not-found = When nothing is found
+settings-state-reply-not-found-on = say so
+settings-state-reply-not-found-off = stay silent
+settings-state-use-global = Global knowledge base
+settings-state-use-global-on = used
+settings-state-use-global-off = not used

@@ -250,3 +250,16 @@ handoff-answer =
     { $text }
 handoff-delivered = ✅ Ответ отправлен: { $asker }.
 handoff-text-only = Я могу переслать только текст. Ответьте, пожалуйста, текстом или подписью к файлу.
+settings-state-language = Язык ответов
+settings-state-language-auto = как в вопросе
+settings-state-language-ru = русский
+settings-state-language-en = английский
+settings-state-show-sources = Источники
+settings-state-show-sources-on = показывать
+settings-state-show-sources-off = скрывать
+settings-state-reply-not-found = Если ничего не нашлось
+settings-state-reply-not-found-on = сообщать
+settings-state-reply-not-found-off = молчать
+settings-state-use-global = Общая база знаний
+settings-state-use-global-on = использовать
+settings-state-use-global-off = не использовать
