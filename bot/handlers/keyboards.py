@@ -166,3 +166,66 @@ def take_keyboard(
     """The "Take it" button of a hand-off message shown in chat `shown_in`."""
     data = signed(TakeHandOff(chat_id=handoff_chat, answer_id=answer_id), shown_in, signer)
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=data)]])
+
+
+# Issue 14: /docs with buttons, paged.
+DOCS_PER_PAGE = 8
+
+
+class DocsPage(CallbackData, prefix="dp"):
+    page: int
+    sig: str = ""
+
+
+class DocAction(CallbackData, prefix="dd"):
+    doc_id: str
+    action: str  # "open" (details) or "delete" (ask for confirmation)
+    page: int  # the list page to go back to
+    sig: str = ""
+
+
+def docs_keyboard(
+    docs: list[tuple[str, str]], page: int, pages: int, chat_id: int, signer: ButtonSigner
+) -> InlineKeyboardMarkup:
+    """One row per document on this page (`docs`: id and title): its title opens the details, 🗑
+    asks to delete it; then ◀ n/N ▶ when there is more than one page."""
+
+    def button(text: str, data: CallbackData) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=signed(data, chat_id, signer))
+
+    rows = [
+        [
+            button(f"📄 {_short(title)}", DocAction(doc_id=doc_id, action="open", page=page)),
+            button("🗑", DocAction(doc_id=doc_id, action="delete", page=page)),
+        ]
+        for doc_id, title in docs
+    ]
+    if pages > 1:
+        rows.append(
+            [
+                button("◀", DocsPage(page=(page - 1) % pages)),
+                button(f"{page + 1}/{pages}", DocsPage(page=page)),
+                button("▶", DocsPage(page=(page + 1) % pages)),
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def doc_details_keyboard(
+    doc_id: str, page: int, chat_id: int, signer: ButtonSigner, i18n: I18nContext
+) -> InlineKeyboardMarkup:
+    """Under one document's details: delete it (with the usual confirmation), or back to the list."""
+    delete = signed(DocAction(doc_id=doc_id, action="delete", page=page), chat_id, signer)
+    back = signed(DocsPage(page=page), chat_id, signer)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=i18n.get("delete-confirm-yes"), callback_data=delete),
+                InlineKeyboardButton(text=i18n.get("docs-back"), callback_data=back),
+            ]
+        ]
+    )
+
+
+def _short(title: str, limit: int = 40) -> str:
+    return title if len(title) <= limit else title[: limit - 1] + "…"

@@ -249,3 +249,5 @@ settings-state-reply-not-found-off = stay silent
 settings-state-use-global = Global knowledge base
 settings-state-use-global-on = used
 settings-state-use-global-off = not used
+docs-back = ◀ Back to the list
+docs-page = Page { $page } of { $pages }. Tap a title for details, 🗑 to delete.

@@ -263,3 +263,5 @@ settings-state-reply-not-found-off = молчать
 settings-state-use-global = Общая база знаний
 settings-state-use-global-on = использовать
 settings-state-use-global-off = не использовать
+docs-back = ◀ К списку
+docs-page = Страница { $page } из { $pages }. Нажмите на название, чтобы открыть документ, или 🗑, чтобы удалить.
