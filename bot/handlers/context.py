@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.enums import ChatMemberStatus, ChatType
-from aiogram.types import Chat, Message, User
+from aiogram.types import CallbackQuery, Chat, Message, User
 from aiogram_i18n import I18nContext
 
 from bot.domain import GLOBAL_SCOPE, chat_scope
@@ -75,3 +75,18 @@ async def admin_or_refuse(
 def upload_refusal(chat: Chat) -> str:
     """Who may add documents differs: a group's admins, or the bot's own admins."""
     return "upload-refused-group" if in_group(chat) else "upload-refused"
+
+
+async def admin_press(
+    query: CallbackQuery, bot: Bot, admins: AdminDirectory, i18n: I18nContext
+) -> Message | None:
+    """The message under a button pressed by one of its chat's admins; None (the presser has been
+    told why) for anyone else, or for a message too old for the bot to see or edit."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(i18n.get("button-expired"), show_alert=True)
+        return None
+    if not await is_chat_admin(bot, admins, message.chat, query.from_user):
+        await query.answer(i18n.get("admin-only-button"), show_alert=True)
+        return None
+    return message

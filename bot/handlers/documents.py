@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.domain import DocumentInfo
 from bot.handlers.context import (
     admin_or_refuse,
-    is_chat_admin,
+    admin_press,
     knowledge_scope,
     speaker_name,
     thread_of,
@@ -117,7 +117,7 @@ def router() -> Router:
         web_sources: WebSources,
         signer: ButtonSigner,
     ) -> None:
-        message = await _admin_press(query, bot, admins, i18n)
+        message = await admin_press(query, bot, admins, i18n)
         if message is None:
             return
         text, markup = await _docs_view(
@@ -138,7 +138,7 @@ def router() -> Router:
         web_sources: WebSources,
         signer: ButtonSigner,
     ) -> None:
-        message = await _admin_press(query, bot, admins, i18n)
+        message = await admin_press(query, bot, admins, i18n)
         if message is None:
             return
         # This chat's base decides what the id names, never the button: another chat's id is unknown.
@@ -196,7 +196,7 @@ def router() -> Router:
         ingestion: IngestionService,
         admins: AdminDirectory,
     ) -> None:
-        message = await _admin_press(query, bot, admins, i18n)
+        message = await admin_press(query, bot, admins, i18n)
         if message is None:
             return
         if not callback_data.confirm:
@@ -211,21 +211,6 @@ def router() -> Router:
         await query.answer()
 
     return r
-
-
-async def _admin_press(
-    query: CallbackQuery, bot: Bot, admins: AdminDirectory, i18n: I18nContext
-) -> Message | None:
-    """The message under a document button pressed by this chat's admin; None (the presser has been
-    told why) for anyone else or a message too old to edit."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(i18n.get("button-expired"), show_alert=True)
-        return None
-    if not await is_chat_admin(bot, admins, message.chat, query.from_user):
-        await query.answer(i18n.get("admin-only-button"), show_alert=True)
-        return None
-    return message
 
 
 async def _docs_view(

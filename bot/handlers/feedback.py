@@ -13,7 +13,7 @@ from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyParameters
 from aiogram_i18n import I18nContext
 
-from bot.handlers.context import admin_or_refuse, in_group, is_chat_admin
+from bot.handlers.context import admin_or_refuse, admin_press, in_group, is_chat_admin
 from bot.handlers.keyboards import TakeHandOff, Vote, feedback_keyboard, take_keyboard
 from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
@@ -106,12 +106,8 @@ def router() -> Router:
         feedback: FeedbackService,
         admins: AdminDirectory,
     ) -> None:
-        message = query.message
-        if not isinstance(message, Message):
-            await query.answer(i18n.get("button-expired"), show_alert=True)
-            return
-        if not await is_chat_admin(bot, admins, message.chat, query.from_user):
-            await query.answer(i18n.get("admin-only-button"), show_alert=True)
+        message = await admin_press(query, bot, admins, i18n)
+        if message is None:
             return
         result = await feedback.take(
             callback_data.chat_id,

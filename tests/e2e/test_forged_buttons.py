@@ -44,13 +44,7 @@ async def test_forged_vote_and_ask_a_human_buttons_change_nothing_in_another_cha
 ) -> None:
     tg = telegram_server
     async with start_bot(user_question_rate="100/minute"):
-        await _admin_adds_returns_policy(tg)
-        tg.add_group(GROUP_B)
-        tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
-        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        answer = await tg.wait_for("sendMessage", _replying_to(question))
-        up_data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        answer_id = Vote.unpack(up_data).answer_id
+        _answer, answer_id = await _answer_in_group_a_seen_from_b(tg)
         calls_before = len(tg.sent_messages(GROUP_A))
 
         forged = [
@@ -116,14 +110,7 @@ async def test_forged_take_it_buttons_take_nothing(
     takes nothing and tells the asker nothing."""
     tg = telegram_server
     async with start_bot(user_question_rate="100/minute"):
-        await _admin_adds_returns_policy(tg)
-        tg.add_group(GROUP_B)
-        tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
-        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        answer = await tg.wait_for("sendMessage", _replying_to(question))
-        answer_id = Vote.unpack(
-            answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        ).answer_id
+        answer, answer_id = await _answer_in_group_a_seen_from_b(tg)
         _press_on(
             tg,
             GROUP_A,
@@ -158,3 +145,14 @@ def _press_on(tg: FakeTelegramServer, chat_id: int, user_id: int, message_id: in
     tg.push_callback_query(
         chat_id=chat_id, user_id=user_id, message_id=message_id, data=data, language_code="ru"
     )
+
+
+async def _answer_in_group_a_seen_from_b(tg: FakeTelegramServer) -> tuple[RecordedRequest, str]:
+    """Group A's answer to a member's question (and its answer id), with group B and its admin set up."""
+    await _admin_adds_returns_policy(tg)
+    tg.add_group(GROUP_B)
+    tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
+    question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+    answer = await tg.wait_for("sendMessage", _replying_to(question))
+    up_data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    return answer, Vote.unpack(up_data).answer_id
