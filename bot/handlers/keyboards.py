@@ -92,7 +92,7 @@ def delete_keyboard(
 
 def settings_toggles(group: bool) -> list[str]:
     """The on/off settings a chat has: sources everywhere, the group-only ones in groups."""
-    return ["show_sources", *(("reply_not_found", "use_global") if group else ())]
+    return ["show_sources", *(("reply_not_found", "use_global", "stream_in_groups") if group else ())]
 
 
 def settings_keyboard(

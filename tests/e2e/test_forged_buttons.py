@@ -23,7 +23,7 @@ from tests.e2e.test_group_helpdesk import (
 )
 from tests.support.buttons import signed_for
 from tests.support.llm_server import GroundedLLMServer
-from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
 EXPIRED = "больше не действует"
 
@@ -100,7 +100,7 @@ async def test_forged_settings_and_delete_buttons_are_refused(
         assert [r for r in tg.calls("editMessageText") if r.chat_id == GROUP_B] == []
         # Group A's document is still there and still answers.
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        assert "14 дней" in (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        assert "14 дней" in (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
 
 
 async def test_forged_take_it_buttons_take_nothing(
@@ -153,6 +153,6 @@ async def _answer_in_group_a_seen_from_b(tg: FakeTelegramServer) -> tuple[Record
     tg.add_group(GROUP_B)
     tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
     question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-    answer = await tg.wait_for("sendMessage", _replying_to(question))
+    answer = await tg.wait_for(ANSWER_METHODS, _replying_to(question))
     up_data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     return answer, Vote.unpack(up_data).answer_id

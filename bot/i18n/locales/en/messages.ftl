@@ -5,6 +5,7 @@ start =
 help =
     <b>How to ask</b>
     Write a question in plain words, in Russian or English. I search the documents, answer only from them and list the sources under the answer. Follow-up questions understand the conversation.
+    The answer appears as I write it; press ⏹ to stop me, and you keep what is written so far. Marks like [1] show which source a paragraph comes from. Links stay clickable only when they are in the documents.
 
     <b>Commands</b>
     /help — this message
@@ -33,7 +34,7 @@ help-group-admin =
     /add_site URL [N] — add a website to this group's base, up to N pages (50 by default, at most 500)
     /docs — this group's documents
     /delete ID — remove one (after a confirmation)
-    /settings — answer language, sources, silence when nothing is found, the global knowledge base
+    /settings — answer language, sources, silence when nothing is found, the global knowledge base, answers shown as they are written
     /feedback — this group's ratings as a CSV file
     /reset — forget this topic's conversation
 ask-usage = Ask like this: /ask your question — or mention me, or reply to my message.
@@ -214,6 +215,11 @@ upload-queued-behind = ⏳ { $name }: in the queue, { $ahead ->
 }
 upload-queue-full = { $name } was not added: this chat already has { $limit } uploads waiting. Send it again when some of them are done.
 
+## Issue 10: streamed answers, stop button, streaming in groups
+answer-stopped = ⏹ Stopped: the answer above is incomplete.
+settings-stream-in-groups-on = Answers appear as they are written: on
+settings-stream-in-groups-off = Answers appear as they are written: off
+
 # issue 14: groups, hand-off, /docs and /settings
 admin-only-group = Only this group's administrators can use this command.
 handoff-take = ✋ I'll take it
@@ -251,3 +257,6 @@ settings-state-use-global-on = used
 settings-state-use-global-off = not used
 docs-back = ◀ Back to the list
 docs-page = Page { $page } of { $pages }. Tap a title for details, 🗑 to delete.
+settings-state-stream-in-groups = Answers appear as they are written
+settings-state-stream-in-groups-on = on
+settings-state-stream-in-groups-off = off
