@@ -152,6 +152,9 @@ async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_
 async def test_document_commands_are_for_admins(harness: Harness, services: Services) -> None:
     assert await harness.send("/docs") == ["This command is for the bot's administrators."]
     assert await harness.send("/delete abc") == ["This command is for the bot's administrators."]
+    # A bare /upload from a non-admin: only the refusal, never the instructions first.
+    [refused] = await harness.send("/upload")
+    assert refused.startswith("Only the bot's administrators can add documents.")
     [empty] = await harness.send("/docs", user_id=ADMIN_ID)
     assert "no documents yet" in empty
 

@@ -219,3 +219,44 @@ upload-queue-full = { $name } was not added: this chat already has { $limit } up
 answer-stopped = ⏹ Stopped: the answer above is incomplete.
 settings-stream-in-groups-on = Answers appear as they are written: on
 settings-stream-in-groups-off = Answers appear as they are written: off
+
+# issue 14: groups, hand-off, /docs and /settings
+admin-only-group = Only this group's administrators can use this command.
+handoff-take = ✋ I'll take it
+handoff-group =
+    🙋 { $asker } would like a person to answer this question.
+    <b>Question:</b> { $question }
+    <b>My answer:</b> { $answer }
+    { $admins }: press “I'll take it” and reply to this message; I will pass your reply on under the question.
+handoff-private =
+    🙋 { $asker } would like a person to answer.
+    <b>Question:</b> { $question }
+    <b>My answer:</b> { $answer }
+    Press “I'll take it” and reply to this message; I will send your reply to { $asker }.
+handoff-taken-by = ✋ Taken by { $admin }.
+handoff-already-taken = { $admin } has already taken this question.
+handoff-you-took = The question is yours. Reply to the hand-off message, and I will pass your reply on.
+handoff-taken-asker = { $asker }, { $admin } will answer your question. The reply will come here.
+handoff-answer =
+    💬 Answer from { $admin }:
+    { $text }
+handoff-delivered = ✅ Sent to { $asker }.
+handoff-text-only = I can pass on only text. Please reply with text, or with a caption.
+settings-state-language = Answer language
+settings-state-language-auto = as asked
+settings-state-language-ru = Russian
+settings-state-language-en = English
+settings-state-show-sources = Sources
+settings-state-show-sources-on = shown
+settings-state-show-sources-off = hidden
+settings-state-reply-not-found = When nothing is found
+settings-state-reply-not-found-on = say so
+settings-state-reply-not-found-off = stay silent
+settings-state-use-global = Global knowledge base
+settings-state-use-global-on = used
+settings-state-use-global-off = not used
+docs-back = ◀ Back to the list
+docs-page = Page { $page } of { $pages }. Tap a title for details, 🗑 to delete.
+settings-state-stream-in-groups = Answers appear as they are written
+settings-state-stream-in-groups-on = on
+settings-state-stream-in-groups-off = off

@@ -233,3 +233,44 @@ upload-queue-full = { $name } не добавлен: в этом чате уже
 answer-stopped = ⏹ Остановлено: ответ выше неполный.
 settings-stream-in-groups-on = Ответ появляется по мере написания: да
 settings-stream-in-groups-off = Ответ появляется по мере написания: нет
+
+# issue 14: groups, hand-off, /docs and /settings
+admin-only-group = Эту команду могут использовать только администраторы этой группы.
+handoff-take = ✋ Беру
+handoff-group =
+    🙋 { $asker } просит, чтобы на этот вопрос ответил человек.
+    <b>Вопрос:</b> { $question }
+    <b>Мой ответ:</b> { $answer }
+    { $admins }: нажмите «Беру» и ответьте на это сообщение — я перешлю ваш ответ под вопрос.
+handoff-private =
+    🙋 { $asker } просит, чтобы ответил человек.
+    <b>Вопрос:</b> { $question }
+    <b>Мой ответ:</b> { $answer }
+    Нажмите «Беру» и ответьте на это сообщение — я перешлю ваш ответ автору вопроса.
+handoff-taken-by = ✋ Вопросом занимается { $admin }.
+handoff-already-taken = Этим вопросом уже занимается { $admin }.
+handoff-you-took = Вопрос ваш. Ответьте на сообщение с вопросом — я перешлю ответ.
+handoff-taken-asker = { $asker }, на ваш вопрос ответит { $admin }. Ответ придёт сюда.
+handoff-answer =
+    💬 Ответ от { $admin }:
+    { $text }
+handoff-delivered = ✅ Ответ отправлен: { $asker }.
+handoff-text-only = Я могу переслать только текст. Ответьте, пожалуйста, текстом или подписью к файлу.
+settings-state-language = Язык ответов
+settings-state-language-auto = как в вопросе
+settings-state-language-ru = русский
+settings-state-language-en = английский
+settings-state-show-sources = Источники
+settings-state-show-sources-on = показывать
+settings-state-show-sources-off = скрывать
+settings-state-reply-not-found = Если ничего не нашлось
+settings-state-reply-not-found-on = сообщать
+settings-state-reply-not-found-off = молчать
+settings-state-use-global = Общая база знаний
+settings-state-use-global-on = использовать
+settings-state-use-global-off = не использовать
+docs-back = ◀ К списку
+docs-page = Страница { $page } из { $pages }. Нажмите на название, чтобы открыть документ, или 🗑, чтобы удалить.
+settings-state-stream-in-groups = Ответ появляется по мере написания
+settings-state-stream-in-groups-on = да
+settings-state-stream-in-groups-off = нет
