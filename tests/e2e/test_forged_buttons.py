@@ -25,7 +25,7 @@ from tests.support.buttons import signed_for
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
 
-EXPIRED = "больше не действует"
+EXPIRED = "кнопка уже не работает"
 
 
 def _press(tg: FakeTelegramServer, chat_id: int, user_id: int, data: str) -> None:

@@ -112,7 +112,7 @@ upload-done =
 upload-already = “{ $title }” is already in the knowledge base; there is no need to add it again.
 admin-only = This command is for the bot's administrators.
 docs-empty = The knowledge base has no documents yet. Send a file to add the first one.
-docs-header = <b>Documents in the knowledge base: { $count }</b>
+docs-header = <b>Documents ({ $count })</b>
 docs-item = <code>{ $doc_id }</code> — “{ $title }”
     { $name } · { $kind ->
         [pdf] PDF

@@ -117,7 +117,7 @@ upload-done =
 upload-already = Документ «{ $title }» уже есть в базе знаний, повторно добавлять его не нужно.
 admin-only = Эта команда только для администраторов бота.
 docs-empty = В базе знаний пока нет документов. Пришлите файл, чтобы добавить первый.
-docs-header = <b>Документы в базе знаний: { $count }</b>
+docs-header = <b>Документы ({ $count })</b>
 docs-item = <code>{ $doc_id }</code> — «{ $title }»
     { $name } · { $kind ->
         [pdf] PDF
