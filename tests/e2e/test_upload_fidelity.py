@@ -28,7 +28,8 @@ async def test_the_summary_lists_what_could_not_be_read(
         summary = await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""))
     assert summary.visible_text.endswith(
         "⚠️ Please check: 1 image without text (pictures are not read), "
-        "3 formulas without saved values (the formulas themselves are searchable), 1 hidden sheet, its text is added too."
+        "3 formulas without saved values (the formulas themselves are searchable), "
+        "1 hidden sheet, its text is added too."
     )
 
 

@@ -46,12 +46,8 @@ def test_all_locales_have_the_same_keys() -> None:
 async def test_texts_render_in_both_languages() -> None:
     core = create_i18n_core()
     await core.startup()
-    done_en = core.get(
-        "upload-done", "en", title="T", name="t.pdf", pages=3, chunks=7, seconds=1, doc_id="x"
-    )
-    done_ru = core.get(
-        "upload-done", "ru", title="T", name="t.pdf", pages=0, chunks=7, seconds=1, doc_id="x"
-    )
+    done_en = core.get("upload-done", "en", title="T", name="t.pdf", pages=3, chunks=7, seconds=1, doc_id="x")
+    done_ru = core.get("upload-done", "ru", title="T", name="t.pdf", pages=0, chunks=7, seconds=1, doc_id="x")
     assert done_en == "Added “T” (t.pdf, 3 pages) in 1 second. I can answer from it now."
     assert done_ru == "Документ «T» (t.pdf) добавлен за 1 секунду. Теперь я отвечаю и по нему."
     assert core.get("not-found", "ru").startswith("В базе знаний нет ответа")
@@ -71,15 +67,15 @@ async def test_numbers_agree_with_their_nouns_and_seconds_are_whole() -> None:
     await core.startup()
 
     def done(locale: str, pages: int, seconds: float) -> str:
-        return core.get(
-            "upload-done", locale, title="T", name="t.pdf", pages=pages, chunks=9, seconds=whole_seconds(seconds)
-        )
+        whole = whole_seconds(seconds)
+        return core.get("upload-done", locale, title="T", name="t.pdf", pages=pages, chunks=9, seconds=whole)
 
     assert "(t.pdf, 3 страницы) добавлен меньше чем за секунду." in done("ru", 3, 0.04)
     assert "(t.pdf, 21 страница) добавлен за 5 секунд." in done("ru", 21, 4.6)
     assert "(t.pdf, 1 page) in under a second." in done("en", 1, 0.3)
     assert "(t.pdf, 12 pages) in 2 seconds." in done("en", 12, 1.5)
-    assert "Вопрос слишком длинный: 4\xa0001 символ," in core.get("question-too-long", "ru", length=4001, limit=4000)
+    too_long = core.get("question-too-long", "ru", length=4001, limit=4000)
+    assert "Вопрос слишком длинный: 4\xa0001 символ," in too_long  # digits grouped by a no-break space
 
 
 class _Selectors(Visitor):
