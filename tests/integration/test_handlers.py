@@ -139,9 +139,9 @@ async def test_non_text_and_overlong_questions_get_a_clear_reply_without_an_llm_
         }
     }
     [reply] = await harness.send(lang="ru", extra=sticker)
-    assert reply == "Пришлите вопрос текстом."
+    assert reply == "Пришлите, пожалуйста, вопрос текстом."
     [reply] = await harness.send("   \n ", lang="ru")
-    assert reply == "Пришлите вопрос текстом."
+    assert reply == "Пришлите, пожалуйста, вопрос текстом."
     [reply] = await harness.send("/frobnicate", lang="ru")
     assert "Не знаю такой команды" in reply
     [reply] = await harness.send("слово " * 1000, lang="ru")
@@ -161,7 +161,7 @@ async def test_document_commands_are_for_admins(harness: Harness, services: Serv
     [listing] = await harness.send("/docs", user_id=ADMIN_ID)
     # Title, file, its type as users name it, who uploaded it and when.
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert f"<code>{result.document.doc_id}</code> — «Правила возврата»" in listing
+    assert f"<code>{result.document.doc_id}</code> — “Правила возврата”" in listing
     assert f"returns.md · Markdown · Ольга, {today}" in listing
     assert "/delete ID" in (await harness.send("/delete", user_id=ADMIN_ID))[0]
     [missing] = await harness.send("/delete nope<", user_id=ADMIN_ID)
