@@ -88,7 +88,7 @@ async def test_non_admin_upload_is_refused_and_nothing_is_stored(
         await _upload(tg, USER_ID, "f-vpn", "vpn.md", VPN_MD.encode())
         refusal = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
         assert "только администраторы" in (refusal.text or "")
-        assert f"Telegram id — <code>{USER_ID}</code>" in (refusal.text or "")  # what the owner needs
+        assert f"Ваш ID в Telegram — <code>{USER_ID}</code>" in (refusal.text or "")  # what the owner needs
         assert tg.calls("getFile") == []  # the file was never even downloaded
         reply = await _ask(tg, USER_CHAT, "What does error ERR-4512 mean?", language_code="en")
         assert "no documents in the knowledge base yet" in (reply.text or "")

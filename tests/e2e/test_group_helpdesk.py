@@ -212,7 +212,11 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         _ask(tg, GROUP_B, ADMIN_B, "/upload", reply_to_message=shared)
         indexed_b = await _indexed(tg, GROUP_B, "office-b.md")
         assert "Офис Б" in indexed_b
-        doc_b = re.findall(r"<code>(\w+)</code>", indexed_b)[-1]
+        _ask(tg, GROUP_B, ADMIN_B, "/docs")  # where an admin finds a document's code for /delete
+        listing_b = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == GROUP_B and "Документы (" in (r.text or "")
+        )
+        doc_b = re.findall(r"<code>(\w+)</code>", listing_b.text or "")[-1]
 
         llm_server.forbidden = {"cactus-17"}
         question = _ask(tg, GROUP_A, USER_ID, f"/ask {WIFI_QUESTION}")
@@ -257,7 +261,7 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
                 language_code="ru",
             )
         deleted = await tg.wait_for(
-            "editMessageText", lambda r: r.chat_id == GROUP_B and "Удал" in (r.text or "")
+            "editMessageText", lambda r: r.chat_id == GROUP_B and "удалён" in (r.text or "")
         )
         assert "Офис Б" in deleted.visible_text
         await tg.wait_for("answerCallbackQuery", lambda r: "администратор" in str(r.params.get("text")))

@@ -73,7 +73,7 @@ async def test_jobs_left_by_a_crashed_worker_are_resumed_or_reported(
     async with start_bot(ingest_stale_after_s=0):
         # The progress messages of that replica are gone here, so the news comes as new messages.
         given_up = await tg.wait_for("sendMessage", lambda r: "returns.md" in (r.text or ""))
-        assert "interrupted by restarts several times" in given_up.visible_text
+        assert "interrupted by bot restarts several times" in given_up.visible_text
         resumed = await tg.wait_for("sendMessage", lambda r: "vpn.md" in (r.text or ""))
         assert "Added “VPN setup guide”" in (resumed.text or "")
 
