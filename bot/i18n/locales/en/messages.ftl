@@ -75,7 +75,7 @@ feedback-export = { $count ->
     }
 human-button = 🙋 Ask a human
 human-already = A human has already been called for this answer.
-human-called = I have called the administrators; they will answer here.
+human-called = I have called the administrators.
 human-nobody = I could not reach any administrator. Please try again later.
 human-group-call = { $admins }, { $asker } needs a human answer to this question.
 human-private-call =
@@ -97,7 +97,7 @@ upload-refused = Only the bot's administrators can add documents. The file was n
     Your Telegram user ID is <code>{ $user_id }</code>. To become an administrator, ask the bot's owner to add it to the ADMIN_IDS setting.
 upload-too-large = This file is { $size_mb } MB, and the limit is { $max_mb } MB. The file was not saved: make it smaller or split it into parts.
 upload-unsupported = I can't read this kind of file ({ $name }). Send a PDF, Word document, PowerPoint presentation, Excel spreadsheet, EPUB, HTML, Markdown or text file, or a PNG, JPEG or TIFF image. The file was not saved.
-upload-empty = I found no text in { $name }. If it is a scan, send it as an image or a scanned PDF and I will recognise the text. The file was not saved.
+upload-empty = I found no text in { $name }. If it is a scan, run text recognition (OCR) on it first and send it again. The file was not saved.
 upload-corrupt = I could not open { $name }: { $reason }. The file was not saved: check that it opens for you and send it again.
 upload-done =
     Added “{ $title }” ({ $name }{ $pages ->
