@@ -18,6 +18,7 @@ from qdrant_client import AsyncQdrantClient
 from bot.concurrency import Pools
 from bot.config import ConfigError, Settings
 from bot.delivery.outbox import Outbox
+from bot.delivery.service import AnswerDelivery, DeliveryConfig
 from bot.domain import LLMUnavailableError
 from bot.embed.embedder import Embedder, vector_name_for
 from bot.embed.sparse import SparseEmbedder
@@ -83,6 +84,8 @@ class Services:
     outbox: Outbox
     outbox_records: OutboxStore
     action_limiter: ActionLimiter
+    # Issue 10: rich, streamed answers; their final messages go through the outbox.
+    delivery: AnswerDelivery
     # Issue 13: webhook deduplication and readiness probes (name → raises unless it answers).
     seen_updates: SeenUpdates | None = None
     probes: Mapping[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
@@ -348,6 +351,11 @@ async def build_services(
             FeedbackStore(redis, retention_s=settings.feedback_retention_days * 24 * 3600)
         )
         outbox_records = OutboxStore(redis, owner=socket.gethostname())
+        outbox = Outbox(
+            outbox_records,
+            deadline_s=settings.delivery_deadline_s,
+            on_delivered=partial(_remember_delivered, answering),
+        )
         limiter = QuestionLimiter(
             WindowCounter(limits_pool),
             user_rate=settings.user_question_rate,
@@ -394,13 +402,10 @@ async def build_services(
             albums=AlbumCollector(AlbumBuffer(redis), window_s=settings.album_window_s),
             web_sources=web_sources,
             pools=pools,
-            outbox=Outbox(
-                outbox_records,
-                deadline_s=settings.delivery_deadline_s,
-                on_delivered=partial(_remember_delivered, answering),
-            ),
+            outbox=outbox,
             outbox_records=outbox_records,
             action_limiter=ActionLimiter(WindowCounter(limits_pool), rate=settings.user_command_rate),
+            delivery=AnswerDelivery(delivery_config(settings), outbox=outbox),
             seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
             probes={
                 "redis": connections.ping,
@@ -434,6 +439,16 @@ async def _remember_delivered(answering: AnsweringService, receipt: dict[str, An
         str(receipt["question"]),
         str(receipt["memo"]),
         speaker=receipt.get("speaker"),
+    )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        stream_interval_s=settings.stream_interval_ms / 1000,
+        group_stream_interval_s=settings.group_stream_interval_s,
+        render_timeout_s=settings.render_timeout_s,
+        links=settings.answer_links,
+        rich_messages=settings.rich_messages,
     )
 
 

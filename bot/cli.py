@@ -193,10 +193,11 @@ async def ask(settings: Settings, question: str, chat_id: int | None) -> Answer:
 def format_answer_text(answer: Answer) -> str:
     if not answer.found:
         return "No answer in the knowledge base." if answer.language == "en" else "В базе знаний нет ответа."
-    lines = [answer.text, "", "Sources:" if answer.language == "en" else "Источники:"]
+    lines = [answer.cited_text or answer.text, "", "Sources:" if answer.language == "en" else "Источники:"]
     for c in answer.citations:
-        where = ", ".join(x for x in (c.file_name, f"p. {c.page}" if c.page else "", c.section or "") if x)
-        lines.append(f"{c.number}. {c.title} — {where}")
+        pages = f"p. {', '.join(str(p) for p in c.pages)}" if c.pages else ""
+        where = ", ".join(x for x in (pages, *c.sections) if x)
+        lines.append(f"{c.number}. {c.title or c.file_name}" + (f" — {where}" if where else ""))
     return "\n".join(lines)
 
 

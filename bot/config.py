@@ -146,6 +146,13 @@ class Settings(BaseSettings):
     # Uploads one chat may have waiting at once; uploads run round-robin across chats.
     ingest_max_waiting_per_chat: int = Field(default=20, ge=1)
 
+    # Issue 10: answers as rich messages, streamed, with links checked against the documents.
+    stream_interval_ms: int = Field(default=400, ge=50, le=10_000)
+    group_stream_interval_s: float = Field(default=3.0, ge=1.0, le=60.0)
+    render_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    answer_links: bool = True
+    rich_messages: bool = True
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

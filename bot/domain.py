@@ -30,6 +30,7 @@ class ChatPreferences:
     show_sources: bool = True
     reply_not_found: bool = True  # groups: say "not found", or stay silent
     use_global: bool = True  # groups: search the global knowledge base too
+    stream_in_groups: bool = False  # groups: show the answer as it is written (issue 10)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         preferences=services.preferences,
         feedback=services.feedback,
         desk=services.desk,
+        delivery=services.delivery,
         jobs=services.jobs,
         onboarding=services.onboarding,
         albums=services.albums,

@@ -1,0 +1,1 @@
+"""Getting an answer to a person: rich or classic messages, streamed drafts, notices (issue 10)."""

@@ -4,8 +4,9 @@ Usage (one call per answer; the parts are already-built Bot API calls)::
 
     await outbox.deliver(bot, Delivery(
         chat_id=chat.id, thread_id=thread, reply_to=question_message_id,
-        parts=[Part(primary=SendMessage(chat_id=chat.id, text=html, parse_mode="HTML"),
-                    fallbacks=[SendMessage(chat_id=chat.id, text=plain, parse_mode=None)])],
+        parts=[Part(primary=SendRichMessage(chat_id=chat.id, rich_message=...),
+                    fallbacks=[[SendMessage(chat_id=chat.id, text=html_1, parse_mode="HTML"), ...],
+                               [SendMessage(chat_id=chat.id, text=plain, parse_mode=None)]])],
         keyboard=markup,                  # goes under the last part
         receipt={...},                    # handed to `on_delivered` once every part is accepted
     ))
@@ -17,7 +18,9 @@ What it guarantees (README, "Reliability and security"):
 - 429s (after the session's own short retries), 5xx answers and network errors are retried with
   exponential backoff (tenacity), a 429 after its `retry_after`, until `deadline_s` after the answer
   was made (DELIVERY_DEADLINE_S, 600 s by default).
-- A 400 for the content (HTML Telegram cannot parse, say) moves to the part's next fallback method.
+- A 400 for the content (HTML Telegram cannot parse, say) moves to the part's next fallback: an
+  alternative of one or more messages (one 32K rich message may be several classic ones). A server that
+  does not know rich messages at all (404) is remembered by `rich`, and later rich forms are skipped.
 - `on_delivered(receipt)` runs only after the last part is accepted: the chat's history gets an
   answer only once the user can see it.
 - Saving a delivery settles the question it answers in the question journal in the same
@@ -43,10 +46,11 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import TelegramMethod
+from aiogram.methods import SendRichMessage, SendRichMessageDraft, TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from tenacity import (
     AsyncRetrying,
@@ -71,11 +75,24 @@ def question_key(chat_id: int, message_id: int) -> str:
 
 @dataclass
 class Part:
-    """One message of a delivery: the call to make, and the calls to try in order if Telegram answers
-    400 for the content (e.g. rich HTML → classic HTML → plain text)."""
+    """One piece of a delivery: the call to make, and the alternatives to try in order if Telegram
+    answers 400 for the content (e.g. rich HTML → classic HTML messages → plain text); each
+    alternative is one or more calls that together say what the primary says."""
 
     primary: TelegramMethod[Any]
-    fallbacks: list[TelegramMethod[Any]] = field(default_factory=list)
+    fallbacks: list[list[TelegramMethod[Any]]] = field(default_factory=list)
+
+
+class RichPath(Protocol):
+    """Per process: whether rich messages work on this Bot API server (bot.delivery.sender.RichSupport)."""
+
+    @property
+    def usable(self) -> bool: ...
+    def worked(self) -> None: ...
+    def refused(self, reason: str) -> None: ...
+
+
+_RICH = (SendRichMessage, SendRichMessageDraft)
 
 
 @dataclass
@@ -116,10 +133,12 @@ class Outbox:
         *,
         deadline_s: float = DEFAULT_DEADLINE_S,
         on_delivered: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        rich: RichPath | None = None,
     ) -> None:
         self._records = records
         self._deadline_s = deadline_s
         self._on_delivered = on_delivered
+        self.rich = rich
 
     async def deliver(self, bot: Bot, delivery: Delivery) -> list[Any]:
         """Sends every part in order; returns what Telegram returned for each (Messages for sends)."""
@@ -151,7 +170,7 @@ class Outbox:
         results: list[Any] = []
         try:
             while delivery.sent < len(delivery.parts):
-                results.append(await self._send_part(bot, delivery.parts[delivery.sent], deadline))
+                results.extend(await self._send_part(bot, delivery.parts[delivery.sent], deadline))
                 delivery.sent += 1
                 if delivery.sent < len(delivery.parts):
                     # A restart from here on resumes after the parts already shown.
@@ -165,23 +184,35 @@ class Outbox:
             await self._on_delivered(delivery.receipt)
         return results
 
-    async def _send_part(self, bot: Bot, part: Part, deadline: float) -> Any:
-        candidates = [part.primary, *part.fallbacks]
-        for number, method in enumerate(candidates, start=1):
+    async def _send_part(self, bot: Bot, part: Part, deadline: float) -> list[Any]:
+        candidates = [[part.primary], *part.fallbacks]
+        if self.rich is not None and not self.rich.usable:
+            candidates = [c for c in candidates if c and not isinstance(c[0], _RICH)] or candidates
+        for number, methods in enumerate(candidates, start=1):
+            rich = isinstance(methods[0], _RICH)
             try:
-                return await self._call(bot, method, deadline)
-            except TelegramBadRequest as exc:
+                results = [await self._call(bot, method, deadline) for method in methods]
+            except (TelegramBadRequest, TelegramNotFound) as exc:
+                if rich and self.rich is not None and _method_missing(exc):
+                    self.rich.refused(exc.message)
                 if number == len(candidates):
                     raise DeliveryFailedError(
                         f"Telegram refused every form of the part: {exc.message}"
                     ) from exc
                 log.warning(
-                    "Telegram refused %s (%s); trying fallback %d", type(method).__name__, exc.message, number
+                    "Telegram refused %s (%s); trying fallback %d",
+                    type(methods[0]).__name__,
+                    exc.message,
+                    number,
                 )
+                continue
             except _TRANSIENT as exc:
                 raise DeliveryFailedError(f"not accepted before the deadline: {exc}") from exc
             except TelegramAPIError as exc:  # 403 blocked, 404 chat gone, …: no point retrying
                 raise DeliveryFailedError(f"Telegram refused the delivery: {exc}") from exc
+            if rich and self.rich is not None:
+                self.rich.worked()
+            return results
         raise AssertionError("unreachable: the loop returns or raises")
 
     async def _call(self, bot: Bot, method: TelegramMethod[Any], deadline: float) -> Any:
@@ -199,6 +230,12 @@ class Outbox:
             with attempt:
                 return await bot(method)
         raise AssertionError("unreachable: tenacity returns or reraises")
+
+
+def _method_missing(exc: TelegramAPIError) -> bool:
+    # An older self-hosted Bot API server: 404, or "method not found" in a 400.
+    text = str(exc).lower()
+    return isinstance(exc, TelegramNotFound) or "method not found" in text or "unknown method" in text
 
 
 def _wait(state: RetryCallState) -> float:
@@ -231,7 +268,19 @@ def _address(delivery: Delivery) -> None:
         if index == last and delivery.keyboard is not None:
             updates["reply_markup"] = delivery.keyboard
         part.primary = _fill(part.primary, updates)
-        part.fallbacks = [_fill(method, updates) for method in part.fallbacks]
+        # Within an alternative of several messages only the first quotes, only the last carries buttons.
+        head = {k: v for k, v in updates.items() if k != "reply_markup"}
+        tail = {k: v for k, v in updates.items() if k != "reply_parameters"}
+        middle = {k: v for k, v in updates.items() if k == "message_thread_id"}
+        part.fallbacks = [
+            [
+                _fill(
+                    m, updates if len(alt) == 1 else head if i == 0 else tail if i == len(alt) - 1 else middle
+                )
+                for i, m in enumerate(alt)
+            ]
+            for alt in part.fallbacks
+        ]
 
 
 def _fill(method: TelegramMethod[Any], updates: dict[str, Any]) -> TelegramMethod[Any]:
@@ -264,7 +313,10 @@ def dump_delivery(delivery: Delivery) -> str:
             "thread_id": delivery.thread_id,
             "reply_to": delivery.reply_to,
             "parts": [
-                {"primary": _dump_method(p.primary), "fallbacks": [_dump_method(m) for m in p.fallbacks]}
+                {
+                    "primary": _dump_method(p.primary),
+                    "fallbacks": [[_dump_method(m) for m in alt] for alt in p.fallbacks],
+                }
                 for p in delivery.parts
             ],
             "receipt": delivery.receipt,
@@ -284,7 +336,8 @@ def load_delivery(payload: str) -> Delivery:
         thread_id=raw["thread_id"],
         reply_to=raw["reply_to"],
         parts=[
-            Part(_load_method(p["primary"]), [_load_method(m) for m in p["fallbacks"]]) for p in raw["parts"]
+            Part(_load_method(p["primary"]), [[_load_method(m) for m in alt] for alt in p["fallbacks"]])
+            for p in raw["parts"]
         ],
         receipt=raw["receipt"],
         delivery_id=str(raw["delivery_id"]),

@@ -106,6 +106,7 @@ def settings_keyboard(
     toggles = [("show_sources", preferences.show_sources)]
     if group:
         toggles += [("reply_not_found", preferences.reply_not_found), ("use_global", preferences.use_global)]
+        toggles += [("stream_in_groups", preferences.stream_in_groups)]
     rows = [languages]
     for name, enabled in toggles:
         label = i18n.get(f"settings-{name.replace('_', '-')}-{'on' if enabled else 'off'}")

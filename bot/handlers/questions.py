@@ -4,7 +4,6 @@ what is addressed to the bot (/ask, an @mention, a reply to the bot)."""
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 from typing import Any
 
@@ -12,18 +11,24 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, MessageEntityType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import Message, ReactionTypeCustomEmoji, ReactionTypeEmoji, ReactionTypePaid
+from aiogram.types import (
+    Message,
+    MessageGenerationStopped,
+    ReactionTypeCustomEmoji,
+    ReactionTypeEmoji,
+    ReactionTypePaid,
+)
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
-from bot.delivery.outbox import Delivery, Outbox
+from bot.delivery.service import AnswerDelivery, AnswerSession, AnswerTexts
+from bot.delivery.target import Target
 from bot.domain import LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
 from bot.handlers.question_journal import JournalMiddleware
 from bot.handlers.question_notices import ChatNotices
-from bot.handlers.sending import html_part
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.desk import Answered, Chitchat, EmptyBase, Question, QuestionDesk
@@ -31,7 +36,7 @@ from bot.helpdesk.limits import Throttled
 from bot.helpdesk.model_queue import Busy
 from bot.rag.answering import history_memo
 from bot.rag.language import locale_language
-from bot.render.telegram_html import SourceLabels, SourceLine, answer_messages_html
+from bot.render.answer import SourceLabels
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +92,10 @@ def router() -> Router:
         settings: Settings,
         admins: AdminDirectory,
         signer: ButtonSigner,
-        outbox: Outbox,
+        delivery: AnswerDelivery,
     ) -> None:
         text = (message.text or "").strip()
-        await _answer(message, text, bot, i18n, desk, settings, admins, signer, outbox)
+        await _answer(message, text, bot, i18n, desk, settings, admins, signer, delivery)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -113,16 +118,16 @@ def router() -> Router:
         settings: Settings,
         admins: AdminDirectory,
         signer: ButtonSigner,
-        outbox: Outbox,
+        delivery: AnswerDelivery,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
         if not question and replied is not None and replied.forum_topic_created is None and replied.text:
             question = replied.text.strip()  # "/ask" in reply to someone's message asks that message
         if not question:
-            await message.reply(i18n.get("ask-usage"))
+            await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins, signer, outbox)
+        await _answer(message, question, bot, i18n, desk, settings, admins, signer, delivery)
 
     @group.message(AddressedToBot())
     async def addressed(
@@ -134,16 +139,31 @@ def router() -> Router:
         settings: Settings,
         admins: AdminDirectory,
         signer: ButtonSigner,
-        outbox: Outbox,
+        delivery: AnswerDelivery,
     ) -> None:
         if not question:
-            await message.reply(i18n.get("ask-usage"))
+            await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins, signer, outbox)
+        await _answer(message, question, bot, i18n, desk, settings, admins, signer, delivery)
+
+    @r.stopped_message_generation()
+    async def stop_pressed(event: MessageGenerationStopped, delivery: AnswerDelivery) -> None:
+        # The user pressed stop under a streamed draft: the answer in progress ends there.
+        delivery.stops.stop(event.chat.id, event.draft_id)
 
     # Anything else in a group is people talking to each other: no handler, no reply, no LLM call.
     r.include_routers(private, group)
     return r
+
+
+def _target(message: Message) -> Target:
+    return Target(
+        chat_id=message.chat.id,
+        user_id=message.from_user.id if message.from_user else message.chat.id,
+        reply_to=message.message_id,
+        thread_id=thread_of(message),
+        private=not in_group(message.chat),
+    )
 
 
 async def _answer(
@@ -155,38 +175,46 @@ async def _answer(
     settings: Settings,
     admins: AdminDirectory,
     signer: ButtonSigner,
-    outbox: Outbox,
+    delivery: AnswerDelivery,
 ) -> None:
+    target = _target(message)
     if not question:
-        await message.answer(i18n.get("not-a-question"))
+        await delivery.notice(bot, target, i18n.get("not-a-question"))
         return
     if len(question) > settings.max_question_chars:
-        await message.reply(
-            i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars)
+        await delivery.notice(
+            bot,
+            target,
+            i18n.get("question-too-long", length=len(question), limit=settings.max_question_chars),
         )
         return
     asked = Question(
         text=question,
         chat_id=message.chat.id,
-        thread_id=thread_of(message),
+        thread_id=target.thread_id,
         message_id=message.message_id,
-        user_id=message.from_user.id if message.from_user else message.chat.id,
+        user_id=target.user_id,
         speaker=speaker_name(message),
         in_group=in_group(message.chat),
         ui_language=locale_language(i18n.locale),
     )
-
-    notices = ChatNotices(message, bot, i18n)
+    session = delivery.session(bot, target)
+    notices = ChatNotices(bot, i18n, delivery, target)
     # 👀 on the question while it is worked on, so "typing…" never ends in nothing.
     await _react(message, WORKING)
+    done: str | None = None
     try:
-        outcome = await desk.handle(asked, notices, bot_names=await _bot_names(bot))
-        done = await _reply_to_outcome(message, outcome, asked, bot, i18n, admins, signer, outbox)
+        outcome = await desk.handle(
+            asked, notices, bot_names=await _bot_names(bot), on_delta=session.on_delta
+        )
+        await notices.clear()  # "in line" goes before the reply that replaces it
+        done = await _reply_to_outcome(message, outcome, asked, bot, i18n, admins, signer, session)
     except LLMUnavailableError:
+        await session.close()
         await message.reply(i18n.get("llm-unavailable"))
-        done = None
+    finally:
+        await notices.clear()
     await _react(message, done)
-    await notices.clear()
 
 
 async def _reply_to_outcome(
@@ -197,9 +225,11 @@ async def _reply_to_outcome(
     i18n: I18nContext,
     admins: AdminDirectory,
     signer: ButtonSigner,
-    outbox: Outbox,
+    session: AnswerSession,
 ) -> str | None:
     """Replies as the outcome needs; returns the reaction the question keeps (None: no reaction)."""
+    if not isinstance(outcome, Answered):
+        await session.close()
     if isinstance(outcome, Chitchat):
         await message.reply(i18n.get(f"smalltalk-{outcome.kind}", outcome.language))
         return None
@@ -212,33 +242,37 @@ async def _reply_to_outcome(
         if not outcome.notify:
             return REFUSED  # the window's notice was already given: a reaction says "not now"
         if outcome.kind == "chat":
-            await message.reply(i18n.get("rate-limited-group", seconds=outcome.wait_s))
+            await session.notice(i18n.get("rate-limited-group", seconds=outcome.wait_s))
         else:
-            await message.reply(i18n.get("rate-limited", seconds=outcome.wait_s, waiting=outcome.waiting))
+            await session.notice(i18n.get("rate-limited", seconds=outcome.wait_s, waiting=outcome.waiting))
         return None
     if isinstance(outcome, Busy):
-        await message.reply(i18n.get("line-full", waiting=outcome.waiting, seconds=outcome.retry_after_s))
+        await session.notice(i18n.get("line-full", waiting=outcome.waiting, seconds=outcome.retry_after_s))
         return None
     if not outcome.answer.found and asked.in_group and not outcome.preferences.reply_not_found:
+        await session.close()
         return NOTHING_FOUND  # this group prefers silence over "not found": a shrug, not a message
-    # The outbox keeps the answer until Telegram accepted it; history gets it only then (issue 12).
-    chat_id = message.chat.id
-    await outbox.deliver(
-        bot,
-        Delivery(
-            chat_id=chat_id,
-            thread_id=asked.thread_id,
-            reply_to=message.message_id,
-            parts=[html_part(chat_id, part) for part in render_answer(outcome, i18n)],
-            keyboard=feedback_keyboard(outcome.answer_id, chat_id, signer),
-            receipt={
-                "chat_id": chat_id,
-                "thread_id": asked.thread_id,
-                "question": asked.text,
-                "memo": history_memo(outcome.answer),
-                "speaker": asked.speaker if asked.in_group else None,
-            },
-        ),
+    # Answer-side texts follow the answer's language, not the user's interface language.
+    lang = outcome.answer.language
+    texts = AnswerTexts(
+        sources=SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang)),
+        stopped=i18n.get("answer-stopped", lang),
+        not_found=i18n.get("not-found", lang),
+        cut_off=i18n.get("answer-cut-off", lang),
+    )
+    # Through the outbox: kept until Telegram accepted it; history gets the turn only then (issue 12).
+    await session.finish(
+        outcome.answer,
+        texts,
+        show_sources=outcome.preferences.show_sources,
+        markup=feedback_keyboard(outcome.answer_id, asked.chat_id, signer),
+        receipt={
+            "chat_id": asked.chat_id,
+            "thread_id": asked.thread_id,
+            "question": asked.text,
+            "memo": history_memo(outcome.answer),
+            "speaker": asked.speaker if asked.in_group else None,
+        },
     )
     return None
 
@@ -261,25 +295,3 @@ async def _react(message: Message, emoji: str | None) -> None:
 async def _bot_names(bot: Bot) -> frozenset[str]:
     me = await bot.me()  # cached by aiogram after the first call
     return frozenset(name.lower() for name in (me.username, me.first_name) if name)
-
-
-def render_answer(outcome: Answered, i18n: I18nContext) -> list[str]:
-    # Answer-side texts follow the answer's language, not the user's interface language.
-    answer = outcome.answer
-    lang = answer.language
-    if not answer.found:
-        return [html.escape(i18n.get("not-found", lang))]
-    sources = (
-        [
-            SourceLine(number=c.number, title=c.title, file_name=c.file_name, page=c.page, section=c.section)
-            for c in answer.citations
-        ]
-        if outcome.preferences.show_sources
-        else []
-    )
-    labels = SourceLabels(heading=i18n.get("sources-heading", lang), page=i18n.get("page-label", lang))
-    text = answer.text
-    if answer.cut_off:
-        # Never shown as complete: the model stopped at LLM_MAX_TOKENS (issue 12).
-        text += "\n\n" + i18n.get("answer-cut-off", lang)
-    return answer_messages_html(text, sources, labels)

@@ -19,10 +19,6 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
-
-from bot.delivery.outbox import Part
-from bot.render.telegram_html import html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -89,47 +85,3 @@ def unchanged_is_fine() -> Iterator[None]:
     except TelegramBadRequest as exc:
         if "not modified" not in exc.message:
             raise
-
-
-def _is_parse_error(exc: TelegramBadRequest) -> bool:
-    return "parse entities" in exc.message or "can't parse" in exc.message.lower()
-
-
-async def reply_html(
-    message: Message, parts: list[str], reply_markup: InlineKeyboardMarkup | None = None
-) -> list[Message]:
-    """Replies with each HTML part (to the asking message, in its topic); plain text if HTML is refused.
-
-    `reply_markup` goes under the last part, where the reader finishes.
-    """
-    sent: list[Message] = []
-    for index, part in enumerate(parts):
-        # Only the first part quotes the question; the rest follow it in the same thread.
-        reply = (
-            ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
-            if index == 0
-            else None
-        )
-        markup = reply_markup if index == len(parts) - 1 else None
-        try:
-            sent.append(
-                await message.answer(part, parse_mode="HTML", reply_parameters=reply, reply_markup=markup)
-            )
-        except TelegramBadRequest as exc:
-            if not _is_parse_error(exc):
-                raise
-            log.warning("Telegram rejected our HTML (%s); sending plain text", exc.message)
-            sent.append(
-                await message.answer(
-                    html_to_plain(part), parse_mode=None, reply_parameters=reply, reply_markup=markup
-                )
-            )
-    return sent
-
-
-def html_part(chat_id: int, html_text: str) -> Part:
-    """An outbox part: the HTML message, and the same words as plain text if Telegram refuses the HTML."""
-    return Part(
-        primary=SendMessage(chat_id=chat_id, text=html_text, parse_mode="HTML"),
-        fallbacks=[SendMessage(chat_id=chat_id, text=html_to_plain(html_text), parse_mode=None)],
-    )

@@ -159,7 +159,7 @@ class TelegramProgressReporter:
         # Edited in place; if the admin deleted the progress message, said in a new one.
         part = Part(
             primary=EditMessageText(chat_id=job.chat_id, message_id=job.progress_message_id, text=text),
-            fallbacks=[SendMessage(chat_id=job.chat_id, text=text, message_thread_id=job.thread_id)],
+            fallbacks=[[SendMessage(chat_id=job.chat_id, text=text, message_thread_id=job.thread_id)]],
         )
         task = asyncio.create_task(self._deliver(Delivery(chat_id=job.chat_id, parts=[part])))
         self._finals.add(task)

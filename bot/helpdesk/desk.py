@@ -13,7 +13,7 @@ from bot.helpdesk.limits import QuestionLimiter, Throttled, WaitingLine
 from bot.helpdesk.model_queue import Busy, ModelQueue, QuestionNotices
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.helpdesk.smalltalk import SmallTalk, classify
-from bot.rag.answering import Answer, AnsweringService
+from bot.rag.answering import Answer, AnsweringService, OnDelta
 from bot.rag.language import Language, detect_language
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class QuestionDesk:
         question: Question,
         notices: QuestionNotices | None = None,
         bot_names: frozenset[str] = frozenset(),
+        on_delta: OnDelta | None = None,
     ) -> Answered | Throttled | Busy | Chitchat | EmptyBase:
         """The outcome for one question.
 
@@ -91,7 +92,8 @@ class QuestionDesk:
         `notices.rate_queued`); EmptyBase: nothing to search; Busy: the model's line is full (told when
         to ask again). `notices` hears "typing" once on admission and at most one "queued" (with its
         place in line) when the question waits for the model; all are sent before this returns.
-        `bot_names` (lower case) let «спасибо, бот» count as thanks.
+        `bot_names` (lower case) let «спасибо, бот» count as thanks. `on_delta` streams the answer as it
+        is written (issue 10); groups stream only if they chose to (/settings).
         Raises LLMUnavailableError when the model server fails.
         """
         small_talk = classify(question.text, bot_names)
@@ -133,6 +135,7 @@ class QuestionDesk:
                     language=preferences.language,
                     include_global=preferences.use_global,
                     model_turn=ticket.model_turn,
+                    on_delta=on_delta if not question.in_group or preferences.stream_in_groups else None,
                     # The turn is remembered once the answer is delivered (the outbox's receipt).
                     remember=False,
                 )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from bot.helpdesk.desk import Answered, Chitchat, EmptyBase, Question, QuestionDesk
 from bot.helpdesk.limits import Throttled
 from bot.helpdesk.model_queue import Busy, QuestionNotices
+from bot.rag.answering import OnDelta
 from bot.telemetry import metrics
 
 
@@ -22,9 +23,10 @@ class MeasuredDesk(QuestionDesk):
         question: Question,
         notices: QuestionNotices | None = None,
         bot_names: frozenset[str] = frozenset(),
+        on_delta: OnDelta | None = None,
     ) -> Answered | Throttled | Busy | Chitchat | EmptyBase:
         try:
-            outcome = await super().handle(question, notices, bot_names)
+            outcome = await super().handle(question, notices, bot_names, on_delta)
         except Exception:  # the model failed (counted in kb_model_errors_total by the client) or worse
             metrics.QUESTIONS.labels(outcome="failed").inc()
             raise

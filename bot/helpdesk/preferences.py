@@ -6,7 +6,7 @@ from typing import Literal, Protocol, get_args
 
 from bot.domain import AnswerLanguage, ChatPreferences
 
-ToggleName = Literal["show_sources", "reply_not_found", "use_global"]
+ToggleName = Literal["show_sources", "reply_not_found", "use_global", "stream_in_groups"]
 
 
 class PreferencesStore(Protocol):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -89,6 +90,46 @@ class ChatModel:
             offered = ", ".join(served) or "no model"
             return f"the model server at {self._base_url} serves {offered}, not {self._model}"
         return None
+
+    async def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+    ) -> AsyncGenerator[Completion, None]:
+        """The completion as it is generated, piece by piece (`stream=True`); the last piece carries
+        the finish reason ("length": cut at max_tokens).
+
+        Closing the iterator early (`aclose()`, or leaving `contextlib.aclosing`) closes the HTTP
+        response, and vLLM aborts a request whose client went away, so a stopped answer stops costing
+        GPU time. Raises `LLMUnavailableError` when the server fails before or during the stream.
+        """
+        extra: dict[str, Any] = {"top_k": top_k} if top_k is not None else {}
+        try:
+            response = await self._client.chat.completions.create(
+                model=self._model,
+                messages=cast(Any, list(messages)),
+                temperature=temperature,
+                max_tokens=max_tokens,
+                extra_body=extra or None,
+                stream=True,
+            )
+        except openai.APIError as exc:
+            log.warning("LLM stream from %s (model %s) failed to start: %s", self._base_url, self._model, exc)
+            metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
+            raise LLMUnavailableError(str(exc)) from exc
+        async with response:
+            try:
+                async for chunk in response:
+                    if chunk.choices:
+                        choice = chunk.choices[0]
+                        if choice.delta.content or choice.finish_reason:
+                            yield Completion(choice.delta.content or "", choice.finish_reason)
+            except (openai.APIError, httpx.HTTPError) as exc:
+                log.warning("LLM stream broke off: %s", exc)
+                raise LLMUnavailableError(str(exc)) from exc
 
     async def close(self) -> None:
         await self._client.close()

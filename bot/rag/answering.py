@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.cpu import run_cpu
 from bot.domain import AnswerLanguage, StoredChunk, Turn, heading_path, section_within
 from bot.llm.client import Completion
+from bot.rag.attribution import Attribution, Attributor, cited_ids, with_references
 from bot.rag.language import Language, detect_language
 from bot.rag.protocol import (
     answer_messages,
@@ -40,6 +42,19 @@ class ChatCompleter(Protocol):
 
     async def problem(self) -> str | None: ...
 
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        top_k: int | None = None,
+    ) -> AsyncGenerator[Completion, None]: ...
+
+
+# Called with the whole answer text so far; returning False stops generation (the user pressed stop).
+OnDelta = Callable[[str], Awaitable[bool]]
+
 
 class HistoryStore(Protocol):
     async def recent(self, chat_id: int, thread_id: int | None, budget_chars: int) -> list[Turn]: ...
@@ -51,12 +66,24 @@ class HistoryStore(Protocol):
 
 @dataclass(frozen=True)
 class Citation:
+    """One numbered source: a stored document, with every page or section of it the answer drew on."""
+
     number: int
     doc_id: str
     title: str
     file_name: str
-    page: int | None
-    section: str | None
+    pages: tuple[int, ...] = ()
+    sections: tuple[str, ...] = ()
+    model_doc_ids: tuple[int, ...] = ()  # the model's doc ids merged into this source
+
+
+@dataclass(frozen=True)
+class SupportedText:
+    """Characters `start`..`end` of the answer are supported by the sources numbered `sources`."""
+
+    start: int
+    end: int
+    sources: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,10 @@ class Answer:
     found: bool
     text: str  # the model's Markdown; empty when nothing was found
     citations: list[Citation] = field(default_factory=list)
+    # The text with reference marks ("… 14 days. [1]") after each supported paragraph.
+    cited_text: str = ""
+    supported: list[SupportedText] = field(default_factory=list)
+    stopped: bool = False  # the user stopped generation; `text` is what was written until then
     documents: list[dict[str, Any]] = field(default_factory=list)
     relevant_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
@@ -106,12 +137,18 @@ _ANSWER_IN: dict[Language, str] = {
 
 class AnsweringService:
     def __init__(
-        self, retriever: Retriever, llm: ChatCompleter, history: HistoryStore, sampling: SamplingConfig
+        self,
+        retriever: Retriever,
+        llm: ChatCompleter,
+        history: HistoryStore,
+        sampling: SamplingConfig,
+        attributor: Attributor | None = None,
     ) -> None:
         self._retriever = retriever
         self._llm = llm
         self._history = history
         self._sampling = sampling
+        self._attributor = attributor or Attributor()
 
     async def answer(
         self,
@@ -124,9 +161,15 @@ class AnsweringService:
         language: AnswerLanguage = "auto",
         include_global: bool = True,
         model_turn: ModelTurn = _no_turn,
+        on_delta: OnDelta | None = None,
     ) -> Answer:
         """`speaker` names the asker in group chats; `language` forces the answer's language;
-        `model_turn` is held around the two model passes (and nothing else)."""
+        `model_turn` is held around the two model passes (and nothing else).
+
+        With `on_delta`, pass 2 streams: it is called with the text so far as tokens arrive, and when it
+        returns False the model's stream is closed and the answer is what was written until then
+        (`stopped=True`), attributed to its sources like a whole one.
+        """
         started = time.monotonic()
         timings: dict[str, float] = {}
         detected = detect_language(question)
@@ -144,6 +187,7 @@ class AnsweringService:
         relevant: list[int] = []
         text = ""
         cut_off = False
+        stopped = False
         # In groups the model sees who asks, so follow-ups from different people make sense.
         user_turn = Turn("user", question, speaker).for_model()
         if documents:
@@ -152,14 +196,32 @@ class AnsweringService:
                 # The system prompt must stay verbatim, so the language request rides on the question.
                 asked += _ANSWER_IN[answer_language]
             messages = grounded_messages(documents, history, asked)
-            relevant, text, cut_off = await self._two_passes(messages, documents, model_turn, timings)
+            relevant, text, cut_off, stopped = await self._two_passes(
+                messages, documents, model_turn, timings, on_delta
+            )
         found = bool(relevant and text.strip())
+        text = text.strip() if found else ""
+        attribution = (
+            await run_cpu(
+                self._attributor.attribute, text, {i: str(documents[i]["content"]) for i in relevant}
+            )
+            if found
+            else Attribution()
+        )
+        citations = _citations(chunks, relevant, attribution) if found else []
+        numbers = {doc: c.number for c in citations for doc in c.model_doc_ids}
         answer = Answer(
             question=question,
             language=answer_language,
             found=found,
-            text=text.strip() if found else "",
-            citations=_citations(chunks, relevant) if found else [],
+            text=text,
+            citations=citations,
+            cited_text=with_references(text, attribution, numbers) if found else "",
+            supported=[
+                SupportedText(u.start, u.end, tuple(sorted({numbers[d] for d in u.doc_ids if d in numbers})))
+                for u in attribution.units
+            ],
+            stopped=stopped,
             documents=documents,
             relevant_ids=relevant,
             seconds=time.monotonic() - started,
@@ -189,13 +251,14 @@ class AnsweringService:
         documents: list[dict[str, Any]],
         model_turn: ModelTurn,
         timings: dict[str, float],
-    ) -> tuple[list[int], str, bool]:
-        """Pass 1 (relevant ids) and, if any, pass 2 (the answer), inside one model turn.
-
-        Returns the relevant ids, the answer text, and whether pass 2 stopped at max_tokens."""
+        on_delta: OnDelta | None,
+    ) -> tuple[list[int], str, bool, bool]:
+        """Pass 1 (relevant ids) and, if any, pass 2 (the answer, streamed with `on_delta`), inside one
+        model turn. Returns the relevant ids, the answer text, whether pass 2 stopped at max_tokens,
+        and whether the user stopped it."""
         relevant: list[int] = []
         text = ""
-        cut_off = False
+        cut_off = stopped = False
         structured = self._sampling.structured_outputs
         queued = time.monotonic()
         async with model_turn():
@@ -217,12 +280,17 @@ class AnsweringService:
             relevant = keep_known_ids(parsed or [], [d["doc_id"] for d in documents])
             if relevant:
                 started = time.monotonic()
-                completion = await self._llm.generate(
-                    answer_messages(messages, pass1),
-                    temperature=self._sampling.temperature,
-                    top_k=self._sampling.top_k,
-                    max_tokens=self._sampling.max_tokens,
-                )
+                if on_delta is None:
+                    completion = await self._llm.generate(
+                        answer_messages(messages, pass1),
+                        temperature=self._sampling.temperature,
+                        top_k=self._sampling.top_k,
+                        max_tokens=self._sampling.max_tokens,
+                    )
+                else:
+                    completion, stopped = await self._stream_pass2(
+                        answer_messages(messages, pass1), pass1, on_delta
+                    )
                 timings["pass2"] = time.monotonic() - started
                 text = strip_echoed_ids(completion.text, pass1)
                 cut_off = completion.finish_reason == "length"
@@ -230,7 +298,7 @@ class AnsweringService:
                     log.warning(
                         "pass 2 stopped at max_tokens=%d: answer marked cut off", self._sampling.max_tokens
                     )
-        return relevant, text, cut_off
+        return relevant, text, cut_off, stopped
 
     async def remember_turn(
         self, chat_id: int, thread_id: int | None, question: str, memo: str, speaker: str | None = None
@@ -238,6 +306,27 @@ class AnsweringService:
         """Adds a question and what the history keeps of its answer (`history_memo`): called once the
         answer was delivered, so history never holds an answer the user did not see (issue 12)."""
         await self._history.append(chat_id, thread_id, question, memo, speaker=speaker)
+
+    async def _stream_pass2(
+        self, messages: list[dict[str, str]], pass1: str, on_delta: OnDelta
+    ) -> tuple[Completion, bool]:
+        """Pass 2 streamed; returns (the text and finish reason, stopped). Leaving the block closes
+        the model's stream."""
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        stream = self._llm.stream(
+            messages,
+            temperature=self._sampling.temperature,
+            top_k=self._sampling.top_k,
+            max_tokens=self._sampling.max_tokens,
+        )
+        async with contextlib.aclosing(stream) as tokens:
+            async for piece in tokens:
+                pieces.append(piece.text)
+                finish_reason = piece.finish_reason or finish_reason
+                if piece.text and not await on_delta(strip_echoed_ids("".join(pieces), pass1)):
+                    return Completion("".join(pieces), "stop"), True
+        return Completion("".join(pieces), finish_reason), False
 
     async def forget(self, chat_id: int, thread_id: int | None = None) -> None:
         """/reset: the conversation is forgotten; the knowledge base is untouched."""
@@ -256,24 +345,34 @@ def _document_for_model(doc_id: int, chunk: StoredChunk) -> dict[str, Any]:
     return {"doc_id": doc_id, "title": heading_path(chunk.title, chunk.section), "content": chunk.text}
 
 
-def _citations(chunks: list[StoredChunk], relevant: list[int]) -> list[Citation]:
-    """Numbered sources for the cited chunks, one line per document page or section."""
+def _citations(chunks: list[StoredChunk], relevant: list[int], attribution: Attribution) -> list[Citation]:
+    """Numbered sources: one per stored document the answer drew on, its pages and sections listed.
+
+    Documents are numbered in the order the answer first draws on them. When no paragraph could be
+    attributed (a heavily paraphrased answer), the model's own relevant ids are the sources.
+    """
+    drawn = cited_ids(attribution, relevant) or list(relevant)
+    grouped: dict[str, list[int]] = {}
+    for model_id in drawn:
+        grouped.setdefault(chunks[model_id].doc_id, []).append(model_id)
     citations: list[Citation] = []
-    seen: set[tuple[str, int | None, str | None]] = set()
-    for doc_id in relevant:
-        chunk = chunks[doc_id]
-        key = (chunk.doc_id, chunk.page, chunk.section)
-        if key in seen:
-            continue
-        seen.add(key)
+    for stored_id, model_ids in grouped.items():
+        parts = [chunks[i] for i in model_ids]
+        pages = sorted({c.page for c in parts if c.page is not None})
+        sections: list[str] = []
+        for c in parts:
+            section = section_within(c.title, c.section)
+            if section and section not in sections:
+                sections.append(section)
         citations.append(
             Citation(
                 number=len(citations) + 1,
-                doc_id=chunk.doc_id,
-                title=chunk.title,
-                file_name=chunk.file_name,
-                page=chunk.page,
-                section=section_within(chunk.title, chunk.section),
+                doc_id=stored_id,
+                title=parts[0].title,
+                file_name=parts[0].file_name,
+                pages=tuple(pages),
+                sections=tuple(sections) if not pages else (),
+                model_doc_ids=tuple(model_ids),
             )
         )
     return citations

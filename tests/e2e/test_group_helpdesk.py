@@ -16,7 +16,7 @@ from tests.e2e.conftest import BotStarter
 from tests.support.buttons import signed_for
 from tests.support.corpus import OUT_OF_DOMAIN_RU, RETURNS_MD, VPN_MD
 from tests.support.llm_server import GroundedLLMServer
-from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
 GROUP_A = -1001000000001
 GROUP_B = -1001000000002
@@ -74,7 +74,7 @@ async def _group_upload(
         entities=_command_entity("/upload"),
         language_code="ru",
     )
-    return await tg.wait_for("sendMessage", _replying_to(update["message"]))
+    return await tg.wait_for(ANSWER_METHODS, _replying_to(update["message"]))
 
 
 def _answer_to(message: JSON) -> Callable[[RecordedRequest], bool]:
@@ -136,20 +136,20 @@ async def test_the_bot_answers_in_a_group_only_when_addressed(
             tg, GROUP_A, USER_ID, "/ask@other_bot Какой срок возврата?", entities=_command_entity("/ask@x")
         )
         by_command = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        reply = await tg.wait_for("sendMessage", _replying_to(by_command))
+        reply = await tg.wait_for(ANSWER_METHODS, _replying_to(by_command))
         assert "14 дней" in reply.visible_text
         assert "Источники" in reply.visible_text
 
         by_mention = _mention(tg, GROUP_A, OTHER_USER, "какие документы нужны для возврата?")
-        reply = await tg.wait_for("sendMessage", _replying_to(by_mention))
+        reply = await tg.wait_for(ANSWER_METHODS, _replying_to(by_mention))
         assert "чек и паспорт" in reply.visible_text
 
         addressed_command = _ask(tg, GROUP_A, USER_ID, "/ask@kb_test_bot Какой срок возврата электроники?")
-        await tg.wait_for("sendMessage", _replying_to(addressed_command))
+        await tg.wait_for(ANSWER_METHODS, _replying_to(addressed_command))
 
         # A reply to the bot's answer, inside a forum topic: the answer stays in that topic.
         in_topic = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?", message_thread_id=5)
-        topic_answer = await tg.wait_for("sendMessage", _replying_to(in_topic))
+        topic_answer = await tg.wait_for(ANSWER_METHODS, _replying_to(in_topic))
         assert topic_answer.int_param("message_thread_id") == 5
         follow_up = _ask(
             tg,
@@ -159,7 +159,7 @@ async def test_the_bot_answers_in_a_group_only_when_addressed(
             message_thread_id=5,
             reply_to_message=topic_answer.result,
         )
-        reply = await tg.wait_for("sendMessage", _replying_to(follow_up))
+        reply = await tg.wait_for(ANSWER_METHODS, _replying_to(follow_up))
         assert reply.int_param("message_thread_id") == 5
 
         # Silence for the chatter and for another bot's command: no reply, and the model never saw them.
@@ -176,12 +176,12 @@ async def test_the_bot_answers_in_a_group_only_when_addressed(
 
         # /help in a group explains the triggers; admins also see the group commands.
         help_request = _ask(tg, GROUP_A, USER_ID, "/help")
-        member_help = (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
+        member_help = (await tg.wait_for(ANSWER_METHODS, _replying_to(help_request))).visible_text
         assert "/ask" in member_help
         assert MENTION in member_help
         assert "/upload" not in member_help
         help_request = _ask(tg, GROUP_A, ADMIN_A, "/help@kb_test_bot")
-        admin_help = (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
+        admin_help = (await tg.wait_for(ANSWER_METHODS, _replying_to(help_request))).visible_text
         assert "/upload" in admin_help
         assert "/settings" in admin_help
         assert "/feedback" in admin_help
@@ -192,6 +192,7 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     tg.add_group(GROUP_A)
     tg.add_group(GROUP_B)
     tg.set_chat_member(GROUP_A, ADMIN_A, "creator")
@@ -220,12 +221,12 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
 
         llm_server.forbidden = {"cactus-17"}
         question = _ask(tg, GROUP_A, USER_ID, f"/ask {WIFI_QUESTION}")
-        reply = await tg.wait_for("sendMessage", _replying_to(question))
+        reply = await tg.wait_for(ANSWER_METHODS, _replying_to(question))
         assert "sunflower-42" in reply.visible_text
 
         llm_server.forbidden = {"sunflower-42"}
         question = _mention(tg, GROUP_B, USER_ID, WIFI_QUESTION)
-        reply = await tg.wait_for("sendMessage", _replying_to(question))
+        reply = await tg.wait_for(ANSWER_METHODS, _replying_to(question))
         assert "cactus-17" in reply.visible_text
 
         # A private chat sees neither group's base.
@@ -243,14 +244,14 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         assert "Офис Б" not in listing
         refused_docs = _ask(tg, GROUP_A, USER_ID, "/docs")
         assert (
-            "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused_docs))).visible_text
+            "администраторов" in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused_docs))).visible_text
         )
 
         # Group A's admin can't reach group B's document, even by its id.
         foreign = _ask(tg, GROUP_A, ADMIN_A, f"/delete {doc_b}")
-        assert "нет документа" in (await tg.wait_for("sendMessage", _replying_to(foreign))).visible_text
+        assert "нет документа" in (await tg.wait_for(ANSWER_METHODS, _replying_to(foreign))).visible_text
         confirm_request = _ask(tg, GROUP_B, ADMIN_B, f"/delete {doc_b}")
-        confirm = await tg.wait_for("sendMessage", _replying_to(confirm_request))
+        confirm = await tg.wait_for(ANSWER_METHODS, _replying_to(confirm_request))
         [yes, _] = confirm.params["reply_markup"]["inline_keyboard"][0]
         for user in (ADMIN_A, ADMIN_B):  # only B's admin's tap counts
             tg.push_callback_query(
@@ -280,10 +281,10 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         refused = _ask(tg, GROUP_A, USER_ID, "/settings")
         assert (
             "только её администраторы"
-            in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+            in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused))).visible_text
         )
         menu_request = _ask(tg, GROUP_A, ADMIN_A, "/settings")
-        menu = await tg.wait_for("sendMessage", _replying_to(menu_request))
+        menu = await tg.wait_for(ANSWER_METHODS, _replying_to(menu_request))
         buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
         assert signed_for(SettingChange(name="use_global"), GROUP_A) in buttons
         menu_id = menu.result["message_id"]
@@ -303,7 +304,7 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         assert alert.params.get("show_alert") in (True, "true")
         assert "администраторы" in str(alert.params["text"])
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        assert "Источники" in (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        assert "Источники" in (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
 
         # The admin: English answers, no sources, silence when nothing is found.
         press(ADMIN_A, SettingChange(name="language", value="en"))
@@ -312,7 +313,7 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         labels = [b["text"] for row in edited.params["reply_markup"]["inline_keyboard"] for b in row]
         assert "✅ English" in labels
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        reply = (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
         assert "Sources" in reply
         assert llm_server.pass1_requests[-1]["messages"][-1]["content"].endswith("(Answer in English.)")
         # The interface follows the chosen language too, whatever the member's Telegram language.
@@ -327,13 +328,13 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
         await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        reply = (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        reply = (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
         assert "14" in reply
         assert "Sources" not in reply
         assert "Источники" not in reply
         unanswerable = _ask(tg, GROUP_A, USER_ID, f"/ask {OUT_OF_DOMAIN_RU}")
         after = _ask(tg, GROUP_A, OTHER_USER, "/ask Какой срок возврата?")
-        await tg.wait_for("sendMessage", _replying_to(after))
+        await tg.wait_for(ANSWER_METHODS, _replying_to(after))
         assert not [r for r in tg.calls("sendMessage") if _replying_to(unanswerable)(r)]
 
         # Turning the global base off keeps the group to its own documents.
@@ -351,7 +352,8 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
     async with start_bot(user_question_rate="2/minute", user_queue_max=0):
         asked = [_ask(tg, GROUP_A, USER_ID, f"/ask вопрос номер {n}") for n in range(5)]
         await _quiet(tg)
-        replies = [r for r in tg.calls("sendMessage") if any(_replying_to(m)(r) for m in asked)]
+        sent = [r for method in ANSWER_METHODS for r in tg.calls(method)]
+        replies = [r for r in sent if any(_replying_to(m)(r) for m in asked)]
         # Two replies ("the base is empty", so no model call) and, for the three refused questions,
         # one notice naming the seconds left; the other two get a 😴 reaction instead of a message.
         waits = [r.visible_text for r in replies if "снова через" in r.visible_text]
@@ -376,7 +378,7 @@ async def test_rate_limits_answer_once_per_window_and_a_busy_model_queues(
         queued = await tg.wait_for("sendMessage", lambda r: "в очереди" in (r.text or ""))
         assert _replying_to(first)(queued) or _replying_to(second)(queued)
         for message in (first, second):
-            answer = await tg.wait_for("sendMessage", _answer_to(message))
+            answer = await tg.wait_for(ANSWER_METHODS, _answer_to(message))
             assert "Источники" in answer.visible_text
     assert llm_server.violations == []
 
@@ -390,7 +392,7 @@ async def test_group_sends_are_paced_and_429s_retried_without_losing_answers(
         tg.fail_next("sendMessage")  # a 429 with retry_after 1
         asked = [_ask(tg, GROUP_A, 5000 + n, "/ask Какой срок возврата?") for n in range(5)]
         for message in asked:
-            answer = await tg.wait_for("sendMessage", _answer_to(message), timeout=30)
+            answer = await tg.wait_for(ANSWER_METHODS, _answer_to(message), timeout=30)
             assert "14 дней" in answer.visible_text
     assert any(r.failed for r in tg.calls("sendMessage", include_failed=True))
     delivered = [r for r in tg.requests if r.chat_id == GROUP_A and not r.failed]
@@ -405,10 +407,11 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
     tg = telegram_server
+    tg.rich_messages = False  # classic messages: this test reads answers as sendMessage calls
     async with start_bot(user_question_rate="100/minute"):
         await _admin_adds_returns_policy(tg)
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        answer = await tg.wait_for("sendMessage", _replying_to(question))
+        answer = await tg.wait_for(ANSWER_METHODS, _replying_to(question))
         keyboard = answer.params["reply_markup"]["inline_keyboard"]
         up, down = (Vote.unpack(button["callback_data"]) for button in keyboard[0])
         assert (up.action, down.action) == ("up", "down")
@@ -437,7 +440,7 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         await tg.wait_for("answerCallbackQuery", lambda r: "уже позвали" in str(r.params.get("text")))
 
         refused = _ask(tg, GROUP_A, USER_ID, "/feedback")
-        assert "администраторов" in (await tg.wait_for("sendMessage", _replying_to(refused))).visible_text
+        assert "администраторов" in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused))).visible_text
         _ask(tg, GROUP_A, ADMIN_A, "/feedback")
         export = await tg.wait_for("sendDocument", lambda r: r.chat_id == GROUP_A)
         data = export.files["document"].data.decode("utf-8-sig")

@@ -100,9 +100,7 @@ async def test_a_group_over_its_own_rate_is_refused_with_one_notice(
 
 
 def _answer(question: str) -> Answer:
-    citation = Citation(
-        number=1, doc_id="d1", title="Правила возврата", file_name="returns.md", page=None, section=None
-    )
+    citation = Citation(number=1, doc_id="d1", title="Правила возврата", file_name="returns.md")
     return Answer(question=question, language="ru", found=True, text="Срок — 14 дней.", citations=[citation])
 
 

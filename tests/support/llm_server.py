@@ -104,6 +104,14 @@ class GroundedLLMServer(LocalHTTPServer):
         self.prefill_assistant = False
         # Seconds each completion takes, to make requests overlap.
         self.delay_s = 0.0
+        # Streaming pace for pass 2 with stream=true: seconds to the first token, then tokens a second.
+        self.first_token_s = 0.0
+        self.tokens_per_s = 0.0  # 0: as fast as the connection goes
+        # Replaces pass 2's answer text (long or tricky Markdown); None keeps the grounded answer.
+        self.answer_text: str | None = None
+        # Streams the client closed before the end (a stopped answer aborts generation in vLLM).
+        self.streams_aborted = 0
+        self.streams_finished = 0
         # Texts that must never reach the model (another chat's documents): seeing one is a violation.
         self.forbidden: set[str] = set()
         self.requests: list[JSONDict] = []
@@ -154,7 +162,7 @@ class GroundedLLMServer(LocalHTTPServer):
             }
         )
 
-    async def _handle_chat(self, request: web.Request) -> web.Response:
+    async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
         try:
             body: Any = await request.json()
         except ValueError:
@@ -185,6 +193,8 @@ class GroundedLLMServer(LocalHTTPServer):
             # Like a real server: the text stops at max_tokens, and the reply says why.
             content, finish_reason = content[: max_tokens * 4], "length"
         self._completion_ids += 1
+        if body.get("stream"):
+            return await self._stream(request, body, content)
         prompt_tokens, completion_tokens = _approx_tokens(prompt_text), _approx_tokens(content)
         return web.json_response(
             {
@@ -208,6 +218,46 @@ class GroundedLLMServer(LocalHTTPServer):
             }
         )
 
+    async def _stream(self, request: web.Request, body: JSONDict, content: str) -> web.StreamResponse:
+        """Server-sent events as vLLM sends them: role chunk, content chunks, finish chunk, [DONE]."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        completion_id = f"chatcmpl-fake-{self._completion_ids}"
+
+        def event(delta: JSONDict, finish: str | None = None) -> bytes:
+            chunk = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            }
+            return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+
+        # Tokens of about 4 characters, cut so that whitespace stays with the following word.
+        tokens = re.findall(r"\s*\S{1,4}|\s+", content)
+        try:
+            await response.write(event({"role": "assistant", "content": ""}))
+            if self.first_token_s:
+                await asyncio.sleep(self.first_token_s)
+            for token in tokens:
+                await response.write(event({"content": token}))
+                if self.tokens_per_s:
+                    await asyncio.sleep(1.0 / self.tokens_per_s)
+            await response.write(event({}, "stop"))
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            self.streams_aborted += 1  # the client closed the stream: stop generating, as vLLM does
+            return response
+        except asyncio.CancelledError:
+            self.streams_aborted += 1
+            raise
+        self.streams_finished += 1
+        return response
+
     @staticmethod
     def _error(status: int, message: str, kind: str, code: str) -> web.Response:
         return web.json_response(
@@ -230,8 +280,8 @@ class GroundedLLMServer(LocalHTTPServer):
     def _answer(self, body: JSONDict) -> str:
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise ProtocolViolationError("model must be a non-empty string")
-        if body.get("stream"):
-            raise ProtocolViolationError("streaming is not part of the protocol; send stream=false")
+        if body.get("stream") and self._classify(body) != "pass2":
+            raise ProtocolViolationError("pass 1 must not stream: its JSON is parsed whole")
         messages = body.get("messages")
         if not isinstance(messages, list) or len(messages) < 3:
             raise ProtocolViolationError("messages must be [system, documents, ..., user|assistant]")
@@ -382,5 +432,7 @@ class GroundedLLMServer(LocalHTTPServer):
             answer = NO_ANSWER_RU if russian else NO_ANSWER_EN
         else:
             answer = ("**Ответ.** " if russian else "**Answer.** ") + " ".join(sentences)
+        if self.answer_text is not None:
+            answer = self.answer_text
         echo = f"{reply}\n\n" if self.prefill_assistant else ""
         return echo + answer + self.answer_suffix

@@ -12,11 +12,17 @@ from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
-from aiogram.methods import EditMessageText, GetMe, SendMessage, TelegramMethod
+from aiogram.methods import EditMessageText, GetMe, SendMessage, SendRichMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 
 BOT_USER = User(id=42, is_bot=True, first_name="KB Bot", username="kb_test_bot")
+
+
+def _text_of(method: SendMessage | EditMessageText | SendRichMessage) -> str:
+    if isinstance(method, SendRichMessage):
+        return method.rich_message.html or method.rich_message.markdown or ""
+    return method.text or ""
 
 
 class RecordingSession(BaseSession):
@@ -37,7 +43,7 @@ class RecordingSession(BaseSession):
     def _result(self, method: TelegramMethod[Any]) -> Any:
         if isinstance(method, GetMe):
             return BOT_USER
-        if isinstance(method, SendMessage | EditMessageText):
+        if isinstance(method, SendMessage | EditMessageText | SendRichMessage):
             self._message_id += 1
             chat_id = int(method.chat_id or 0)
             return Message(
@@ -45,12 +51,17 @@ class RecordingSession(BaseSession):
                 date=datetime.now(tz=UTC),
                 chat=Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup"),
                 from_user=BOT_USER,
-                text=method.text,
+                text=_text_of(method),
             )
         return True
 
     def sent_texts(self) -> list[str]:
-        return [m.text or "" for m in self.requests if isinstance(m, SendMessage | EditMessageText)]
+        """Texts of sent and edited messages; a rich message's HTML."""
+        return [
+            _text_of(m)
+            for m in self.requests
+            if isinstance(m, SendMessage | EditMessageText | SendRichMessage)
+        ]
 
     async def stream_content(
         self,

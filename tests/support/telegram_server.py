@@ -31,6 +31,9 @@ from tests.support.local_http import LocalHTTPServer
 
 JSONDict = dict[str, Any]
 
+# How an answer reaches a chat: a rich message, or classic messages where rich ones are refused.
+ANSWER_METHODS = ("sendRichMessage", "sendMessage")
+
 # Telegram's own limits; enforcing them lets e2e tests catch a bot that forgets to split.
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
@@ -43,6 +46,22 @@ _HTML_TAGS = frozenset(
     }
 )  # fmt: skip
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)([^<>]*)>")
+
+# Rich messages (Bot API 10.1, `InputRichMessage.html`): block and inline tags, and their limits.
+_RICH_TAGS = _HTML_TAGS | frozenset(
+    {
+        "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "table", "tr", "th", "td", "br",
+        "hr", "details", "summary", "sup", "sub", "mark", "footer",
+    }
+)  # fmt: skip
+_VOID_TAGS = frozenset({"br", "hr"})
+_RICH_BLOCK_TAGS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "pre", "blockquote", "table", "ul", "ol", "hr"}
+)
+MAX_RICH_LENGTH = 32768
+MAX_RICH_BLOCKS = 500
+MAX_RICH_DEPTH = 16
+MAX_RICH_TABLE_COLUMNS = 20
 
 # Form values are strings; these keys carry free text that may legitimately look like JSON,
 # so they are never decoded (a user asking about "[1, 2]" must stay a string).
@@ -60,7 +79,8 @@ _KNOWN_METHODS = (
     "getMe", "getUpdates", "sendMessage", "editMessageText", "sendDocument", "sendChatAction",
     "answerCallbackQuery", "deleteWebhook", "setWebhook", "setMyCommands", "getMyCommands",
     "deleteMyCommands", "deleteMessage", "getChatMember", "getChatAdministrators", "getFile",
-    "editMessageReplyMarkup", "getChat", "close", "logOut",
+    "editMessageReplyMarkup", "getChat", "close", "logOut", "sendRichMessage", "sendRichMessageDraft",
+    "sendMessageDraft", "deleteEphemeralMessage",
 )  # fmt: skip
 _CANONICAL = {name.lower(): name for name in _KNOWN_METHODS}
 
@@ -113,7 +133,11 @@ class RecordedRequest:
 
     @property
     def text(self) -> str | None:
+        """The text sent: `text`, or a rich message's HTML."""
         value = self.params.get("text")
+        rich = self.params.get("rich_message")
+        if not isinstance(value, str) and isinstance(rich, dict) and isinstance(rich.get("html"), str):
+            return str(rich["html"])
         return value if isinstance(value, str) else None
 
     @property
@@ -247,11 +271,50 @@ def _decode_form_value(key: str, value: str) -> Any:
     return decoded if isinstance(decoded, dict | list) else value
 
 
-def _html_to_text(text: str) -> str:
+def validate_rich_html(text: str) -> str:
+    """Validate a rich message's HTML like Telegram does and return the text the user would see.
+
+    Checks the tags, their balance, a stray ``<``, the length (32,768), the number of blocks (500),
+    the nesting (16 levels) and table width (20 columns).
+    """
+    visible = _html_to_text(text, tags=_RICH_TAGS, void=_VOID_TAGS, max_depth=MAX_RICH_DEPTH)
+    if len(visible) > MAX_RICH_LENGTH:
+        raise TelegramAPIError(400, "Bad Request: RICH_MESSAGE_TOO_LONG")
+    blocks = sum(
+        1 for m in _TAG_RE.finditer(text) if not m.group(1) and m.group(2).lower() in _RICH_BLOCK_TAGS
+    )
+    if blocks > MAX_RICH_BLOCKS:
+        raise TelegramAPIError(400, "Bad Request: too many blocks in the rich message")
+    for row in re.findall(r"<tr>(.*?)</tr>", text, flags=re.S):
+        if len(re.findall(r"<t[hd][ >]", row)) > MAX_RICH_TABLE_COLUMNS:
+            raise TelegramAPIError(400, "Bad Request: too many table columns")
+    if not visible.strip():
+        raise TelegramAPIError(400, "Bad Request: message text is empty")
+    return visible
+
+
+def validate_classic_html(text: str) -> str:
+    """Validate a parse_mode=HTML text like Telegram does and return what the user would see."""
+    visible = _html_to_text(text)
+    if not visible.strip():
+        raise TelegramAPIError(400, "Bad Request: message text is empty")
+    if _utf16_len(visible) > MAX_TEXT_LENGTH:
+        raise TelegramAPIError(400, "Bad Request: message is too long")
+    return visible
+
+
+def _html_to_text(
+    text: str,
+    *,
+    tags: frozenset[str] = _HTML_TAGS,
+    void: frozenset[str] = frozenset(),
+    max_depth: int = 1000,
+) -> str:
     """Validate Telegram-flavoured HTML and return the text the user would see.
 
     Only the failure modes bots actually hit are detected: unsupported tags (``<br>``,
-    ``<p>``, ``<h1>`` from a Markdown converter), unbalanced tags and a stray ``<``.
+    ``<p>``, ``<h1>`` from a Markdown converter), unbalanced tags and a stray ``<``
+    (the rest of Telegram's parser is not modelled).
     """
     stack: list[str] = []
     out: list[str] = []
@@ -269,7 +332,7 @@ def _html_to_text(text: str) -> str:
                 f"Bad Request: can't parse entities: Unexpected end of name token at byte offset {offset}",
             )
         closing, name = tag.group(1) == "/", tag.group(2).lower()
-        if name not in _HTML_TAGS:
+        if name not in tags:
             kind = "end" if closing else "start"
             raise TelegramAPIError(
                 400,
@@ -285,8 +348,12 @@ def _html_to_text(text: str) -> str:
                     f'{expected}, found "</{name}>"',
                 )
             stack.pop()
+        elif name in void:
+            pass
         else:
             stack.append(name)
+            if len(stack) > max_depth:
+                raise TelegramAPIError(400, "Bad Request: rich message is nested too deeply")
         pos = tag.end()
     out.append(text[pos:])
     if stack:
@@ -309,6 +376,8 @@ class FakeTelegramServer(LocalHTTPServer):
         bot_first_name: str = "KB Bot",
         strict_html: bool = True,
         token: str | None = None,
+        rich_messages: bool = True,
+        ephemeral_messages: bool = True,
     ) -> None:
         super().__init__()
         # Like Telegram: when set, any other token gets 401 Unauthorized on every method.
@@ -325,6 +394,15 @@ class FakeTelegramServer(LocalHTTPServer):
         # When True, HTML messages are checked like Telegram does; off only for tests
         # that deliberately send something this tiny parser does not understand.
         self.strict_html = strict_html
+        # False imitates a self-hosted telegram-bot-api older than Bot API 10.1: rich messages and
+        # their drafts are unknown methods (404 "Not Found: method not found").
+        self.rich_messages = rich_messages
+        # False imitates a server that refuses ephemeral_message_parameters (400).
+        self.ephemeral_messages = ephemeral_messages
+        # Drafts shown per (chat, draft_id), in order; a stop press is pushed with push_stop().
+        self.drafts: dict[tuple[int, int], list[str]] = {}
+        self._ephemeral_ids = itertools.count(1)
+        self._ephemeral: dict[tuple[int, int, int], JSONDict] = {}
         self.requests: list[RecordedRequest] = []
 
         self._pending_updates: list[JSONDict] = []
@@ -359,6 +437,10 @@ class FakeTelegramServer(LocalHTTPServer):
             "getchatadministrators": self._get_chat_administrators,
             "getfile": self._get_file,
             "setmessagereaction": self._set_message_reaction,
+            "sendrichmessage": self._send_rich_message,
+            "sendrichmessagedraft": self._send_rich_message_draft,
+            "sendmessagedraft": self._send_message_draft,
+            "deleteephemeralmessage": self._delete_ephemeral_message,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -594,6 +676,19 @@ class FakeTelegramServer(LocalHTTPServer):
         }
         return self.push_update({"callback_query": query})
 
+    def push_stop(self, chat_id: int, draft_id: int, message_thread_id: int | None = None) -> JSONDict:
+        """The user pressed stop under a streamed draft: the `stopped_message_generation` update."""
+        if (chat_id, draft_id) not in self.drafts:
+            raise AssertionError(f"no draft {draft_id} was shown in chat {chat_id}")
+        stopped: JSONDict = {"chat": self._chat(chat_id, None, "User", None), "draft_id": draft_id}
+        if message_thread_id is not None:
+            stopped["message_thread_id"] = message_thread_id
+        return self.push_update({"stopped_message_generation": stopped})
+
+    def ephemeral_messages_for(self, chat_id: int, user_id: int) -> list[JSONDict]:
+        """Ephemeral messages still shown to one user in one chat."""
+        return [m for (c, u, _), m in self._ephemeral.items() if c == chat_id and u == user_id]
+
     # ------------------------------------------------------------------ inspection
 
     def calls(self, method: str, *, include_failed: bool = False) -> list[RecordedRequest]:
@@ -604,7 +699,7 @@ class FakeTelegramServer(LocalHTTPServer):
 
     async def wait_for(
         self,
-        method: str,
+        method: str | tuple[str, ...],
         predicate: Callable[[RecordedRequest], bool] | None = None,
         timeout: float = 15.0,  # noqa: ASYNC109 -- a plain number reads better in tests
     ) -> RecordedRequest:
@@ -616,8 +711,9 @@ class FakeTelegramServer(LocalHTTPServer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            methods = (method,) if isinstance(method, str) else method
             for index, request in enumerate(self.requests):
-                if index in self._consumed or request.failed or request.method != method:
+                if index in self._consumed or request.failed or request.method not in methods:
                     continue
                 if predicate is None or predicate(request):
                     self._consumed.add(index)
@@ -839,6 +935,89 @@ class FakeTelegramServer(LocalHTTPServer):
             self._pending_updates.clear()
         return True
 
+    def _ephemeral_receiver(self, request: RecordedRequest, chat_id: int) -> int | None:
+        params = request.params.get("ephemeral_message_parameters")
+        if params is None:
+            return None
+        if not self.ephemeral_messages:
+            raise TelegramAPIError(400, "Bad Request: ephemeral messages can't be sent to the chat")
+        receiver = params.get("receiver_user_id") if isinstance(params, dict) else None
+        if not isinstance(receiver, int) or isinstance(receiver, bool):
+            raise TelegramAPIError(400, "Bad Request: receiver_user_id is required")
+        if chat_id > 0:
+            raise TelegramAPIError(400, "Bad Request: ephemeral messages can be sent only to group chats")
+        return receiver
+
+    def _store_sent(self, request: RecordedRequest, chat_id: int, message: JSONDict) -> JSONDict:
+        receiver = self._ephemeral_receiver(request, chat_id)
+        if receiver is not None:
+            # Only the receiver sees it; its message_id is 0 and it is addressed by ephemeral_message_id.
+            message["message_id"] = 0
+            message["ephemeral_message_id"] = next(self._ephemeral_ids)
+            message["receiver_user"] = self._user(receiver, "User", None, None)
+            self._ephemeral[(chat_id, receiver, message["ephemeral_message_id"])] = message
+            return message
+        self._messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _rich_only(self, request: RecordedRequest) -> None:
+        if not self.rich_messages:
+            raise TelegramAPIError(404, "Not Found: method not found")
+
+    def _rich_html(self, request: RecordedRequest) -> str:
+        rich = request.params.get("rich_message")
+        if not isinstance(rich, dict):
+            raise TelegramAPIError(400, "Bad Request: rich_message is required")
+        given = [key for key in ("html", "markdown", "blocks") if rich.get(key) is not None]
+        if len(given) != 1:
+            raise TelegramAPIError(400, "Bad Request: exactly one of html, markdown and blocks must be used")
+        if given[0] != "html":
+            return str(rich[given[0]])  # not used by this bot; accepted as it is
+        return validate_rich_html(str(rich["html"]))
+
+    async def _send_rich_message(self, request: RecordedRequest) -> Any:
+        self._rich_only(request)
+        chat_id = self._require_chat_id(request)
+        visible = self._rich_html(request)
+        message = self._new_bot_message(request, chat_id)
+        # A sent message's `rich_message` is Telegram's block form; the tests read what was sent
+        # (`params["rich_message"]`) and what is visible (`text`).
+        message["text"] = visible
+        return self._store_sent(request, chat_id, message)
+
+    async def _send_rich_message_draft(self, request: RecordedRequest) -> Any:
+        self._rich_only(request)
+        chat_id = self._require_chat_id(request)
+        if chat_id < 0:
+            raise TelegramAPIError(400, "Bad Request: drafts can be sent only to private chats")
+        draft_id = self._require_int(request, "draft_id")
+        if draft_id == 0:
+            raise TelegramAPIError(400, "Bad Request: draft_id must be non-zero")
+        self.drafts.setdefault((chat_id, draft_id), []).append(self._rich_html(request))
+        return True
+
+    async def _send_message_draft(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        if chat_id < 0:
+            raise TelegramAPIError(400, "Bad Request: drafts can be sent only to private chats")
+        draft_id = self._require_int(request, "draft_id")
+        if draft_id == 0:
+            raise TelegramAPIError(400, "Bad Request: draft_id must be non-zero")
+        visible = self._render(request.text or "", request.params.get("parse_mode"))
+        self.drafts.setdefault((chat_id, draft_id), []).append(visible)
+        return True
+
+    async def _delete_ephemeral_message(self, request: RecordedRequest) -> Any:
+        chat_id = self._require_chat_id(request)
+        key = (
+            chat_id,
+            self._require_int(request, "receiver_user_id"),
+            self._require_int(request, "ephemeral_message_id"),
+        )
+        if self._ephemeral.pop(key, None) is None:
+            raise TelegramAPIError(400, "Bad Request: message to delete not found")
+        return True
+
     async def _send_message(self, request: RecordedRequest) -> Any:
         chat_id = self._require_chat_id(request)
         text = request.text or ""
@@ -852,8 +1031,7 @@ class FakeTelegramServer(LocalHTTPServer):
         entities = request.params.get("entities")
         if isinstance(entities, list) and entities:
             message["entities"] = entities
-        self._messages[(chat_id, message["message_id"])] = message
-        return message
+        return self._store_sent(request, chat_id, message)
 
     async def _edit_message_text(self, request: RecordedRequest) -> Any:
         if "inline_message_id" in request.params:

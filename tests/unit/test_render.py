@@ -1,56 +1,237 @@
-"""What the user sees: Telegram-safe HTML, readable sources, nothing cut at 4,096 characters."""
+"""What the user sees: the model's Markdown as Telegram accepts it, every word kept, nothing frozen.
+
+The three inputs from ../shared/cases (r01, r03, r08) are read at test time, and each fault's whole kind
+is tested too: more bracket shapes, more tag names, more scripts.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 
-from bot.render.telegram_html import (
-    TELEGRAM_LIMIT,
-    SourceLabels,
-    SourceLine,
-    answer_messages_html,
-    html_to_plain,
-    markdown_to_html,
-)
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bot.render.answer import CLASSIC_LIMIT, RICH_LIMIT, SourceLabels, SourceLine, render_answer
+from bot.render.links import LinkPolicy
+from tests.support.shared_data import CASES_DIR
+from tests.support.telegram_server import validate_classic_html, validate_rich_html
+
+CASES = CASES_DIR
 LABELS = SourceLabels(heading="Источники", page="стр.")
-ALLOWED_TAGS = {"b", "i", "u", "s", "code", "pre", "a", "blockquote", "tg-spoiler", "span"}
 
 
-def test_markdown_becomes_telegram_html_with_special_characters_escaped() -> None:
-    html = markdown_to_html("**Важно:** если `a < b` & c > d, см. [доки](https://example.com)")
-    assert "<b>Важно:</b>" in html
-    assert "<code>a &lt; b</code>" in html
-    assert "&amp; c &gt; d" in html
-    assert '<a href="https://example.com">доки</a>' in html
+def _case(name: str) -> str:
+    return (CASES / name).read_text(encoding="utf-8")
 
 
-def test_sources_are_numbered_with_file_and_page() -> None:
+def _all_valid(markdown: str, **kwargs: object) -> tuple[str, str, str]:
+    """Renders and checks every part as Telegram would; returns the visible rich, classic and plain text."""
+    rendered = render_answer(markdown, **kwargs)  # type: ignore[arg-type]
+    rich = "\n".join(validate_rich_html(part) for part in rendered.rich)
+    classic = "\n".join(validate_classic_html(part) for part in rendered.classic)
+    assert all(len(part) <= CLASSIC_LIMIT for part in rendered.plain)
+    return rich, classic, "\n".join(rendered.plain)
+
+
+# ---------------------------------------------------------------- r01: bracket shapes, linear time
+
+
+def test_r01_bracket_matrix_renders_at_once_with_every_bracket() -> None:
+    markdown = _case("r01_redos_brackets.md")
+    started = time.perf_counter()
+    rich, classic, plain = _all_valid(markdown)
+    assert time.perf_counter() - started < 1.0  # took 12 s with the regex converter
+    for visible in (rich, classic, plain):
+        assert "[[0, 1], [1, 2]," in visible
+        assert "[23, 24]]." in visible
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "[{i}, {j}]",
+        "[[{i}], [{j}]]",
+        "({i}, [{j}])",
+        "[{i}]({j}",
+        "![{i}]({j} ",
+        "[{i}][{j}]",
+        "*[{i}* {j}]",
+        "[`{i}`, _{j}_]",
+        "<[{i}]>",
+        "[{i}](http://x/{j}",
+    ],
+)
+def test_bracket_shapes_render_in_time_that_grows_linearly(shape: str) -> None:
+    def render_seconds(pairs: int) -> float:
+        text = "Матрица: " + ", ".join(shape.format(i=i, j=i + 1) for i in range(pairs))
+        started = time.perf_counter()
+        _all_valid(text)
+        return time.perf_counter() - started
+
+    small, large = render_seconds(200), render_seconds(1600)
+    # 8× the pairs: linear is ~8×, the old converter doubled per pair. Generous for a shared CPU.
+    assert large < max(40 * small, 0.5)
+
+
+# ---------------------------------------------------------------- r03: literal tag names in prose
+
+
+def test_r03_tag_names_in_prose_are_shown_as_written() -> None:
+    rich, classic, plain = _all_valid(_case("r03_literal_tags_in_prose.md"))
+    for visible in (rich, classic, plain):
+        for word in ("<blockquote>", '<span class="tg-spoiler">', "</span>", "<br>", "<li>"):
+            assert word in visible
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["<b>", "</i>", "<script>alert(1)</script>", "<a href='x'>", "<tg-spoiler>", "<div>", "<p>", "<h1>",
+     "<table>", "<img src=x onerror=y>", "<!-- note -->", "<?xml?>", "<br/>", "< b >", "<<b>>", "a<b"],
+)  # fmt: skip
+def test_any_tag_name_in_prose_stays_text(tag: str) -> None:
+    markdown = f"Напишите {tag} в начале строки.\n\n{tag}\n\nИ ещё `{tag}` в коде."
+    rich, classic, plain = _all_valid(markdown)
+    for visible in (rich, classic, plain):
+        assert visible.count(tag) == 3, visible
+
+
+# ---------------------------------------------------------------- r08: underscores and stars between letters
+
+
+def test_r08_cyrillic_snake_case_keeps_its_underscores() -> None:
+    rich, classic, plain = _all_valid(_case("r08_cyrillic_snake_case.md"))
+    for visible in (rich, classic, plain):
+        assert "имя_клиента и номер_договора" in visible
+        assert "отчёт_за_май.xlsx" in visible
+    assert "<i>" not in "".join(render_answer(_case("r08_cyrillic_snake_case.md")).classic)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "имя_клиента и номер_договора",  # Cyrillic
+        "customer_name and contract_number",  # Latin
+        "όνομα_πελάτη και αριθμός_σύμβασης",  # Greek
+        "שם_לקוח ו מספר_חוזה",  # Hebrew
+        "اسم_العميل و رقم_العقد",  # Arabic
+        "顧客_名前 と 契約_番号",  # CJK
+        "ग्राहक_नाम और अनुबंध_संख्या",  # Devanagari
+        "müşteri_adı ve sözleşme_no",  # Turkish
+        "2*3*4 и a*b*c и ж*з*и",  # stars between letters and digits
+        "foo**bar**baz и фу**бар**баз",
+        "snake_case_name_ и x_y_z",
+    ],
+)
+def test_markup_characters_between_letters_of_any_script_stay_literal(words: str) -> None:
+    rich, classic, plain = _all_valid(f"Поля: {words}.")
+    for visible in (rich, classic, plain):
+        assert words in visible, visible
+
+
+# ---------------------------------------------------------------- structure, links, splitting
+
+
+def test_tables_headings_lists_and_code_come_through() -> None:
+    markdown = (
+        "## Тарифы\n\n| план | цена |\n|---|---|\n| A | 1 ₽ |\n\n1. первый\n2. второй\n   - вложенный\n\n"
+        "```python\nprint('a < b')\n```\n\n> цитата"
+    )
+    rendered = render_answer(markdown)
+    [rich] = rendered.rich
+    assert "<h2>Тарифы</h2>" in rich
+    assert "<table><tr><th>план</th><th>цена</th></tr><tr><td>A</td><td>1 ₽</td></tr></table>" in rich
+    assert "<ol><li><p>первый</p></li>" in rich or "<ol><li>первый" in rich
+    assert "<pre><code class=\"language-python\">print('a &lt; b')</code></pre>" in rich
+    classic = "".join(rendered.classic)
+    validate_classic_html(classic)
+    for expected in ("<b>Тарифы</b>", "1. первый", "• вложенный"):
+        assert expected in classic
+
+
+def test_links_keep_whole_url_only_when_the_documents_had_it() -> None:
+    url = "https://ru.wikipedia.org/wiki/Сбер_(банк)"
+    policy = LinkPolicy.from_documents([f"Подробнее: {url}."])
+    markdown = (
+        f"См. [статью]({url}) и [вход](https://evil.example/login_(x)), "
+        "а также [скрипт](javascript:alert(1)) и http://made-up.example/a_b_c."
+    )
+    rendered = render_answer(markdown, policy=policy)
+    for form in (rendered.rich, rendered.classic):
+        text = "".join(form)
+        assert f'<a href="{url}">статью</a> (ru.wikipedia.org)' in text
+        assert "evil.example" not in text
+        assert "javascript" not in text
+        assert "вход" in text
+        assert "скрипт" in text
+        assert "<code>http://made-up.example/a_b_c</code>" in text  # not a link, no italics
+        assert text.count("<a ") == 1
+
+
+def test_links_setting_off_turns_every_link_into_text() -> None:
+    url = "https://example.com/a"
+    rendered = render_answer(f"[доки]({url}) и {url}", policy=LinkPolicy.from_documents([url], enabled=False))
+    assert "<a " not in "".join(rendered.rich + rendered.classic)
+
+
+def test_sources_listed_with_title_pages_and_sections() -> None:
     sources = [
-        SourceLine(1, "Правила возврата", "returns.pdf", 3, None),
-        SourceLine(2, "FAQ <beta>", "faq.md", None, "Доставка"),
+        SourceLine(1, "Правила возврата", "returns.pdf", pages=(3, 7)),
+        SourceLine(2, "", "faq.md", sections=("Доставка",)),
+        SourceLine(3, "FAQ <beta>", "faq2.md"),
     ]
-    [message] = answer_messages_html("Ответ.", sources, LABELS)
-    assert "<b>Источники</b>" in message
-    assert "1. <b>Правила возврата</b> — returns.pdf, стр. 3" in message
-    assert "2. <b>FAQ &lt;beta&gt;</b> — faq.md, Доставка" in message
+    rendered = render_answer("Ответ [1].", sources, LABELS)
+    classic = "".join(rendered.classic)
+    assert "1. <b>Правила возврата</b> — стр. 3, 7" in classic
+    assert "returns.pdf" not in classic  # the file name only when there is no title
+    assert "2. <b>faq.md</b> — Доставка" in classic
+    assert "3. <b>FAQ &lt;beta&gt;</b>" in classic
+    validate_rich_html(rendered.rich[0])
 
 
-def test_long_answers_split_on_paragraphs_with_every_word_kept() -> None:
-    paragraphs = [f"Абзац {i}: " + "слово & <знак> " * 40 for i in range(40)]
-    markdown = "\n\n".join(paragraphs)
-    parts = answer_messages_html(markdown, [SourceLine(1, "Док", "d.txt", None, None)], LABELS)
-    assert len(parts) > 1
-    assert all(len(p) <= TELEGRAM_LIMIT for p in parts)
-    for part in parts:
-        tags = re.findall(r"</?([a-z-]+)", part)
-        assert set(tags) <= ALLOWED_TAGS
-        assert part.count("<b>") == part.count("</b>")  # no tag left open across messages
-    text = html_to_plain("".join(parts))
-    for i in range(40):
-        assert f"Абзац {i}:" in text
-    assert parts[-1].rstrip().endswith("d.txt")
+def test_long_answers_split_within_limits_with_every_word_kept() -> None:
+    paragraphs = [f"Абзац {i}: " + "**слово** & <знак> _курсив_ " * 40 for i in range(60)]
+    rendered = render_answer("\n\n".join(paragraphs), [SourceLine(1, "Док", "d.txt")], LABELS)
+    assert len(rendered.classic) > 1
+    visible = "".join(validate_classic_html(part) for part in rendered.classic)
+    for i in range(60):
+        assert f"Абзац {i}:" in visible
+    assert visible.rstrip().endswith("Док")
+    huge = render_answer("\n\n".join(paragraphs * 12))
+    assert len(huge.rich) > 1
+    assert all(len(validate_rich_html(part)) <= RICH_LIMIT for part in huge.rich)
 
 
-def test_plain_fallback_has_the_words_without_markup() -> None:
-    assert html_to_plain("<b>a &lt; b</b> &amp; <i>c</i>") == "a < b & c"
+def test_one_giant_paragraph_is_cut_between_words_not_inside_entities() -> None:
+    rendered = render_answer("а&б <в> " * 3000)
+    for part in rendered.classic:
+        validate_classic_html(part)
+        assert not re.search(r"&[a-z]*$", part)
+
+
+def test_deep_nesting_is_flattened_not_a_crash() -> None:
+    for markdown in ("> " * 5000 + "x", "- " * 5000 + "x", "**_" * 3000 + "x" + "_**" * 3000):
+        *_, plain = _all_valid(markdown)
+        assert "x" in plain
+
+
+# ---------------------------------------------------------------- property: any Markdown is accepted
+
+_MARKUP = st.sampled_from(
+    ["*", "**", "_", "__", "`", "```", "[", "]", "(", ")", "<", ">", "&", "&amp;", "#", "- ", "1. ", "> ",
+     "|", "|---|", "\n", "\n\n", "~~", "\\", "http://a.b/c_(d)", "<b>", "</i>", "![x](y)", "    ", "\t"]
+)  # fmt: skip
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_MARKUP, _TEXT), max_size=80))
+def test_any_markdown_renders_to_what_telegram_accepts(pieces: list[str]) -> None:
+    markdown = "".join(pieces)
+    rendered = render_answer(markdown, [SourceLine(1, "Док")], LABELS)
+    for part in rendered.rich:
+        validate_rich_html(part)
+    for part in rendered.classic:
+        validate_classic_html(part)
+    assert all(0 < len(part) <= CLASSIC_LIMIT for part in rendered.plain)

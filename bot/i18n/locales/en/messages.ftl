@@ -5,6 +5,7 @@ start =
 help =
     <b>How to ask</b>
     Write your question in plain words, in Russian or English. I search the documents in the knowledge base, answer only from them and list the sources under the answer. You can ask follow-up questions: I remember what we talked about.
+    The answer appears as I write it; press ⏹ to stop me, and you keep what is written so far. Marks like [1] show which source a paragraph comes from. Links stay clickable only when they are in the documents.
 
     <b>Commands</b>
     /help — this message
@@ -33,7 +34,7 @@ help-group-admin =
     /add_site address [N] — add a website to this group's knowledge base, up to N pages (50 by default, at most 500)
     /docs — this group's documents
     /delete ID — remove a document (IDs are in /docs; I ask before deleting)
-    /settings — answer language, sources, silence when there is no answer, and the shared knowledge base
+    /settings — answer language, sources, silence when there is no answer, the shared knowledge base, and answers shown as they are written
     /feedback — this group's ratings as a CSV file
     /reset — start this topic's conversation over
 ask-usage = Ask like this: /ask your question. You can also mention me or reply to my message.
@@ -239,3 +240,8 @@ upload-queued-behind = ⏳ { $name }: in the queue, { $ahead ->
    *[other] { $ahead } uploads run first…
 }
 upload-queue-full = { $name } was not added: this chat already has { $limit } uploads waiting. Send it again when some of them are done.
+
+## Issue 10: streamed answers, stop button, streaming in groups
+answer-stopped = ⏹ Stopped: the answer above is incomplete.
+settings-stream-in-groups-on = Show answers as they are written: yes
+settings-stream-in-groups-off = Show answers as they are written: no

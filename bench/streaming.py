@@ -1,0 +1,126 @@
+"""Streaming and rendering costs (issue 10): `python -m bench.streaming`.
+
+1. First visible text: 20 private chats get an answer from a fake model at a realistic pace (0.3 s to
+   the first token, then 40 tokens/s); per chat, the time from the model's first token until Telegram
+   (the project's fake Bot API server, over real HTTP) accepted the first draft.
+2. The longest event-loop stall meanwhile: a ticker that wants to wake every 5 ms records how late it
+   wakes; the worst lateness is the longest time anything held the loop.
+3. Render time against input size on adversarial Markdown (brackets, emphasis runs, tags, links).
+
+Prints three tables. Numbers depend on the machine's load: the load average is printed beside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.delivery.service import AnswerDelivery, DeliveryConfig
+from bot.delivery.target import Target
+from bot.render.answer import render_answer
+from tests.support.telegram_server import FakeTelegramServer
+
+CHATS = 20
+FIRST_TOKEN_S = 0.3
+TOKENS_PER_S = 40.0
+ANSWER = (
+    "**Ответ.** Покупатель может вернуть товар надлежащего качества в течение 14 дней после покупки. "
+    "Для возврата нужен чек и паспорт покупателя.\n\n| товар | срок |\n|---|---|\n| обычный | 14 дней |\n\n"
+) * 6
+
+
+async def _stall_watch(stop: asyncio.Event, stalls: list[float]) -> None:
+    tick = 0.005
+    while not stop.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(tick)
+        stalls.append(time.perf_counter() - started - tick)
+
+
+async def _one_chat(bot: Bot, delivery: AnswerDelivery, chat_id: int) -> float:
+    session = delivery.session(bot, Target(chat_id=chat_id, user_id=chat_id, reply_to=None))
+    await asyncio.sleep(FIRST_TOKEN_S)
+    first_token = time.monotonic()
+    tokens = [ANSWER[i : i + 4] for i in range(0, len(ANSWER), 4)]
+    text = ""
+    shown: float | None = None
+    for token in tokens:
+        text += token
+        await session.on_delta(text)
+        if shown is None and session.first_shown_at is not None:
+            shown = session.first_shown_at
+        await asyncio.sleep(1 / TOKENS_PER_S)
+    await session.close()
+    shown = shown or session.first_shown_at or time.monotonic()
+    return shown - first_token
+
+
+async def streaming_table() -> None:
+    async with FakeTelegramServer() as tg:
+        bot = Bot("42:bench", session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+        delivery = AnswerDelivery(DeliveryConfig(stream_interval_s=0.4))
+        stop = asyncio.Event()
+        stalls: list[float] = []
+        watcher = asyncio.create_task(_stall_watch(stop, stalls))
+        latencies = await asyncio.gather(*(_one_chat(bot, delivery, 5000 + i) for i in range(CHATS)))
+        stop.set()
+        await watcher
+        await bot.session.close()
+    ms = sorted(x * 1000 for x in latencies)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    print(f"{CHATS} chats streaming at once, {FIRST_TOKEN_S} s to first token, {TOKENS_PER_S:.0f} tokens/s")
+    print("| measure | p50 ms | p95 ms | max ms |")
+    print("|---|---:|---:|---:|")
+    first = "first visible text after the model's first token"
+    print(f"| {first} | {statistics.median(ms):.0f} | {p95:.0f} | {ms[-1]:.0f} |")
+    worst = sorted(s * 1000 for s in stalls)
+    print(
+        f"| event-loop stall (lateness of a 5 ms ticker) | {statistics.median(worst):.1f} | "
+        f"{worst[round(0.95 * (len(worst) - 1))]:.1f} | {worst[-1]:.1f} |"
+    )
+
+
+def render_table() -> None:
+    shapes: dict[str, Callable[[int], str]] = {
+        "brackets [i, j]": lambda n: ", ".join(f"[{i}, {i + 1}]" for i in range(n)),
+        "stars *[i* j]": lambda n: ", ".join(f"*[{i}* {i + 1}]" for i in range(n)),
+        "emphasis runs **_": lambda n: "**_" * n + "x" + "_**" * n,
+        "literal <tags>": lambda n: " ".join(f"<span{i}> текст </li>" for i in range(n)),
+        "links [a](b_(c)": lambda n: " ".join(f"[a{i}](http://x.example/a_(b{i})" for i in range(n)),
+    }
+    sizes = (1_000, 10_000, 100_000)
+    print(
+        "\n| adversarial input | " + " | ".join(f"{s // 1000} KB, ms" for s in sizes) + " | 100 KB / 10 KB |"
+    )
+    print("|---|" + "---:|" * (len(sizes) + 1))
+    for name, make in shapes.items():
+        row = []
+        for size in sizes:
+            n = 1
+            while len(make(n)) < size:
+                n *= 2
+            text = make(n)[:size]
+            runs = []
+            for _ in range(3):
+                started = time.perf_counter()
+                render_answer(text)
+                runs.append((time.perf_counter() - started) * 1000)
+            row.append(min(runs))
+        print(f"| {name} | " + " | ".join(f"{v:.1f}" for v in row) + f" | {row[2] / row[1]:.1f}× |")
+
+
+def main() -> None:
+    asyncio.run(streaming_table())
+    render_table()
+    print(f"(load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""CPU-bound steps (rendering, attribution) run off the event loop, with a time limit.
+
+One function, so that moving to a dedicated executor is a one-line change here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def run_cpu(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Runs `fn(*args, **kwargs)` in a worker thread; the event loop stays free meanwhile."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def run_cpu_within(timeout_s: float, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """As `run_cpu`, but raises `TimeoutError` after `timeout_s` seconds.
+
+    A thread cannot be killed: a step that overran finishes in the background and its result is
+    dropped. Callers then use a cheap fallback (an escaped plain text), so the user still gets an answer.
+    """
+    return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), timeout_s)

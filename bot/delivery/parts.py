@@ -1,0 +1,106 @@
+"""Final messages as Bot API calls: each part a primary method plus ordered fallbacks.
+
+`answer_parts` is the one place that decides what an answer looks like on the wire, so the same
+parts can be sent directly (`bot.delivery.sender`) or handed to a persistent outbox that retries them.
+A fallback is an alternative for the whole part, and may take several messages: a 20,000-character
+rich message becomes five classic ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.methods import SendMessage, SendRichMessage, TelegramMethod
+from aiogram.types import (
+    EphemeralMessageParameters,
+    InlineKeyboardMarkup,
+    InputRichMessage,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
+
+from bot.delivery.outbox import Part
+from bot.delivery.target import Target
+from bot.render.answer import RenderedAnswer
+
+Method = TelegramMethod[Any]
+
+
+# `primary` is tried first; on a 400 each alternative in `fallbacks` is tried in order. The same type
+# the outbox keeps, so a final answer can be sent directly or handed to it unchanged.
+OutgoingPart = Part
+
+
+def _reply(target: Target, first: bool) -> ReplyParameters | None:
+    # Only the first message quotes the question; the rest follow it in the same thread.
+    if not first or target.reply_to is None:
+        return None
+    return ReplyParameters(message_id=target.reply_to, allow_sending_without_reply=True)
+
+
+def _classic(
+    target: Target, texts: list[str], *, html: bool, first: bool, markup: InlineKeyboardMarkup | None
+) -> tuple[Method, ...]:
+    methods: list[Method] = []
+    for index, text in enumerate(texts):
+        methods.append(
+            SendMessage(
+                chat_id=target.chat_id,
+                message_thread_id=target.thread_id,
+                text=text,
+                parse_mode="HTML" if html else None,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_parameters=_reply(target, first and index == 0),
+                reply_markup=markup if index == len(texts) - 1 else None,
+            )
+        )
+    return tuple(methods)
+
+
+def answer_parts(
+    rendered: RenderedAnswer, target: Target, *, rich: bool, markup: InlineKeyboardMarkup | None = None
+) -> list[OutgoingPart]:
+    """The final answer's parts, in order. `markup` (👍/👎) goes under the last message.
+
+    With `rich`: one `sendRichMessage` per chunk, falling back to classic HTML messages, then plain
+    text. Without (the server refused rich messages before): classic HTML, falling back to plain text.
+    """
+    parts: list[OutgoingPart] = []
+    last = len(rendered.chunks) - 1
+    for index, chunk in enumerate(rendered.chunks):
+        first = index == 0
+        chunk_markup = markup if index == last else None
+        classic = _classic(target, chunk.classic, html=True, first=first, markup=chunk_markup)
+        plain = _classic(target, chunk.plain, html=False, first=first, markup=chunk_markup)
+        if rich:
+            primary: Method = SendRichMessage(
+                chat_id=target.chat_id,
+                message_thread_id=target.thread_id,
+                # Entity detection off: an address the renderer left as text must not become a link.
+                rich_message=InputRichMessage(html=chunk.rich, skip_entity_detection=True),
+                reply_parameters=_reply(target, first),
+                reply_markup=chunk_markup,
+            )
+            parts.append(Part(primary, [list(classic), list(plain)]))
+        else:
+            # Classic messages of one chunk go one by one; each has its own plain-text fallback.
+            parts.extend(Part(method, [[text]]) for method, text in zip(classic, plain, strict=True))
+    return parts
+
+
+def notice_part(target: Target, text: str, *, ephemeral: bool) -> OutgoingPart:
+    """A short notice to the asker; in a group only they see it, or, if refused, a normal reply."""
+    reply = _reply(target, first=True)
+    plain = SendMessage(
+        chat_id=target.chat_id, message_thread_id=target.thread_id, text=text, reply_parameters=reply
+    )
+    if not ephemeral:
+        return Part(plain)
+    only_asker = SendMessage(
+        chat_id=target.chat_id,
+        message_thread_id=target.thread_id,
+        text=text,
+        reply_parameters=reply,
+        ephemeral_message_parameters=EphemeralMessageParameters(receiver_user_id=target.user_id),
+    )
+    return Part(only_asker, [[plain]])

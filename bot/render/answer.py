@@ -1,0 +1,177 @@
+"""An answer as Telegram gets it: rich-message chunks, each with classic HTML and plain-text forms.
+
+Rich chunks are cut at block boundaries above 32,768 characters or 500 blocks (`sendRichMessage`'s
+limits); each chunk's classic form is cut at 4,096 characters (`sendMessage`), never inside a tag or an
+entity, and its plain form is the classic form's text, read by an HTML parser (so a literal `<tag>` the
+model wrote, escaped in the HTML, comes back as written).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from bot.render.document import Block, parse_markdown
+from bot.render.formats import render_blocks
+from bot.render.links import LinkPolicy
+from bot.render.splitting import split_html, units
+
+CLASSIC_LIMIT = 4096
+RICH_LIMIT = 32768
+RICH_MAX_BLOCKS = 500
+
+_BLOCK_TAG_RE = re.compile(r"<(?:p|li|h[1-6]|tr|pre|blockquote|table|ul|ol|hr)\b")
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One numbered source: a document title (or its file name), with the pages or sections used."""
+
+    number: int
+    title: str
+    file_name: str = ""
+    pages: tuple[int, ...] = ()
+    sections: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.title or self.file_name
+
+
+@dataclass(frozen=True)
+class SourceLabels:
+    heading: str  # "Sources" / "Источники"
+    page: str  # "p." / "стр."
+
+
+@dataclass(frozen=True)
+class AnswerChunk:
+    """One rich message and the same content as classic HTML messages and as plain-text messages."""
+
+    rich: str
+    classic: list[str]
+    plain: list[str]
+
+
+@dataclass(frozen=True)
+class RenderedAnswer:
+    chunks: list[AnswerChunk]
+    degraded: bool = False  # rendering timed out: the text was only escaped
+
+    @property
+    def rich(self) -> list[str]:
+        return [c.rich for c in self.chunks]
+
+    @property
+    def classic(self) -> list[str]:
+        return [part for c in self.chunks for part in c.classic]
+
+    @property
+    def plain(self) -> list[str]:
+        return [part for c in self.chunks for part in c.plain]
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+
+def html_text(markup: str) -> str:
+    """The text a reader sees in our own HTML: tags dropped by an HTML parser, entities decoded."""
+    parser = _TextOf()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.out)
+
+
+def _where(source: SourceLine, labels: SourceLabels) -> str:
+    where: list[str] = []
+    if source.pages:
+        where.append(f"{labels.page} {', '.join(str(p) for p in source.pages)}")
+    where.extend(source.sections)
+    return "; ".join(where)
+
+
+def _sources(sources: Sequence[SourceLine], labels: SourceLabels) -> tuple[str, str]:
+    esc = html.escape
+    rich_items = []
+    classic_lines = [f"<b>{esc(labels.heading)}</b>"]
+    for source in sources:
+        where = _where(source, labels)
+        tail = esc(f" — {where}") if where else ""
+        rich_items.append(f"<li><b>{esc(source.name)}</b>{tail}</li>")
+        classic_lines.append(f"{source.number}. <b>{esc(source.name)}</b>{tail}")
+    return f"<h4>{esc(labels.heading)}</h4><ol>{''.join(rich_items)}</ol>", "\n".join(classic_lines)
+
+
+def _chunk(rich: list[str], classic: list[str]) -> AnswerChunk:
+    parts = split_html("\n\n".join(classic), CLASSIC_LIMIT)
+    return AnswerChunk(rich="\n".join(rich), classic=parts, plain=[html_text(p) for p in parts])
+
+
+def render_answer(
+    markdown: str,
+    sources: Sequence[SourceLine] = (),
+    labels: SourceLabels | None = None,
+    *,
+    policy: LinkPolicy | None = None,
+    note: str | None = None,
+) -> RenderedAnswer:
+    """The model's Markdown (+ a note such as "stopped", + the source list) in every form Telegram takes.
+
+    CPU-bound and linear in the input's size: callers on the event loop run it in a worker thread
+    (`bot.cpu.run_cpu_within`). Never raises on any text.
+    """
+    policy = policy if policy is not None else LinkPolicy()
+    blocks: list[Block] = parse_markdown(markdown)
+    pairs = list(
+        zip(render_blocks(blocks, "rich", policy), render_blocks(blocks, "classic", policy), strict=True)
+    )
+    if note:
+        pairs.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>"))
+    if sources and labels is not None:
+        pairs.append(_sources(sources, labels))
+    chunks: list[AnswerChunk] = []
+    rich: list[str] = []
+    classic: list[str] = []
+    size = count = 0
+    for rich_block, classic_block in pairs:
+        if units(rich_block) > RICH_LIMIT:
+            # One block too big for a rich message (a giant paragraph or code block): cut it on its own.
+            if rich:
+                chunks.append(_chunk(rich, classic))
+                rich, classic, size, count = [], [], 0, 0
+            for piece in split_html(rich_block, RICH_LIMIT):
+                chunks.append(_chunk([piece], [html.escape(html_text(piece), quote=False)]))
+            continue
+        block_size = units(rich_block) + 1
+        block_count = max(1, len(_BLOCK_TAG_RE.findall(rich_block)))
+        if rich and (size + block_size > RICH_LIMIT or count + block_count > RICH_MAX_BLOCKS):
+            chunks.append(_chunk(rich, classic))
+            rich, classic, size, count = [], [], 0, 0
+        rich.append(rich_block)
+        classic.append(classic_block)
+        size += block_size
+        count += block_count
+    if rich:
+        chunks.append(_chunk(rich, classic))
+    return RenderedAnswer(chunks=chunks)
+
+
+def escaped_answer(markdown: str, note: str | None = None) -> RenderedAnswer:
+    """The fallback when rendering did not finish in time: the model's text escaped, nothing parsed."""
+    text = markdown.strip() + (f"\n\n{note}" if note else "")
+    chunks = []
+    for piece in split_html(html.escape(text, quote=False), RICH_LIMIT - 8):
+        classic = split_html(piece, CLASSIC_LIMIT)
+        chunks.append(
+            AnswerChunk(rich=f"<p>{piece}</p>", classic=classic, plain=[html_text(p) for p in classic])
+        )
+    return RenderedAnswer(chunks=chunks, degraded=True)

@@ -1,0 +1,278 @@
+"""Model Markdown → a small document tree (blocks and inline runs), parsed by pulldown-cmark.
+
+pulldown-cmark (through pyromark) is a CommonMark parser written in Rust that runs in linear time:
+the bracket, emphasis and tag shapes that made the regex converter backtrack cost it nothing. Raw HTML
+in the model's text is kept as the text it was (a model that writes `<blockquote>` in prose means the
+word), and emphasis that touches a letter or digit on its outside (`foo*bar*baz`) stays literal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyromark
+
+# Deeper nesting than this is flattened: Telegram's rich messages allow 16 levels, and a renderer that
+# recursed 50,000 quote levels deep would exhaust the stack.
+MAX_DEPTH = 8
+
+_OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
+
+InlineKind = Literal["text", "b", "i", "s", "code", "link", "br"]
+BlockKind = Literal["p", "h", "ul", "ol", "li", "pre", "quote", "table", "tr", "th", "td", "hr"]
+
+
+@dataclass
+class Inline:
+    """A run of text: plain, styled (b/i/s) around children, inline code, a link, or a line break."""
+
+    kind: InlineKind
+    text: str = ""  # text and code
+    url: str = ""  # link
+    children: list[Inline] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """A block: paragraph, heading (`level`), list, item, code, quote, table, row, cell or rule."""
+
+    kind: BlockKind
+    inlines: list[Inline] = field(default_factory=list)  # p, h, th, td
+    children: list[Block] = field(default_factory=list)  # lists, items, quotes, tables, rows
+    level: int = 0  # heading level
+    start: int = 1  # first number of an ordered list
+    language: str = ""  # code block
+    code: str = ""  # code block
+
+
+def _neighbour_is_word(text: str, at_end: bool) -> bool:
+    char = text[-1:] if at_end else text[:1]
+    return char.isalnum()
+
+
+class _Builder:
+    """Turns the parser's event stream into blocks; every step is O(1) per event."""
+
+    def __init__(self) -> None:
+        self.root = Block("quote")
+        self.blocks: list[Block] = [self.root]
+        self.inlines: list[list[Inline]] | None = None  # open inline containers of the current leaf
+        self.styles: list[Inline] = []
+        self.ignored: list[bool] = []  # per open container: was it flattened?
+        self.code: Block | None = None
+
+    def _open_block(self, block: Block) -> None:
+        parent = self.blocks[-1]
+        parent.children.append(block)
+        self.blocks.append(block)
+
+    def _leaf(self, block: Block) -> None:
+        self._open_block(block)
+        self.inlines = [block.inlines]
+
+    def _add_inline(self, inline: Inline) -> None:
+        if self.inlines is None:
+            # Inline content outside a leaf (e.g. text directly in a tight list item) gets a paragraph.
+            self._leaf(Block("p"))
+            self._implicit = True
+        assert self.inlines is not None
+        self.inlines[-1].append(inline)
+
+    _implicit = False
+
+    def _close_implicit(self) -> None:
+        if self._implicit:
+            self._implicit = False
+            self.inlines = None
+            self.blocks.pop()
+
+    def text(self, text: str) -> None:
+        if self.code is not None:
+            self.code.code += text
+            return
+        container = self.inlines[-1] if self.inlines else None
+        if container and container[-1].kind == "text":
+            container[-1].text += text
+        else:
+            self._add_inline(Inline("text", text))
+
+    def start(self, tag: object) -> None:
+        container_tags = ("List", "Item", "BlockQuote")
+        name = tag if isinstance(tag, str) else next(iter(tag))  # type: ignore[call-overload]
+        if name in container_tags or (isinstance(tag, dict) and ("List" in tag or "BlockQuote" in tag)):
+            self._close_implicit()
+            flatten = len(self.blocks) > MAX_DEPTH
+            self.ignored.append(flatten)
+            if flatten:
+                return
+            if isinstance(tag, dict) and "List" in tag:
+                first = tag["List"]
+                self._open_block(Block("ol" if first is not None else "ul", start=first or 1))
+            elif name == "Item":
+                self._open_block(Block("li"))
+            else:
+                self._open_block(Block("quote"))
+            return
+        if name == "Paragraph":
+            self._close_implicit()
+            self._leaf(Block("p"))
+        elif name == "Heading":
+            self._close_implicit()
+            level = int(tag["Heading"]["level"][1])  # type: ignore[index]
+            self._leaf(Block("h", level=level))
+        elif name == "CodeBlock":
+            self._close_implicit()
+            kind = tag["CodeBlock"]  # type: ignore[index]
+            language = kind.get("Fenced", "") if isinstance(kind, dict) else ""
+            block = Block("pre", language=language.split()[0] if language.strip() else "")
+            self.blocks[-1].children.append(block)
+            self.code = block
+        elif name == "HtmlBlock":
+            self._close_implicit()
+            self._leaf(Block("p"))
+        elif name == "Table":
+            self._close_implicit()
+            self._open_block(Block("table"))
+        elif name in ("TableHead", "TableRow"):
+            self._open_block(Block("tr"))
+        elif name == "TableCell":
+            header = any(b.kind == "tr" for b in self.blocks) and self._in_head
+            self._leaf(Block("th" if header else "td"))
+        elif (
+            name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image") and len(self.styles) >= MAX_DEPTH
+        ):
+            # Too deep to nest: the text goes on in the enclosing run.
+            self._add_inline(Inline("text", ""))
+            assert self.inlines is not None
+            self.inlines.append(self.inlines[-1])
+            self.styles.append(Inline("text"))
+        elif name in ("Emphasis", "Strong", "Strikethrough"):
+            style = Inline({"Emphasis": "i", "Strong": "b", "Strikethrough": "s"}[name])  # type: ignore[arg-type]
+            self._add_inline(style)
+            assert self.inlines is not None
+            self.inlines.append(style.children)
+            self.styles.append(style)
+        elif name == "Link":
+            data = tag["Link"]  # type: ignore[index]
+            link = Inline("link", url=data["dest_url"])
+            self._add_inline(link)
+            assert self.inlines is not None
+            self.inlines.append(link.children)
+            self.styles.append(link)
+        elif name == "Image":
+            data = tag["Image"]  # type: ignore[index]
+            # Images cannot be shown inline; their alt text and address stay as a link.
+            link = Inline("link", url=data["dest_url"])
+            self._add_inline(link)
+            assert self.inlines is not None
+            self.inlines.append(link.children)
+            self.styles.append(link)
+        else:  # footnotes, metadata and the rest are shown as plain paragraphs
+            self._close_implicit()
+            self._leaf(Block("p"))
+
+    _in_head = False
+
+    def end(self, tag: object) -> None:
+        name = tag if isinstance(tag, str) else next(iter(tag))  # type: ignore[call-overload]
+        if name in ("List", "Item", "BlockQuote"):
+            self._close_implicit()
+            if not self.ignored.pop():
+                self.blocks.pop()
+            return
+        if name == "CodeBlock":
+            self.code = None
+        elif name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image"):
+            assert self.inlines is not None
+            self.inlines.pop()
+            self.styles.pop()
+        elif name == "TableHead":
+            self._in_head = False
+            self.blocks.pop()
+        elif name in ("TableRow", "Table"):
+            self.blocks.pop()
+        else:  # leaves: Paragraph, Heading, HtmlBlock, TableCell, others
+            self._implicit = False
+            self.inlines = None
+            self.blocks.pop()
+
+
+def parse_markdown(markdown: str) -> list[Block]:
+    """The model's Markdown as blocks. Linear in the input's length; never raises on any text."""
+    builder = _Builder()
+    for event in pyromark.events(markdown, options=_OPTIONS):
+        if isinstance(event, str):  # SoftBreak, HardBreak, Rule
+            if event == "Rule":
+                builder._close_implicit()
+                builder.blocks[-1].children.append(Block("hr"))
+            elif event == "HardBreak":
+                builder._add_inline(Inline("br"))
+            else:
+                builder.text("\n")
+            continue
+        key, value = next(iter(event.items()))
+        if key == "Text":
+            builder.text(str(value))
+        elif key == "Code":
+            builder._add_inline(Inline("code", str(value)))
+        elif key in ("Html", "InlineHtml"):
+            builder.text(str(value))  # raw HTML is text the model wrote, shown as written
+        elif key == "Start":
+            if value == "TableHead":
+                builder._in_head = True
+            builder.start(value)
+        elif key == "End":
+            builder.end(value)
+        elif key in ("InlineMath", "DisplayMath", "FootnoteReference"):
+            builder.text(str(value))
+        elif key == "TaskListMarker":
+            builder.text("☑ " if value else "☐ ")
+    blocks = builder.root.children
+    for block in _walk(blocks):
+        block.inlines = _literal_intraword(block.inlines)
+    return blocks
+
+
+def _walk(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    stack = list(reversed(blocks))
+    while stack:
+        block = stack.pop()
+        out.append(block)
+        stack.extend(reversed(block.children))
+    return out
+
+
+_DELIMITER = {"i": "*", "b": "**", "s": "~~"}
+
+
+def _literal_intraword(inlines: list[Inline]) -> list[Inline]:
+    """`foo*bar*baz`, `2*3*4`: emphasis glued to a word on its outside was never meant; keep the stars.
+
+    `_` never opens inside a word in CommonMark, so any emphasis touching a word outside was made with
+    `*` (or `**`, `~~`).
+    """
+    out: list[Inline] = []
+    for index, inline in enumerate(inlines):
+        if inline.children:
+            inline.children = _literal_intraword(inline.children)
+        if inline.kind in _DELIMITER:
+            before = out[-1].text if out and out[-1].kind == "text" else ""
+            after = inlines[index + 1].text if index + 1 < len(inlines) else ""
+            after = after if index + 1 < len(inlines) and inlines[index + 1].kind == "text" else ""
+            if _neighbour_is_word(before, at_end=True) or _neighbour_is_word(after, at_end=False):
+                mark = _DELIMITER[inline.kind]
+                out.append(Inline("text", mark))
+                out.extend(inline.children)
+                out.append(Inline("text", mark))
+                continue
+        out.append(inline)
+    # Merge neighbouring text runs the literal marks created.
+    merged: list[Inline] = []
+    for inline in out:
+        if inline.kind == "text" and merged and merged[-1].kind == "text":
+            merged[-1] = Inline("text", merged[-1].text + inline.text)
+        else:
+            merged.append(inline)
+    return merged
