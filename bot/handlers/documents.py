@@ -245,7 +245,7 @@ def _doc_line(doc: DocumentInfo, checked: dict[str, float], i18n: I18nContext) -
         doc_id=doc.doc_id,
         title=html.escape(doc.title),
         name=html.escape(doc.file_name),
-        kind=doc.kind.upper(),
+        kind=doc.kind,  # the catalogue names each kind as users know it
         pages=doc.pages or 0,
         chunks=doc.chunks,
         uploader=html.escape(doc.uploader_name or "—"),

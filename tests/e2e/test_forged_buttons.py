@@ -33,7 +33,7 @@ def _classic_answers(telegram_server: FakeTelegramServer) -> None:
     telegram_server.rich_messages = False
 
 
-EXPIRED = "больше не действует"
+EXPIRED = "кнопка уже не работает"
 
 
 def _press(tg: FakeTelegramServer, chat_id: int, user_id: int, data: str) -> None:
