@@ -72,7 +72,7 @@ async def test_docs_are_paged_opened_and_deleted_with_buttons(
         confirm = await tg.wait_for("editMessageText", lambda r: "Удалить" in (r.text or ""))
         [yes, _] = _buttons(confirm)[0]
         _press(tg, GROUP_A, ADMIN_A, listing_id, yes["callback_data"])
-        await tg.wait_for("editMessageText", lambda r: "Удал" in (r.text or "") and "?" not in (r.text or ""))
+        await tg.wait_for("editMessageText", lambda r: "удалён" in (r.text or ""))
 
         # Eight left: one page, no paging row.
         _ask(tg, GROUP_A, ADMIN_A, "/docs")
@@ -98,7 +98,7 @@ async def test_docs_are_paged_opened_and_deleted_with_buttons(
         _press(tg, GROUP_C, ADMIN_A, 999, DocsPage(page=0).pack())  # unsigned
         for _ in range(2):
             await tg.wait_for(
-                "answerCallbackQuery", lambda r: "больше не действует" in str(r.params.get("text"))
+                "answerCallbackQuery", lambda r: "уже не работает" in str(r.params.get("text"))
             )
         await _quiet(tg)
         assert [r for r in tg.calls("editMessageText") if r.chat_id == GROUP_C] == []
