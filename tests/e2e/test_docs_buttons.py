@@ -97,8 +97,6 @@ async def test_docs_are_paged_opened_and_deleted_with_buttons(
         _press(tg, GROUP_C, ADMIN_A, 999, forged_delete)
         _press(tg, GROUP_C, ADMIN_A, 999, DocsPage(page=0).pack())  # unsigned
         for _ in range(2):
-            await tg.wait_for(
-                "answerCallbackQuery", lambda r: "уже не работает" in str(r.params.get("text"))
-            )
+            await tg.wait_for("answerCallbackQuery", lambda r: "уже не работает" in str(r.params.get("text")))
         await _quiet(tg)
         assert [r for r in tg.calls("editMessageText") if r.chat_id == GROUP_C] == []
