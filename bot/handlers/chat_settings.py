@@ -8,11 +8,12 @@ from aiogram.types import CallbackQuery, Chat, Message, User
 from aiogram_i18n import I18nContext
 
 from bot.handlers.context import in_group, is_chat_admin
-from bot.handlers.keyboards import SettingChange, settings_keyboard
+from bot.handlers.keyboards import SettingChange, settings_keyboard, settings_text
 from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.preferences import ChatPreferencesService
+from bot.rag.language import locale_language
 
 
 async def _may_change(
@@ -40,7 +41,7 @@ def router() -> Router:
         current = await preferences.get(message.chat.id)
         group = in_group(message.chat)
         await message.reply(
-            i18n.get("settings-title-group" if group else "settings-title-private"),
+            settings_text(current, i18n, group=group),
             reply_markup=settings_keyboard(
                 current, i18n, group=group, chat_id=message.chat.id, signer=signer
             ),
@@ -66,15 +67,23 @@ def router() -> Router:
         try:
             if callback_data.name == "language":
                 updated = await preferences.set_language(message.chat.id, callback_data.value)
-            else:
+            elif callback_data.value in ("on", "off"):
+                updated = await preferences.set_flag(
+                    message.chat.id, callback_data.name, callback_data.value == "on"
+                )
+            else:  # a button from before issue 14 flipped the setting
                 updated = await preferences.toggle(message.chat.id, callback_data.name)
         except ValueError:
             await query.answer(i18n.get("button-expired"), show_alert=True)
             return
         group = in_group(message.chat)
-        with unchanged_is_fine():
+        # The interface follows the chosen answer language (bot/i18n/setup.py): from this change on.
+        chosen = updated.language
+        locale = chosen if chosen != "auto" else locale_language(query.from_user.language_code)
+        with i18n.use_locale(locale), unchanged_is_fine():
             markup = settings_keyboard(updated, i18n, group=group, chat_id=message.chat.id, signer=signer)
-            await message.edit_reply_markup(reply_markup=markup)
-        await query.answer(i18n.get("settings-saved"))
+            # The message itself shows the new state, in place.
+            await message.edit_text(settings_text(updated, i18n, group=group), reply_markup=markup)
+        await query.answer(i18n.get("settings-saved", locale))
 
     return r

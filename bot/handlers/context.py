@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.enums import ChatMemberStatus, ChatType
-from aiogram.types import Chat, Message, User
+from aiogram.types import CallbackQuery, Chat, Message, User
 from aiogram_i18n import I18nContext
 
 from bot.domain import GLOBAL_SCOPE, chat_scope
@@ -57,19 +57,36 @@ async def message_from_admin(message: Message, bot: Bot, admins: AdminDirectory)
 
 
 async def admin_or_refuse(
-    message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str = "admin-only"
+    message: Message, bot: Bot, admins: AdminDirectory, i18n: I18nContext, refusal: str | None = None
 ) -> bool:
     """True for an admin; anyone else gets the `refusal` reply (nothing else happens).
 
-    The refusal may name the sender's numeric id (`$user_id`): the one thing the bot's owner needs
-    to make them an admin (ADMIN_IDS).
+    Without a `refusal` key the reply names who may do it: in a group its own admins (they may use
+    the group's commands), in private the bot's admins. The refusal may name the sender's numeric id
+    (`$user_id`): the one thing the bot's owner needs to make them an admin (ADMIN_IDS).
     """
     if await message_from_admin(message, bot, admins):
         return True
-    await message.reply(i18n.get(refusal, user_id=str(message.from_user.id if message.from_user else "")))
+    key = refusal or ("admin-only-group" if in_group(message.chat) else "admin-only")
+    await message.reply(i18n.get(key, user_id=str(message.from_user.id if message.from_user else "")))
     return False
 
 
 def upload_refusal(chat: Chat) -> str:
     """Who may add documents differs: a group's admins, or the bot's own admins."""
     return "upload-refused-group" if in_group(chat) else "upload-refused"
+
+
+async def admin_press(
+    query: CallbackQuery, bot: Bot, admins: AdminDirectory, i18n: I18nContext
+) -> Message | None:
+    """The message under a button pressed by one of its chat's admins; None (the presser has been
+    told why) for anyone else, or for a message too old for the bot to see or edit."""
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(i18n.get("button-expired"), show_alert=True)
+        return None
+    if not await is_chat_admin(bot, admins, message.chat, query.from_user):
+        await query.answer(i18n.get("admin-only-button"), show_alert=True)
+        return None
+    return message

@@ -11,19 +11,29 @@ from datetime import UTC, datetime
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, and_f, or_f
-from aiogram.types import CallbackQuery, Document, Message
+from aiogram.types import CallbackQuery, Chat, Document, InlineKeyboardMarkup, Message
 from aiogram_i18n import I18nContext
 
 from bot.config import Settings
+from bot.domain import DocumentInfo
 from bot.handlers.context import (
     admin_or_refuse,
-    is_chat_admin,
+    admin_press,
     knowledge_scope,
     speaker_name,
     thread_of,
     upload_refusal,
 )
-from bot.handlers.keyboards import ConfirmDelete, delete_keyboard
+from bot.handlers.keyboards import (
+    DOCS_PER_PAGE,
+    ConfirmDelete,
+    DocAction,
+    DocsPage,
+    delete_keyboard,
+    doc_details_keyboard,
+    docs_keyboard,
+)
+from bot.handlers.sending import unchanged_is_fine
 from bot.handlers.upload_jobs import too_large_text
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
@@ -31,7 +41,6 @@ from bot.ingest.freshness import WebSources
 from bot.ingest.jobs import IngestionJobs, IngestJob, JobFile, QueueFullError
 from bot.ingest.pipeline import IngestionService
 from bot.ingest.web import WebFetchError, check_url
-from bot.render.telegram_html import split_for_telegram
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +58,15 @@ def router() -> Router:
         jobs: IngestionJobs,
         admins: AdminDirectory,
     ) -> None:
+        # Who may upload is checked first: a non-admin never sees the instructions, only the refusal.
+        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
+            return
         replied = message.reply_to_message
         attachment = _attachment(message) or (_attachment(replied) if replied is not None else None)
         if attachment is None:
             await message.reply(i18n.get("upload-usage"))
             return
-        await _upload(message, attachment, bot, i18n, jobs, admins, ingestion.max_bytes)
+        await _upload(message, attachment, i18n, jobs, ingestion.max_bytes)
 
     @r.message(Command("add_url"))
     async def add_url(
@@ -87,34 +99,68 @@ def router() -> Router:
         ingestion: IngestionService,
         admins: AdminDirectory,
         web_sources: WebSources,
+        signer: ButtonSigner,
     ) -> None:
         if not await admin_or_refuse(message, bot, admins, i18n):
             return
-        docs = await ingestion.documents([knowledge_scope(message.chat)])
-        checked = await web_sources.checked_at([knowledge_scope(message.chat)])
-        if not docs:
-            await message.reply(i18n.get("docs-empty"))
+        text, markup = await _docs_view(ingestion, web_sources, message.chat, 0, i18n, signer)
+        await message.answer(text, reply_markup=markup)
+
+    @r.callback_query(DocsPage.filter())
+    async def docs_page(
+        query: CallbackQuery,
+        callback_data: DocsPage,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        admins: AdminDirectory,
+        web_sources: WebSources,
+        signer: ButtonSigner,
+    ) -> None:
+        message = await admin_press(query, bot, admins, i18n)
+        if message is None:
             return
-        lines = [i18n.get("docs-header", count=len(docs))]
-        for doc in docs:
-            lines.append(
-                i18n.get(
-                    "docs-item",
-                    doc_id=doc.doc_id,
-                    title=html.escape(doc.title),
-                    name=html.escape(doc.file_name),
-                    kind=doc.kind.upper(),
-                    pages=doc.pages or 0,
-                    chunks=doc.chunks,
-                    uploader=html.escape(doc.uploader_name or "—"),
-                    date=datetime.fromtimestamp(doc.uploaded_at, tz=UTC).strftime("%Y-%m-%d"),
-                )
+        text, markup = await _docs_view(
+            ingestion, web_sources, message.chat, callback_data.page, i18n, signer
+        )
+        with unchanged_is_fine():
+            await message.edit_text(text, reply_markup=markup)
+        await query.answer()
+
+    @r.callback_query(DocAction.filter())
+    async def doc_action(
+        query: CallbackQuery,
+        callback_data: DocAction,
+        bot: Bot,
+        i18n: I18nContext,
+        ingestion: IngestionService,
+        admins: AdminDirectory,
+        web_sources: WebSources,
+        signer: ButtonSigner,
+    ) -> None:
+        message = await admin_press(query, bot, admins, i18n)
+        if message is None:
+            return
+        # This chat's base decides what the id names, never the button: another chat's id is unknown.
+        scope = knowledge_scope(message.chat)
+        doc = await ingestion.document(callback_data.doc_id, [scope])
+        if doc is None:
+            await query.answer(i18n.get("button-expired"), show_alert=True)
+            return
+        if callback_data.action == "delete":
+            await message.edit_text(
+                i18n.get("delete-confirm", title=html.escape(doc.title), chunks=doc.chunks),
+                reply_markup=delete_keyboard(doc.doc_id, message.chat.id, signer, i18n),
             )
-            if doc.doc_id in checked:  # a web page: when it was last re-checked (issue 11)
-                when = datetime.fromtimestamp(checked[doc.doc_id], tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-                lines[-1] += "\n" + i18n.get("docs-web-checked", checked=when)
-        for part in split_for_telegram("\n".join(lines)):
-            await message.answer(part)
+        else:
+            checked = await web_sources.checked_at([scope])
+            await message.edit_text(
+                _doc_line(doc, checked, i18n),
+                reply_markup=doc_details_keyboard(
+                    doc.doc_id, callback_data.page, message.chat.id, signer, i18n
+                ),
+            )
+        await query.answer()
 
     @r.message(Command("delete"))
     async def delete_doc(
@@ -150,12 +196,8 @@ def router() -> Router:
         ingestion: IngestionService,
         admins: AdminDirectory,
     ) -> None:
-        message = query.message
-        if not isinstance(message, Message):
-            await query.answer(i18n.get("button-expired"), show_alert=True)
-            return
-        if not await is_chat_admin(bot, admins, message.chat, query.from_user):
-            await query.answer(i18n.get("admin-only-button"), show_alert=True)
+        message = await admin_press(query, bot, admins, i18n)
+        if message is None:
             return
         if not callback_data.confirm:
             await message.edit_text(i18n.get("delete-cancelled"))
@@ -169,6 +211,50 @@ def router() -> Router:
         await query.answer()
 
     return r
+
+
+async def _docs_view(
+    ingestion: IngestionService,
+    web_sources: WebSources,
+    chat: Chat,
+    page: int,
+    i18n: I18nContext,
+    signer: ButtonSigner,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of this chat's documents (DOCS_PER_PAGE of them) with their buttons; a page past
+    the end (documents deleted since) shows the last one."""
+    scope = knowledge_scope(chat)
+    docs = await ingestion.documents([scope])
+    if not docs:
+        return i18n.get("docs-empty"), None
+    checked = await web_sources.checked_at([scope])
+    pages = -(-len(docs) // DOCS_PER_PAGE)
+    page = min(max(page, 0), pages - 1)
+    shown = docs[page * DOCS_PER_PAGE : (page + 1) * DOCS_PER_PAGE]
+    lines = [i18n.get("docs-header", count=len(docs))]
+    lines += [_doc_line(doc, checked, i18n) for doc in shown]
+    lines.append(i18n.get("docs-page", page=page + 1, pages=pages))
+    markup = docs_keyboard([(doc.doc_id, doc.title) for doc in shown], page, pages, chat.id, signer)
+    return "\n\n".join(lines), markup
+
+
+def _doc_line(doc: DocumentInfo, checked: dict[str, float], i18n: I18nContext) -> str:
+    """A document as /docs shows it: id, title, file, type, pages, chunks, who added it and when."""
+    line = i18n.get(
+        "docs-item",
+        doc_id=doc.doc_id,
+        title=html.escape(doc.title),
+        name=html.escape(doc.file_name),
+        kind=doc.kind,  # the catalogue names each kind as users know it
+        pages=doc.pages or 0,
+        chunks=doc.chunks,
+        uploader=html.escape(doc.uploader_name or "—"),
+        date=datetime.fromtimestamp(doc.uploaded_at, tz=UTC).strftime("%Y-%m-%d"),
+    )
+    if doc.doc_id in checked:  # a web page: when it was last re-checked (issue 11)
+        when = datetime.fromtimestamp(checked[doc.doc_id], tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        line += "\n" + i18n.get("docs-web-checked", checked=when)
+    return line
 
 
 @dataclass(frozen=True)
@@ -191,16 +277,9 @@ def _attachment(message: Message) -> _Attachment | None:
 
 
 async def _upload(
-    message: Message,
-    attachment: _Attachment,
-    bot: Bot,
-    i18n: I18nContext,
-    jobs: IngestionJobs,
-    admins: AdminDirectory,
-    max_bytes: int,
+    message: Message, attachment: _Attachment, i18n: I18nContext, jobs: IngestionJobs, max_bytes: int
 ) -> None:
-    if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
-        return
+    """Queues an admin's file (the caller has checked who sent it)."""
     if attachment.size is not None and attachment.size > max_bytes:
         # Checked before anything is downloaded: the cloud Bot API refuses files over 20 MB anyway.
         await message.reply(too_large_text(i18n.get, attachment.size, max_bytes))

@@ -215,7 +215,7 @@ def upload_result_text(t: Translate, result: IngestResult) -> str:
         name=html.escape(doc.file_name),
         pages=doc.pages or 0,
         chunks=doc.chunks,
-        seconds=f"{result.seconds:.1f}",
+        seconds=whole_seconds(result.seconds),
         doc_id=doc.doc_id,
     )
     for old in result.replaced:
@@ -224,6 +224,11 @@ def upload_result_text(t: Translate, result: IngestResult) -> str:
         items = [t(f"upload-warning-{w.kind.replace('_', '-')}", count=w.count) for w in result.warnings]
         text += "\n" + t("upload-warnings", items=", ".join(items))
     return text
+
+
+def whole_seconds(seconds: float) -> int:
+    """Seconds as the admin reads them: 0 means "under a second" in the catalogues, else rounded."""
+    return 0 if seconds < 1 else round(seconds)
 
 
 def too_large_text(t: Translate, size: int, limit: int) -> str:

@@ -31,3 +31,11 @@ class ChatPreferencesService:
             raise ValueError(f"unknown setting {name!r}")
         current = await self._store.get(chat_id)
         return await self._store.update(chat_id, {name: not getattr(current, name)})
+
+    async def set_flag(self, chat_id: int, name: str, enabled: bool) -> ChatPreferences:
+        """Sets an on/off setting to a chosen value (issue 14: /settings offers choices, not flips).
+
+        Raises ValueError for an unknown setting name."""
+        if name not in get_args(ToggleName):
+            raise ValueError(f"unknown setting {name!r}")
+        return await self._store.update(chat_id, {name: enabled})

@@ -85,7 +85,7 @@ class ChatModel:
         try:
             served = [m.id async for m in self._client.models.list()]
         except openai.APIError as exc:
-            return f"the model server at {self._base_url} is not answering ({exc})"
+            return f"the model server at {self._base_url} (model {self._model}) is not answering ({exc})"
         if self._model not in served:
             offered = ", ".join(served) or "no model"
             return f"the model server at {self._base_url} serves {offered}, not {self._model}"

@@ -41,8 +41,8 @@ async def test_a_captioned_album_in_a_group_is_indexed_whole_with_one_progress_m
         summary = await tg.wait_for(
             "editMessageText", lambda r: r.chat_id == GROUP and "Album" in (r.text or "")
         )
-        assert "Indexed <b>Правила возврата</b>" in (summary.text or "")
-        assert "Indexed <b>VPN setup guide</b>" in (summary.text or "")
+        assert "Added “Правила возврата”" in (summary.text or "")
+        assert "Added “VPN setup guide”" in (summary.text or "")
 
         tg.push_message(chat_id=GROUP, user_id=GROUP_ADMIN, text="/docs")
         listing = await tg.wait_for("sendMessage", lambda r: "Documents (2)" in (r.text or ""))
@@ -84,7 +84,7 @@ async def test_an_album_without_the_command_in_a_group_is_left_alone_and_a_stran
             )
         summary = await tg.wait_for("editMessageText", lambda r: "Album" in (r.text or ""))
         assert summary.chat_id == ADMIN_ID
-        assert (summary.text or "").count("Indexed") == 2
+        assert (summary.text or "").count("Added “") == 2
     assert [r for r in tg.calls("sendMessage") if r.chat_id == GROUP] == []
     assert len([r for r in tg.calls("sendMessage") if r.chat_id == USER_ID]) == 1
 
@@ -99,5 +99,5 @@ async def test_a_group_album_that_arrives_as_one_file_says_why(
         _send_captioned_first_file(tg, "f-returns", "album-2")
         hint = await tg.wait_for("sendMessage", lambda r: "Only this file of the album" in (r.text or ""))
         assert "reply /upload to each" in hint.visible_text
-        done = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+        done = await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""))
         assert "Правила возврата" in done.visible_text

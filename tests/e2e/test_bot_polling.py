@@ -54,8 +54,8 @@ async def test_admin_uploads_and_users_get_cited_answers(
     tg = telegram_server
     async with start_bot():
         done = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
-        assert "Проиндексирован <b>Правила возврата</b> (returns.md)" in (done.text or "")
-        assert "фрагментов: 2" in (done.text or "")
+        assert "Документ «Правила возврата» (returns.md) добавлен" in (done.text or "")
+        assert "Теперь я отвечаю и по нему." in (done.text or "")
 
         question = tg.push_message(
             chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
@@ -92,7 +92,7 @@ async def test_non_admin_upload_is_refused_and_nothing_is_stored(
         await _upload(tg, USER_ID, "f-vpn", "vpn.md", VPN_MD.encode())
         refusal = await tg.wait_for("sendMessage", _text_to(USER_CHAT))
         assert "только администраторы" in (refusal.text or "")
-        assert f"Telegram id — <code>{USER_ID}</code>" in (refusal.text or "")  # what the owner needs
+        assert f"Ваш ID в Telegram — <code>{USER_ID}</code>" in (refusal.text or "")  # what the owner needs
         assert tg.calls("getFile") == []  # the file was never even downloaded
         reply = await _ask(tg, USER_CHAT, "What does error ERR-4512 mean?", language_code="en")
         assert "no documents in the knowledge base yet" in (reply.text or "")
@@ -113,7 +113,7 @@ async def test_reset_forgets_the_conversation(
         await _ask(tg, USER_CHAT, "Какой срок возврата?")
         assert await redis.llen(history_key(USER_CHAT, None)) == 2
         reset = await _ask(tg, USER_CHAT, "/reset")
-        assert "забыл наш разговор" in (reset.text or "")
+        assert "начнём разговор заново" in (reset.text or "")
         assert await redis.llen(history_key(USER_CHAT, None)) == 0
         await _ask(tg, USER_CHAT, "Какие документы нужны для возврата?")
         roles = [m["role"] for m in llm_server.pass1_requests[-1]["messages"]]
@@ -201,7 +201,7 @@ async def test_bad_uploads_get_a_clear_message_and_store_nothing(
     tg = telegram_server
     async with start_bot(max_upload_mb=1):
         unsupported = await _upload_and_wait(tg, "f-exe", "setup.exe", b"MZ\x90\x00binary")
-        assert "Не умею читать такой файл (setup.exe)" in (unsupported.text or "")
+        assert "Не умею читать такие файлы (setup.exe)" in (unsupported.text or "")
         broken = await _upload_and_wait(tg, "f-pdf", "broken.pdf", b"%PDF-1.7 truncated")
         assert "Не удалось открыть broken.pdf" in (broken.text or "")
         empty = await _upload_and_wait(tg, "f-empty", "empty.txt", b"   \n")
@@ -212,7 +212,7 @@ async def test_bad_uploads_get_a_clear_message_and_store_nothing(
             chat_id=ADMIN_CHAT, user_id=ADMIN_ID, document=tg.document_for("f-big"), language_code="en"
         )
         too_big = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))
-        assert "This file is 2.0 MB; the limit is 1 MB" in (too_big.text or "")
+        assert "This file is 2.0 MB, and the limit is 1 MB" in (too_big.text or "")
         assert [r.params["file_id"] for r in tg.calls("getFile")] == ["f-exe", "f-pdf", "f-empty"]
 
         # A file Telegram cannot serve (expired file_id): the admin is told, nothing hangs.
@@ -270,7 +270,7 @@ async def test_an_indexing_crash_is_reported_and_leaves_nothing(
         # On the class: the bot runs the model through a view of it bound to its embedding pool.
         monkeypatch.setattr(Embedder, "embed_passages", crash)
         failed = await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
-        assert "Не удалось проиндексировать returns.md" in (failed.text or "")
+        assert "Не удалось добавить returns.md" in (failed.text or "")
         monkeypatch.undo()
         tg.push_message(chat_id=ADMIN_CHAT, user_id=ADMIN_ID, text="/docs", language_code="en")
         docs = await tg.wait_for("sendMessage", _text_to(ADMIN_CHAT))

@@ -62,14 +62,12 @@ async def test_ingest_a_folder_then_ask_with_json(
     (docs / "en" / "vpn.md").write_text(VPN_MD, encoding="utf-8")
     (docs / "en" / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
 
-    # A fresh data folder needs no `migrate`: the first command creates the schema itself.
-    first = await _cli(tmp_path, env, "docs", "list")
-    assert first.returncode == 0, first.stderr
-    again = await _cli(tmp_path, env, "migrate")
-    assert "up to date" in again.stdout
-
+    # A fresh data folder needs no `migrate`: `ingest` creates the schema itself.
+    assert not (tmp_path / "qdrant").exists()
     ingest = await _cli(tmp_path, env, "ingest", str(docs))
     assert ingest.returncode == 1, ingest.stderr  # one broken file is reported, the rest is indexed
+    again = await _cli(tmp_path, env, "migrate")
+    assert "up to date" in again.stdout
     # The folder is read recursively; the summary table has one row per file, then the totals.
     rows = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in ingest.stdout.splitlines()[1:-1]}
     assert rows == {"returns.md": "INDEXED", "vpn.md": "INDEXED", "broken.pdf": "FAILED"}

@@ -95,7 +95,7 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
         refused = await tg.wait_for(
             "sendMessage", lambda r: r.chat_id == USER_ID and "снова через" in (r.text or "")
         )
-        assert "ждёт очереди" in refused.visible_text
+        assert "ждёт ответа" in refused.visible_text
         notices = [
             r for r in tg.calls("sendMessage") if r.chat_id == USER_ID and "в очереди" in (r.text or "")
         ]

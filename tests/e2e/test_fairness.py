@@ -78,13 +78,13 @@ async def test_one_groups_pile_of_uploads_does_not_hold_up_another_groups_upload
         started = queued.at
         done = await tg.wait_for(
             "editMessageText",
-            lambda r: r.chat_id == GROUP_B and "Проиндексирован" in r.visible_text,
+            lambda r: r.chat_id == GROUP_B and ") добавлен" in r.visible_text,
             timeout=20,
         )
         a_done_before = [
             r
             for r in tg.requests
-            if r.chat_id == GROUP_A and r.at < done.at and "Проиндексирован" in r.visible_text
+            if r.chat_id == GROUP_A and r.at < done.at and ") добавлен" in r.visible_text
         ]
         assert done.at - started < 10
         assert len(a_done_before) < 12  # group A's pile was still being worked on

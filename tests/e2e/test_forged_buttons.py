@@ -8,7 +8,7 @@ import re
 import pytest
 from aiogram.filters.callback_data import CallbackData
 
-from bot.handlers.keyboards import ConfirmDelete, SettingChange, Vote
+from bot.handlers.keyboards import ConfirmDelete, SettingChange, TakeHandOff, Vote
 from tests.conftest import USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.e2e.test_group_helpdesk import (
@@ -24,7 +24,7 @@ from tests.e2e.test_group_helpdesk import (
 )
 from tests.support.buttons import signed_for
 from tests.support.llm_server import GroundedLLMServer
-from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def _classic_answers(telegram_server: FakeTelegramServer) -> None:
     telegram_server.rich_messages = False
 
 
-EXPIRED = "больше не действует"
+EXPIRED = "кнопка уже не работает"
 
 
 def _press(tg: FakeTelegramServer, chat_id: int, user_id: int, data: str) -> None:
@@ -52,13 +52,7 @@ async def test_forged_vote_and_ask_a_human_buttons_change_nothing_in_another_cha
 ) -> None:
     tg = telegram_server
     async with start_bot(user_question_rate="100/minute"):
-        await _admin_adds_returns_policy(tg)
-        tg.add_group(GROUP_B)
-        tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
-        question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        answer = await tg.wait_for("sendMessage", _replying_to(question))
-        up_data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-        answer_id = Vote.unpack(up_data).answer_id
+        _answer, answer_id = await _answer_in_group_a_seen_from_b(tg)
         calls_before = len(tg.sent_messages(GROUP_A))
 
         forged = [
@@ -114,4 +108,59 @@ async def test_forged_settings_and_delete_buttons_are_refused(
         assert [r for r in tg.calls("editMessageText") if r.chat_id == GROUP_B] == []
         # Group A's document is still there and still answers.
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
-        assert "14 дней" in (await tg.wait_for("sendMessage", _replying_to(question))).visible_text
+        assert "14 дней" in (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
+
+
+async def test_forged_take_it_buttons_take_nothing(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    """A "Take it" naming group A's hand-off, pressed in group B (or on another message of group A),
+    takes nothing and tells the asker nothing."""
+    tg = telegram_server
+    async with start_bot(user_question_rate="100/minute"):
+        answer, answer_id = await _answer_in_group_a_seen_from_b(tg)
+        _press_on(
+            tg,
+            GROUP_A,
+            USER_ID,
+            answer.result["message_id"],
+            signed_for(Vote(answer_id=answer_id, action="human"), GROUP_A),
+        )
+        handoff = await tg.wait_for("sendMessage", lambda r: r.chat_id == GROUP_A and "🙋" in (r.text or ""))
+        await tg.wait_for("answerCallbackQuery", lambda r: "позвал" in str(r.params.get("text")))
+        sent_before = len(tg.sent_messages(GROUP_A))
+
+        take = TakeHandOff(chat_id=GROUP_A, answer_id=answer_id)
+        forged = [*_forgeries(take, GROUP_B)]
+        for data in forged:
+            _press(tg, GROUP_B, ADMIN_B, data)
+        # The genuine data, pressed by group A's admin on a message that does not carry the hand-off.
+        _press(tg, GROUP_A, ADMIN_A, signed_for(take, GROUP_A))
+        for _ in range(len(forged) + 1):
+            alert = await tg.wait_for("answerCallbackQuery")
+            assert EXPIRED in str(alert.params.get("text"))
+        await _quiet(tg)
+        assert len(tg.sent_messages(GROUP_A)) == sent_before  # the asker was told nothing
+        assert [
+            r
+            for r in tg.calls("editMessageText")
+            if r.int_param("message_id") == handoff.result["message_id"]
+        ] == []
+    assert llm_server.violations == []
+
+
+def _press_on(tg: FakeTelegramServer, chat_id: int, user_id: int, message_id: int, data: str) -> None:
+    tg.push_callback_query(
+        chat_id=chat_id, user_id=user_id, message_id=message_id, data=data, language_code="ru"
+    )
+
+
+async def _answer_in_group_a_seen_from_b(tg: FakeTelegramServer) -> tuple[RecordedRequest, str]:
+    """Group A's answer to a member's question (and its answer id), with group B and its admin set up."""
+    await _admin_adds_returns_policy(tg)
+    tg.add_group(GROUP_B)
+    tg.set_chat_member(GROUP_B, ADMIN_B, "administrator")
+    question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
+    answer = await tg.wait_for(ANSWER_METHODS, _replying_to(question))
+    up_data = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    return answer, Vote.unpack(up_data).answer_id

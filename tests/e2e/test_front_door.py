@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BOT_TOKEN, free_port
+from bot.embed.embedder import Embedder
+from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID, free_port
 from tests.e2e.conftest import BotStarter
 from tests.e2e.test_cli import _cli
+from tests.support.bot_process import BotProcess
+from tests.support.corpus import RETURNS_MD
 from tests.support.telegram_server import FakeTelegramServer
 
 # Nothing from the developer's own environment may leak into a "fresh machine" run.
@@ -70,4 +73,39 @@ async def test_a_model_server_that_is_down_is_named_at_start_without_blocking_it
                     break
                 await asyncio.sleep(0.05)
     warning = next(r.getMessage() for r in caplog.records if dead in r.getMessage())
-    assert "vikhr-test" in warning or "not answering" in warning
+    assert "vikhr-test" in warning
+    assert "not answering" in warning
+
+
+async def test_run_on_a_fresh_data_folder_with_the_model_down_starts_answers_and_stops_cleanly(
+    tmp_path: Path, redis_url: str, embedder: Embedder, telegram_server: FakeTelegramServer
+) -> None:
+    """A new operator's first `run`: no `migrate` before it, no model server yet. The bot creates the
+    schema itself, names the model server's URL and model in its warning, still takes a document,
+    tells the asker the model is away, logs the URL with the failure, and stops without a traceback."""
+    tg = telegram_server
+    tg.rich_messages = False  # the model error is read as a sendMessage call
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    env = {
+        "TELEGRAM_API_URL": tg.base_url,
+        "LLM_BASE_URL": dead,
+        "LLM_MODEL": "vikhr-test",
+        "LLM_TIMEOUT_S": "2",
+        "REDIS_URL": redis_url,
+    }
+    async with BotProcess(tmp_path / "fresh", **env) as bot:
+        await bot.start(embedder, migrate=False)
+        tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
+        tg.push_message(
+            chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"), language_code="ru"
+        )
+        await tg.wait_for("editMessageText", lambda r: ") добавлен" in (r.text or ""), timeout=60)
+        tg.push_message(chat_id=USER_ID, user_id=USER_ID, text="Какой срок возврата?", language_code="ru")
+        reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_ID, timeout=60)
+        assert "Языковая модель сейчас не отвечает" in (reply.text or "")
+        assert await bot.stop() == 0
+    messages = [str(record.get("event", "")) for record in bot.log_records()]
+    start_warning = [m for m in messages if dead in m and "vikhr-test" in m and "checking again" in m]
+    assert start_warning, bot.log_text()
+    assert any(dead in m and "failed" in m for m in messages), bot.log_text()  # the question's failure
+    assert "Traceback" not in bot.log_text()

@@ -213,7 +213,11 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         _ask(tg, GROUP_B, ADMIN_B, "/upload", reply_to_message=shared)
         indexed_b = await _indexed(tg, GROUP_B, "office-b.md")
         assert "Офис Б" in indexed_b
-        doc_b = re.findall(r"<code>(\w+)</code>", indexed_b)[-1]
+        _ask(tg, GROUP_B, ADMIN_B, "/docs")  # where an admin finds a document's code for /delete
+        listing_b = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == GROUP_B and "Документы (" in (r.text or "")
+        )
+        doc_b = re.findall(r"<code>(\w+)</code>", listing_b.text or "")[-1]
 
         llm_server.forbidden = {"cactus-17"}
         question = _ask(tg, GROUP_A, USER_ID, f"/ask {WIFI_QUESTION}")
@@ -238,10 +242,12 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
         ).visible_text
         assert "Офис А" in listing
         assert "Офис Б" not in listing
-        refused_docs = _ask(tg, GROUP_A, USER_ID, "/docs")
-        assert (
-            "администраторов" in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused_docs))).visible_text
-        )
+        # A member is refused, and told who may: this group's admins, not "the bot's" admins.
+        for command in ("/docs", "/reset"):
+            member_command = _ask(tg, GROUP_A, USER_ID, command)
+            refusal = (await tg.wait_for(ANSWER_METHODS, _replying_to(member_command))).visible_text
+            assert "только администраторы этой группы" in refusal
+            assert "бота" not in refusal
 
         # Group A's admin can't reach group B's document, even by its id.
         foreign = _ask(tg, GROUP_A, ADMIN_A, f"/delete {doc_b}")
@@ -258,7 +264,7 @@ async def test_each_group_has_its_own_base_managed_by_its_admins(
                 language_code="ru",
             )
         deleted = await tg.wait_for(
-            "editMessageText", lambda r: r.chat_id == GROUP_B and "Удал" in (r.text or "")
+            "editMessageText", lambda r: r.chat_id == GROUP_B and "удалён" in (r.text or "")
         )
         assert "Офис Б" in deleted.visible_text
         await tg.wait_for("answerCallbackQuery", lambda r: "администратор" in str(r.params.get("text")))
@@ -282,7 +288,10 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         menu_request = _ask(tg, GROUP_A, ADMIN_A, "/settings")
         menu = await tg.wait_for(ANSWER_METHODS, _replying_to(menu_request))
         buttons = [b["callback_data"] for row in menu.params["reply_markup"]["inline_keyboard"] for b in row]
-        assert signed_for(SettingChange(name="use_global"), GROUP_A) in buttons
+        assert signed_for(SettingChange(name="use_global", value="off"), GROUP_A) in buttons
+        # The message shows the state, each setting with its choices and the current one marked.
+        assert "Источники: ✅ показываются · скрыты" in menu.visible_text
+        assert "Общая база знаний: ✅ используется · не используется" in menu.visible_text
         menu_id = menu.result["message_id"]
 
         def press(user: int, change: SettingChange) -> None:
@@ -295,7 +304,7 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
             )
 
         # A member's tap is refused with an alert and changes nothing.
-        press(USER_ID, SettingChange(name="show_sources"))
+        press(USER_ID, SettingChange(name="show_sources", value="off"))
         alert = await tg.wait_for("answerCallbackQuery")
         assert alert.params.get("show_alert") in (True, "true")
         assert "администраторы" in str(alert.params["text"])
@@ -304,10 +313,12 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
 
         # The admin: English answers, no sources, silence when nothing is found.
         press(ADMIN_A, SettingChange(name="language", value="en"))
-        await tg.wait_for("answerCallbackQuery", lambda r: "Сохранено" in str(r.params.get("text")))
-        edited = await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        await tg.wait_for("answerCallbackQuery", lambda r: "Saved" in str(r.params.get("text")))
+        # The change shows in place, and the menu itself now speaks the chosen language.
+        edited = await tg.wait_for("editMessageText", lambda r: r.int_param("message_id") == menu_id)
         labels = [b["text"] for row in edited.params["reply_markup"]["inline_keyboard"] for b in row]
         assert "✅ English" in labels
+        assert "Answer language: same as the question · Russian · ✅ English" in edited.visible_text
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
         reply = (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
         assert "Sources" in reply
@@ -319,10 +330,17 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
             in (await tg.wait_for("sendMessage", _replying_to(help_request))).visible_text
         )
 
-        press(ADMIN_A, SettingChange(name="show_sources"))
-        press(ADMIN_A, SettingChange(name="reply_not_found"))
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        press(ADMIN_A, SettingChange(name="show_sources", value="off"))
+        press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))
+        press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))  # a double tap changes nothing
+        # The presses may be handled together: the menu ends up showing both choices.
+        shown = await tg.wait_for(
+            "editMessageText",
+            lambda r: r.int_param("message_id") == menu_id and "✅ stay silent" in (r.text or ""),
+        )
+        assert "Sources: shown · ✅ hidden" in shown.visible_text
+        assert "No answer found: say so · ✅ stay silent" in shown.visible_text
+        await _quiet(tg)
         question = _ask(tg, GROUP_A, USER_ID, "/ask Какой срок возврата?")
         reply = (await tg.wait_for(ANSWER_METHODS, _replying_to(question))).visible_text
         assert "14" in reply
@@ -334,8 +352,9 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         assert not [r for r in tg.calls("sendMessage") if _replying_to(unanswerable)(r)]
 
         # Turning the global base off keeps the group to its own documents.
-        press(ADMIN_A, SettingChange(name="use_global"))
-        await tg.wait_for("editMessageReplyMarkup", lambda r: r.chat_id == GROUP_A)
+        press(ADMIN_A, SettingChange(name="use_global", value="off"))
+        off = await tg.wait_for("editMessageText", lambda r: "✅ not used" in (r.text or ""))
+        assert off.int_param("message_id") == menu_id
     assert llm_server.violations == []
 
 
@@ -431,13 +450,60 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         call = await tg.wait_for(
             "sendMessage", lambda r: r.chat_id == GROUP_A and "tg://user?id=3001" in (r.text or "")
         )
+        # The bot speaks in its own voice: the hand-off carries the question, the answer and a button.
         assert "Ольга" in call.visible_text
         assert _replying_to(question)(call)
+        assert call.visible_text.startswith("🙋")
+        assert "Какой срок возврата?" in call.visible_text
+        assert "14 дней" in call.visible_text
+        [[take_button]] = call.params["reply_markup"]["inline_keyboard"]
+        assert take_button["text"] == "✋ Беру"
         press(USER_ID, Vote.unpack(human["callback_data"]))
         await tg.wait_for("answerCallbackQuery", lambda r: "уже позвали" in str(r.params.get("text")))
 
+        # A member can't take it; the group's admin can, and everyone sees who did.
+        handoff_id = call.result["message_id"]
+        for user in (OTHER_USER, ADMIN_A):
+            tg.push_callback_query(
+                chat_id=GROUP_A,
+                user_id=user,
+                message_id=handoff_id,
+                data=take_button["callback_data"],
+                language_code="ru",
+                first_name="Ольга" if user == ADMIN_A else "Пётр",
+            )
+        await tg.wait_for("answerCallbackQuery", lambda r: "администраторов" in str(r.params.get("text")))
+        taken = await tg.wait_for("editMessageText", lambda r: r.int_param("message_id") == handoff_id)
+        assert "На вопрос отвечает Ольга" in taken.visible_text
+        assert "inline_keyboard" not in str(taken.params.get("reply_markup"))
+        told = await tg.wait_for(
+            "sendMessage", lambda r: _replying_to(question)(r) and "ответит" in (r.text or "")
+        )
+        assert "ответит Ольга" in told.visible_text
+        # A second take, even by an admin, is told who has it.
+        tg.push_callback_query(
+            chat_id=GROUP_A, user_id=ADMIN_A, message_id=handoff_id, data=take_button["callback_data"]
+        )
+        await tg.wait_for("answerCallbackQuery", lambda r: "Ольга" in str(r.params.get("text")))
+
+        # The admin's reply to the hand-off reaches the asker under their question, posted by the bot.
+        _ask(
+            tg,
+            GROUP_A,
+            ADMIN_A,
+            "Срок — 14 дней, но для вас сделаем исключение.",
+            reply_to_message=call.result,
+        )
+        passed_on = await tg.wait_for(
+            "sendMessage", lambda r: _replying_to(question)(r) and "исключение" in (r.text or "")
+        )
+        assert passed_on.visible_text.startswith("💬 Отвечает")
+
         refused = _ask(tg, GROUP_A, USER_ID, "/feedback")
-        assert "администраторов" in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused))).visible_text
+        assert (
+            "администраторы этой группы"
+            in (await tg.wait_for(ANSWER_METHODS, _replying_to(refused))).visible_text
+        )
         _ask(tg, GROUP_A, ADMIN_A, "/feedback")
         export = await tg.wait_for("sendDocument", lambda r: r.chat_id == GROUP_A)
         data = export.files["document"].data.decode("utf-8-sig")
@@ -450,6 +516,9 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         assert all(
             "Правила возврата (returns.md)" in row["sources"] and "14 дней" in row["answer"] for row in rows
         )
+        # The outcome of the hand-off: who took it and when the answer went out.
+        assert {row["taken_by"] for row in rows} == {"Ольга"}
+        assert all(row["human_requested_at"] and row["taken_at"] and row["answered_at"] for row in rows)
 
     # In a private chat, "ask a human" messages the bot's global admins.
     async with start_bot(user_question_rate="100/minute"):
@@ -475,4 +544,42 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         )
         call = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "🙋" in (r.text or ""))
         assert "Какой срок возврата?" in call.visible_text
+        # The admin takes it in private; the asker is told who will answer, then gets the reply.
+        [[take_button]] = call.params["reply_markup"]["inline_keyboard"]
+        tg.push_callback_query(
+            chat_id=ADMIN_ID,
+            user_id=ADMIN_ID,
+            message_id=call.result["message_id"],
+            data=take_button["callback_data"],
+            language_code="ru",
+            first_name="Ольга",
+        )
+        told = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == USER_ID and "ответит" in (r.text or "")
+        )
+        assert "Ольга" in told.visible_text
+        tg.push_message(
+            chat_id=ADMIN_ID,
+            user_id=ADMIN_ID,
+            text="Для электроники срок тот же.",
+            reply_to_message=call.result,
+            language_code="ru",
+            first_name="Ольга",
+        )
+        passed_on = await tg.wait_for(
+            "sendMessage", lambda r: r.chat_id == USER_ID and "электроники" in (r.text or "")
+        )
+        assert "Ольга" in passed_on.visible_text
+        assert (
+            "✅"
+            in (
+                await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID and "✅" in (r.text or ""))
+            ).visible_text
+        )
+        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/feedback", language_code="ru")
+        export = await tg.wait_for("sendDocument", lambda r: r.chat_id == ADMIN_ID)
+        rows = list(csv.DictReader(io.StringIO(export.files["document"].data.decode("utf-8-sig"))))
+        [private_row] = [row for row in rows if row["chat_id"] == str(USER_ID)]
+        assert private_row["taken_by"] == "Ольга"
+        assert private_row["answered_at"]
     assert llm_server.violations == []

@@ -84,7 +84,7 @@ async def _upload(tg: FakeTelegramServer, bot: BotProcess | None) -> None:
     )
     if bot is not None:
         assert await bot.post_update(update) == 200
-    done = await tg.wait_for("editMessageText", lambda r: "Проиндексирован" in (r.text or ""), timeout=60)
+    done = await tg.wait_for("editMessageText", lambda r: ") добавлен" in (r.text or ""), timeout=60)
     assert "returns.md" in (done.text or "")
 
 

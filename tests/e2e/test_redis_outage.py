@@ -109,14 +109,14 @@ async def test_an_upload_finishes_through_a_redis_outage_and_the_worker_lives_on
     app.router.add_get("/returns", page)
     async with serve(app) as site, start_bot(redis_url=own_redis.url, url_allow_private_networks=True):
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text=f"/add_url {site}/returns")
-        done = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""), timeout=40)
-        assert "2 chunks" in done.visible_text
+        done = await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""), timeout=40)
+        assert "I can answer from it now." in done.visible_text
         await asyncio.wait_for(restarted.wait(), 30)
         # The worker survived: the next upload is taken and finished.
         tg.add_file("f-vpn", VPN_MD.encode(), "vpn.md")
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-vpn"))
         await tg.wait_for(
             "editMessageText",
-            lambda r: "Indexed" in (r.text or "") and "vpn.md" in (r.text or ""),
+            lambda r: "Added “" in (r.text or "") and "vpn.md" in (r.text or ""),
             timeout=40,
         )

@@ -25,10 +25,11 @@ async def test_the_summary_lists_what_could_not_be_read(
     async with start_bot():
         tg.add_file("f-sheet", make_containers_xlsx(), "склад.xlsx")
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-sheet"))
-        summary = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+        summary = await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""))
     assert summary.visible_text.endswith(
         "⚠️ Please check: 1 image without text (pictures are not read), "
-        "3 formulas without saved values (indexed as formulas), 1 hidden sheet, indexed too."
+        "3 formulas without saved values (the formulas themselves are searchable), "
+        "1 hidden sheet, its text is added too."
     )
 
 
@@ -50,7 +51,7 @@ async def test_a_photo_and_an_image_file_are_uploaded_and_read_by_ocr(
             language_code="ru",
         )
         private = await tg.wait_for(
-            "editMessageText", lambda r: r.chat_id == ADMIN_ID and "Проиндексирован" in (r.text or "")
+            "editMessageText", lambda r: r.chat_id == ADMIN_ID and ") добавлен" in (r.text or "")
         )
         tg.push_message(
             chat_id=GROUP,
@@ -60,7 +61,7 @@ async def test_a_photo_and_an_image_file_are_uploaded_and_read_by_ocr(
             entities=[{"type": "bot_command", "offset": 0, "length": len("/upload")}],
         )
         group = await tg.wait_for(
-            "editMessageText", lambda r: r.chat_id == GROUP and "Indexed" in (r.text or "")
+            "editMessageText", lambda r: r.chat_id == GROUP and "Added “" in (r.text or "")
         )
     assert "photo_uniq-p-photo.jpg" in private.visible_text
     assert private.visible_text.endswith(

@@ -27,14 +27,14 @@ async def test_an_upload_shows_its_stages_then_a_summary(
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
         queued = await tg.wait_for("sendMessage", lambda r: r.chat_id == ADMIN_ID)
         assert queued.visible_text == "⏳ returns.md: in the queue…"
-        summary = await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+        summary = await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""))
     edits = [r.visible_text for r in tg.calls("editMessageText")]
     # One message, edited in place through every stage.
     assert {r.int_param("message_id") for r in tg.calls("editMessageText")} == {queued.result["message_id"]}
     assert edits == [
         "⏳ returns.md: downloading…",
         "⏳ returns.md: reading the text…",
-        "⏳ returns.md: indexing, 0 of 2 chunks…",
+        "⏳ returns.md: preparing for search (0/2)…",
         "⏳ returns.md: saving…",
         summary.visible_text,
     ]
@@ -73,9 +73,9 @@ async def test_jobs_left_by_a_crashed_worker_are_resumed_or_reported(
     async with start_bot(ingest_stale_after_s=0):
         # The progress messages of that replica are gone here, so the news comes as new messages.
         given_up = await tg.wait_for("sendMessage", lambda r: "returns.md" in (r.text or ""))
-        assert "interrupted by restarts several times" in given_up.visible_text
+        assert "interrupted by bot restarts several times" in given_up.visible_text
         resumed = await tg.wait_for("sendMessage", lambda r: "vpn.md" in (r.text or ""))
-        assert "Indexed <b>VPN setup guide</b>" in (resumed.text or "")
+        assert "Added “VPN setup guide”" in (resumed.text or "")
 
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/docs")
         docs = await tg.wait_for(
@@ -124,7 +124,7 @@ async def test_admins_add_web_pages_by_url(
             done = await tg.wait_for(
                 "editMessageText", lambda r: r.chat_id == ADMIN_ID and "⏳" not in (r.text or "")
             )
-            assert "Indexed <b>Возврат товара</b>" in (done.text or "")
+            assert "Added “Возврат товара”" in (done.text or "")
             tg.push_message(
                 chat_id=ADMIN_ID, user_id=ADMIN_ID, text="Сколько дней на возврат?", language_code="ru"
             )
@@ -149,7 +149,7 @@ async def test_sending_a_new_version_of_a_file_replaces_it(
         for file_id, text in (("v1", RETURNS_MD), ("v2", RETURNS_MD.replace("14 дней", "30 дней"))):
             tg.add_file(file_id, text.encode(), "returns.md")
             tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for(file_id))
-            await tg.wait_for("editMessageText", lambda r: "Indexed" in (r.text or ""))
+            await tg.wait_for("editMessageText", lambda r: "Added “" in (r.text or ""))
         summary = tg.calls("editMessageText")[-1].visible_text
         assert "It replaces the previous version of this file" in summary
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/docs")

@@ -40,14 +40,14 @@ async def test_add_site_then_docs_then_refresh_from_the_command_line(
 
             tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text=f"/add_site {base}/ 2")
             done = await tg.wait_for("editMessageText", lambda r: "Site" in (r.text or ""))
-            assert "2 pages indexed" in done.visible_text
-            assert "from the sitemap" in done.visible_text
+            assert "2 pages added" in done.visible_text
+            assert "in the sitemap" in done.visible_text
             progress = [r.visible_text for r in tg.calls("editMessageText")]
-            assert f"⏳ {base}/: page 1 of at most 2…" in progress
+            assert f"⏳ {base}/: loading the site's pages, 1 done (at most 2)…" in progress
 
             tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="/docs")
             listing = await tg.wait_for("sendMessage", lambda r: "Documents (2)" in (r.text or ""))
-            assert listing.visible_text.count("🔄 checked") == 2
+            assert listing.visible_text.count("🔄 last checked for changes") == 2
 
         # The operator's cron job: one page changed, one did not.
         site.pages["/returns"] = article("Возврат", PAGES["/returns"][1].replace("14", "30"))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+
+import pytest
 
 from bot.app import Services
 from bot.domain import GLOBAL_SCOPE, chat_scope
@@ -142,3 +146,24 @@ async def test_a_server_that_continues_the_ids_message_does_not_leak_json(
     assert answer.found
     assert answer.text.startswith("**Ответ.**")
     assert "relevant_doc_ids" not in answer.text
+
+
+async def test_the_model_server_check_warns_with_url_and_model_and_retries_until_it_is_right(
+    services: Services, llm_server: GroundedLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    wanted = llm_server.model
+    llm_server.model = "someone/other-model-7b"  # the server answers, but with another model
+    with caplog.at_level(logging.INFO, logger="bot.rag.answering"):
+        watch = asyncio.create_task(services.answering.watch_model_server(every_s=0.05))
+        for _ in range(100):
+            if len(caplog.records) >= 2:  # warned, and checked again: it keeps retrying
+                break
+            await asyncio.sleep(0.02)
+        assert not watch.done()  # never blocks the caller: it runs beside the bot
+        warning = caplog.records[0].getMessage()
+        assert llm_server.base_url in warning
+        assert wanted in warning
+        assert "someone/other-model-7b" in warning
+        llm_server.model = wanted
+        await asyncio.wait_for(watch, 5)
+    assert "is up" in caplog.records[-1].getMessage()

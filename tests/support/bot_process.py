@@ -55,14 +55,17 @@ class BotProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, embedder: Embedder) -> None:
+    async def start(self, embedder: Embedder, *, migrate: bool = True) -> None:
+        """Starts the process and waits until it is healthy; `migrate=False` leaves the data folder
+        empty, as on a fresh machine (the process must create the schema itself)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        settings = load_settings(
-            qdrant_path=self.workdir / "qdrant",
-            embedding_model=MODEL_NAME,
-            embedding_model_path=model_path(),
-        )
-        await run_migrations(settings, embedder)
+        if migrate:
+            settings = load_settings(
+                qdrant_path=self.workdir / "qdrant",
+                embedding_model=MODEL_NAME,
+                embedding_model_path=model_path(),
+            )
+            await run_migrations(settings, embedder)
         with self.log_path.open("wb") as log:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
