@@ -78,11 +78,6 @@ human-button = 🙋 Ask a human
 human-already = A human has already been called for this answer.
 human-called = I have called the administrators. When one of them takes your question, I will tell you here.
 human-nobody = I could not reach any administrator. Please try again later.
-human-group-call = { $admins }, { $asker } needs a human answer to this question.
-human-private-call =
-    🙋 { $asker } needs a human answer.
-    <b>Question:</b> { $question }
-    <b>My answer:</b> { $answer }
 reset-done = Done, let's start over. The knowledge base is unchanged.
 not-found = I could not find an answer to this in the knowledge base. Try rephrasing the question, or ask an administrator to add a document about it.
 sources-heading = Sources
