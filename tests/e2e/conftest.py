@@ -38,3 +38,10 @@ def start_bot(
             await asyncio.wait_for(task, 30)
 
     return start
+
+
+@pytest.fixture
+def classic_answers(telegram_server: FakeTelegramServer) -> None:
+    """Answers go out as classic sendMessage calls (the Bot API server refuses rich messages), for tests
+    that read answers as sendMessage; the rich path has its own tests (test_streamed_answers)."""
+    telegram_server.rich_messages = False

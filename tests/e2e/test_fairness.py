@@ -23,11 +23,7 @@ from tests.e2e.test_group_helpdesk import (
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer
 
-
-@pytest.fixture(autouse=True)
-def _classic_answers(telegram_server: FakeTelegramServer) -> None:
-    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
-    telegram_server.rich_messages = False
+pytestmark = pytest.mark.usefixtures("classic_answers")
 
 
 async def test_a_member_flooding_help_does_not_delay_another_members_answer(

@@ -16,11 +16,7 @@ from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
 
-
-@pytest.fixture(autouse=True)
-def _classic_answers(telegram_server: FakeTelegramServer) -> None:
-    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
-    telegram_server.rich_messages = False
+pytestmark = pytest.mark.usefixtures("classic_answers")
 
 
 async def test_an_answer_cut_at_max_tokens_says_so(

@@ -26,11 +26,7 @@ from tests.support.buttons import signed_for
 from tests.support.llm_server import GroundedLLMServer
 from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
-
-@pytest.fixture(autouse=True)
-def _classic_answers(telegram_server: FakeTelegramServer) -> None:
-    # These tests read answers as sendMessage calls: the classic path (rich ones: test_streamed_answers).
-    telegram_server.rich_messages = False
+pytestmark = pytest.mark.usefixtures("classic_answers")
 
 
 EXPIRED = "кнопка уже не работает"
