@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -24,7 +25,8 @@ from bot.rag.protocol import (
     relevant_ids_schema,
     strip_echoed_ids,
 )
-from bot.rag.retrieval import Retriever
+from bot.rag.retrieval import Retriever, Translate
+from bot.rag.translation import QueryTranslator
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,11 @@ class AnsweringService:
         history: HistoryStore,
         sampling: SamplingConfig,
         attributor: Attributor | None = None,
+        translator: QueryTranslator | None = None,
     ) -> None:
+        """`translator`: asked for the question in the documents' language when the chat's scope holds
+        documents in the other one (QUERY_TRANSLATION=auto); None never translates."""
+        self._translator = translator
         self._retriever = retriever
         self._llm = llm
         self._history = history
@@ -180,8 +186,16 @@ class AnsweringService:
             else []
         )
         timings["history"] = time.monotonic() - started
-        retrieval = await self._retriever.search(question, chat_id, history, include_global=include_global)
+        translate: Translate | None = None
+        if self._translator is not None:
+            # The translation is a model call, so it takes its own turn in the model queue.
+            translate = functools.partial(self._translator.translate, model_turn=model_turn)
+        retrieval = await self._retriever.search(
+            question, chat_id, history, include_global=include_global, translate=translate
+        )
         timings["embed"], timings["search"] = retrieval.embed_s, retrieval.search_s
+        if retrieval.translate_s:
+            timings["translate"] = retrieval.translate_s
         chunks = retrieval.chunks
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []
