@@ -4,9 +4,9 @@ Russian documents with Russian words (and back).
 The e5 vector finds the right paragraph across languages only ~95 % as often as within one, and
 BM25 finds almost nothing across them (README, "Cross-lingual retrieval"). With the question also
 searched in the documents' language, both legs work again. It costs one short model call, so it is
-made only when the scope holds chunks in the other language, inside the question's model turn (the
-LLM_MAX_CONCURRENCY queue), and under a short timeout: on any failure the original question is
-searched alone, as before.
+made only when the chat's scope is mostly in the other language (bot/rag/retrieval.py), inside the
+question's model turn (the LLM_MAX_CONCURRENCY queue), and under a short timeout: on any failure
+the original question is searched alone, as before.
 """
 
 from __future__ import annotations

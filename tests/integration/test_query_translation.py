@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bot.app import Services, build_services, run_migrations
-from bot.domain import DocumentInfo, chat_scope
+from bot.domain import GLOBAL_SCOPE, DocumentInfo, chat_scope
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.storage.chunks.interface import StoredPoint
@@ -125,6 +125,32 @@ async def test_a_russian_question_over_russian_documents_asks_for_no_translation
     assert answer.documents
     assert llm_server.translation_requests == []
     assert "translate" not in answer.timings
+
+
+async def test_a_base_of_both_languages_is_searched_without_translation(
+    russian_kb: dict[str, str],
+    make_settings: SettingsFactory,
+    llm_server: GroundedLLMServer,
+    embedder: Embedder,
+    sparse_embedder: SparseEmbedder,
+) -> None:
+    # The same articles in English in the global base: half the chunks the asker can read are English.
+    paragraphs, english, articles = _xquad("en")
+    async with build_services(make_settings(), embedder=embedder, sparse=sparse_embedder) as services:
+        for number in ARTICLES:
+            for name in articles[number]:
+                await services.ingestion.ingest(
+                    paragraphs[name].encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None
+                )
+        answer = await services.answering.answer(english[QIDS[0]][0], chat_id=CHAT, remember=False)
+        # The chat's own scope alone is all Russian again: then it is translated.
+        alone = await services.answering.answer(
+            english[QIDS[0]][0], chat_id=CHAT, remember=False, include_global=False
+        )
+    assert str(answer.documents[0]["title"]).startswith("en-")  # the asker's own language comes first
+    assert "translate" not in answer.timings
+    assert "translate" in alone.timings
+    assert len(llm_server.translation_requests) == 1
 
 
 @pytest.mark.parametrize("failure", ["server error", "timeout"])
