@@ -169,16 +169,29 @@ class Retriever:
             dense, sparse = await self._vectors(question, query)
             embedded = time.perf_counter()
             limit = config.budget.max_documents * CANDIDATES_PER_DOCUMENT
-            own_query_only = config.fusion in ("dbsf", "rrf") and translation is None
-            if own_query_only or (dense is None and (not sparse or not sparse.indices)):
+            translated: str | None = None
+            translate_s = 0.0
+            qdrant_fusion = config.fusion in ("dbsf", "rrf")
+            if qdrant_fusion and translation is not None:
+                # Qdrant fuses one query's legs itself; only a translation needs the fusion done here.
+                translated, translate_s = await translation
+            if (qdrant_fusion and translated is None) or (
+                dense is None and (not sparse or not sparse.indices)
+            ):
                 fusion: Fusion = "rrf" if config.fusion == "rrf" else "dbsf"
                 candidates = await self._store.search(
                     SearchQuery(dense=dense, sparse=sparse, fusion=fusion), scopes, limit
                 )
                 chunks = assemble_context(candidates, config.budget)
-                return Retrieval(chunks, embed_s=embedded - started, search_s=time.perf_counter() - embedded)
+                return Retrieval(
+                    chunks,
+                    embed_s=embedded - started,
+                    search_s=time.perf_counter() - embedded,
+                    translate_s=translate_s,
+                )
             queries = [await self._legs(dense, sparse, scopes, limit)]
-            translated, translate_s = await translation if translation else (None, 0.0)
+            if translation is not None and not qdrant_fusion:
+                translated, translate_s = await translation
         finally:
             if translation is not None and not translation.done():
                 translation.cancel()

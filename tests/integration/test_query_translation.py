@@ -79,7 +79,10 @@ async def _first_documents(services: Services, questions: Sequence[str]) -> list
     return found
 
 
+# dbsf is Qdrant's own fusion in one query; with a translation the bot fuses all four legs itself.
+@pytest.mark.parametrize("fusion", ["dbsf-coverage", "dbsf"])
 async def test_an_english_question_finds_its_russian_paragraph_through_the_models_translation(
+    fusion: str,
     russian_kb: dict[str, str],
     make_settings: SettingsFactory,
     llm_server: GroundedLLMServer,
@@ -92,14 +95,15 @@ async def test_an_english_question_finds_its_russian_paragraph_through_the_model
     expected = [russian[qid][1].removesuffix(".txt") for qid in QIDS]
     llm_server.translations = {english[qid][0]: russian[qid][0] for qid in QIDS}
 
-    settings = make_settings(query_translation="off")
+    settings = make_settings(query_translation="off", retrieval_fusion=fusion)
     async with build_services(settings, embedder=embedder, sparse=sparse_embedder) as services:
         untranslated = await _first_documents(services, questions)
     assert llm_server.translation_requests == []
     # As asked, in English, the right Russian paragraph is not the first document.
     assert [title for title, _ in untranslated] != expected
 
-    async with build_services(make_settings(), embedder=embedder, sparse=sparse_embedder) as services:
+    settings = make_settings(retrieval_fusion=fusion)
+    async with build_services(settings, embedder=embedder, sparse=sparse_embedder) as services:
         translated = await _first_documents(services, questions)
         answer = await services.answering.answer(questions[0], chat_id=CHAT, remember=False)
     assert [title for title, _ in translated] == expected
