@@ -102,7 +102,8 @@ class Answer:
     documents: list[dict[str, Any]] = field(default_factory=list)
     relevant_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
-    # Seconds per stage: history, embed, search, queue (waiting for a model slot), pass1, pass2.
+    # Seconds per stage: history, embed, search, translate (when asked for), queue (waiting for a model
+    # slot), pass1, pass2.
     # The names are the metrics' labels: keep them.
     timings: dict[str, float] = field(default_factory=dict)
     # Pass 2 stopped at max_tokens (finish_reason "length"): the text is incomplete and must say so.
