@@ -11,6 +11,7 @@ ranks are scored as the benchmark scores them, in the same four directions.
 
     python -m bench.fusion_replica --build     # once
     python -m bench.fusion_replica             # every fusion variant, one table
+    python -m bench.fusion_replica --only oracle   # query translation with a perfect translation
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bench.retrieval import (
 )
 from bot.domain import GLOBAL_SCOPE, SparseVector, StoredChunk, chat_scope
 from bot.rag.context import ContextBudget, assemble_context
-from bot.rag.fusion import FULL_COVERAGE, FusionInput, fuse_legs, term_coverage
+from bot.rag.fusion import FULL_COVERAGE, FusionInput, fuse_legs, fuse_queries, term_coverage
 from bot.rag.language import Language
 from bot.rag.language import detect_language as _detect_language
 from bot.rag.retrieval import CANDIDATES_PER_DOCUMENT
@@ -208,6 +209,14 @@ class Coverage:
 
         return fuse
 
+    def legs(
+        self, replica: Replica, question: CachedQuestion, mask: npt.NDArray[np.bool_], limit: int
+    ) -> FusionInput:
+        """Both legs of `question` with the bot's per-hit coverage (dbsf-coverage)."""
+        sparse = replica.sparse_leg(question.sparse, mask, PREFETCH) if question.sparse[0] else []
+        shares = [self.share(question, c, False) for c in sparse]
+        return FusionInput(replica.dense_leg(question.dense, mask, PREFETCH), sparse, limit, shares)
+
     def leg_guard(self, full: float) -> FusionFn:
         """The whole sparse leg weighs min(1, IDF-weighted coverage of its best hit / `full`)."""
 
@@ -258,11 +267,16 @@ def evaluate(
     name_for_ranks: str = "",
     extra_terms: dict[str, tuple[list[int], list[float]]] | None = None,
     extra_weight: float = 1.0,
+    oracle: Coverage | None = None,
 ) -> dict[str, dict[str, float]]:
     """Recall@1/3/6 and MRR per direction; `fusion` is a fusion function or "dense" / "sparse".
 
     `centroids`: per question language, a mean vector subtracted from the question's e5 vector.
+    `oracle`: query translation as the bot does it (dbsf-coverage over the legs of the question and
+    of its translation; only where the scope is all in the other language, as the bot's rule
+    decides for these scopes), the translation being XQuAD's parallel question: the upper bound.
     """
+    parallel = {lang: {c.question.qid: c for c in qs} for lang, qs in cache["questions"].items()}
     budget = ContextBudget()
     limit = budget.max_documents * CANDIDATES_PER_DOCUMENT
     russian_chat = chat_scope(-1)
@@ -284,7 +298,12 @@ def evaluate(
             query: Sequence[float] = cached.dense
             if centroids is not None:
                 query = list(np.asarray(cached.dense, dtype=np.float32) - centroids[q_lang])
-            if fusion == "dense":
+            if oracle is not None and q_lang != p_lang:
+                translated = parallel[p_lang][cached.question.qid]
+                candidates = fuse_queries(
+                    [oracle.legs(replica, asked_query, mask, limit) for asked_query in (cached, translated)]
+                )
+            elif fusion == "dense":
                 candidates = replica.dense_leg(query, mask, limit)
             elif fusion == "sparse":
                 candidates = replica.sparse_leg(cached.sparse, mask, limit)
@@ -340,13 +359,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for w in (1.0, 0.5):
             found[f"translit names w={w}: DBSF"] = qdrant_dbsf
             found[f"translit names w={w}: dbsf-coverage 0.3"] = coverage.per_chunk(0.3)
+    # Issue 11: query translation, XQuAD's human translation standing in for the model's (upper bound).
+    found["oracle translation: dbsf-coverage over the question's and its translation's legs"] = (
+        coverage.per_chunk(FULL_COVERAGE)
+    )
     for name, fusion in found.items():
         if args.only and not any(part in name for part in args.only):
             continue
         extra = translit if name.startswith("translit") else None
         weight = float(name.split("w=")[1].split(":")[0]) if extra else 1.0
         centered = centroids if name.startswith("centered") else None
-        r = evaluate(replica, cache, fusion, centered, name, extra, weight)
+        oracle = coverage if name.startswith("oracle translation") else None
+        r = evaluate(replica, cache, fusion, centered, name, extra, weight, oracle)
         cells = " | ".join(f"{r[d]['r@1']:.3f} | {r[d]['r@6']:.3f} | {r[d]['mrr']:.3f}" for d in DIRECTIONS)
         print(f"| {name} | {cells} |", flush=True)
     RANKS_FILE.write_text(json.dumps(RANKS), encoding="utf-8")

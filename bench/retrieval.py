@@ -39,7 +39,8 @@ from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
 from bot.ingest.pipeline import IngestionService
-from bot.rag.retrieval import RetrievalConfig, RetrievalFusion, RetrievalMode, Retriever
+from bot.rag.language import Language
+from bot.rag.retrieval import RetrievalConfig, RetrievalFusion, RetrievalMode, Retriever, Translate
 from bot.storage.chunks.edge import EdgeCollection
 from bot.storage.chunks.interface import CollectionBackend
 from bot.storage.chunks.server import ServerCollection
@@ -189,16 +190,31 @@ def expected_paragraphs(questions: Sequence[Question], paragraphs_of: Sequence[Q
     return [by_id[q.qid] for q in questions]
 
 
+def oracle_translations(questions: Sequence[Question], parallel: Sequence[Question]) -> Translate:
+    """A "translator" that answers with XQuAD's own parallel question (a human translation of the same
+    question, matched by id): the upper bound of query translation with a perfect translation, not
+    what the model would produce."""
+    by_id = {q.qid: q.text for q in parallel}
+    known = {q.text: by_id[q.qid] for q in questions}
+
+    async def translate(text: str, target: Language) -> str | None:
+        return known.get(text)
+
+    return translate
+
+
 async def ask_all(
     retrievers: dict[RetrievalMode, Retriever],
     questions: Sequence[Question],
     expected: Sequence[str] | None = None,
     direction: Direction = Direction(None, True),
     shared: SharedQueryEmbeddings | None = None,
+    translate: Translate | None = None,
 ) -> dict[RetrievalMode, dict[str, Any]]:
     """Every question through every retriever; latency is the whole retrieve call (embedding included).
 
-    `expected`: each question's paragraph file (default: its own); `direction`: where it searches.
+    `expected`: each question's paragraph file (default: its own); `direction`: where it searches;
+    `translate`: handed to the retriever (the bot's rule decides when it is asked).
     """
     if expected is None:
         expected = [q.paragraph_file for q in questions]
@@ -208,9 +224,10 @@ async def ask_all(
         for mode, retriever in retrievers.items():
             reused = shared is not None and mode != "sparse" and shared.has(question.text)
             started = time.perf_counter()
-            found = await retriever.retrieve(
-                question.text, direction.chat_id, include_global=direction.include_global
+            retrieval = await retriever.search(
+                question.text, direction.chat_id, include_global=direction.include_global, translate=translate
             )
+            found = retrieval.chunks
             elapsed = time.perf_counter() - started + (shared.seconds if shared and reused else 0.0)
             latencies[mode].append(elapsed * 1000)
             files = [c.file_name for c in found]
@@ -227,6 +244,7 @@ async def run(
     directions: Sequence[str] = tuple(DIRECTIONS),
     modes: Sequence[RetrievalMode] = MODES,
     engine: Engine = "edge",
+    translation: str = "none",
 ) -> dict[str, Any]:
     corpus = await open_corpus(model_path, engine)
     try:
@@ -237,6 +255,7 @@ async def run(
             chunks += await ingest_paragraphs(corpus, paragraphs, paragraph_scope(lang))
         report: dict[str, Any] = {
             "fusion": fusion,
+            "translation": translation,
             "engine": engine,
             "cpus": os.cpu_count(),
             "ingestion": {
@@ -257,7 +276,14 @@ async def run(
             asked = questions[:max_questions] if max_questions else questions
             expected = expected_paragraphs(asked, data[paragraph_language][1])
             direction = Direction.of(question_language, paragraph_language)
-            report["retrieval"][name] = await ask_all(retrievers, asked, expected, direction, shared)
+            translate = None
+            if translation == "oracle":
+                other = data["en" if question_language == "ru" else "ru"][1]
+                translate = oracle_translations(asked, other)
+                name = f"{name}, oracle translation"
+            report["retrieval"][name] = await ask_all(
+                retrievers, asked, expected, direction, shared, translate
+            )
         return report
     finally:
         await corpus.close()
@@ -301,6 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--engine", choices=ENGINES, default="edge", help="Qdrant Edge (default) or qdrant-client local mode"
     )
+    parser.add_argument(
+        "--translation",
+        choices=("none", "oracle"),
+        default="none",
+        help="oracle: query translation (QUERY_TRANSLATION=auto) with XQuAD's parallel question as the "
+        "model's translation, the upper bound with a perfect translation",
+    )
     parser.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args(argv)
     if not (args.xquad / "xquad.ru.json").is_file():
@@ -308,12 +341,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report = asyncio.run(
         run(
-            args.xquad, args.model_path, args.fusion, args.questions, args.directions, args.modes, args.engine
+            args.xquad,
+            args.model_path,
+            args.fusion,
+            args.questions,
+            args.directions,
+            args.modes,
+            args.engine,
+            args.translation,
         )
     )
     ing = report["ingestion"]
     print(f"Indexed {ing['documents']} paragraphs as {ing['chunks']} chunks in {ing['seconds']} s.")
-    print(f"Fusion: {report['fusion']}, engine: {report['engine']}\n")
+    print(f"Fusion: {report['fusion']}, engine: {report['engine']}, translation: {report['translation']}\n")
     print(format_table(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -39,6 +39,7 @@ from bot.llm.client import ChatModel
 from bot.rag.answering import AnsweringService, SamplingConfig
 from bot.rag.context import ContextBudget
 from bot.rag.retrieval import RetrievalConfig, Retriever
+from bot.rag.translation import QueryTranslator
 from bot.storage.admin_cache import AdminCacheStore
 from bot.storage.albums import AlbumBuffer
 from bot.storage.chat_settings import ChatSettingsStore
@@ -345,6 +346,9 @@ async def build_services(
                 structured_outputs=settings.llm_structured_outputs,
                 history_budget_chars=settings.history_budget_chars,
             ),
+            translator=QueryTranslator(llm, timeout_s=settings.query_translation_timeout_s)
+            if settings.query_translation == "auto"
+            else None,
         )
         preferences = ChatPreferencesService(ChatSettingsStore(redis))
         feedback = FeedbackService(

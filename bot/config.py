@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     # per replica (default: the host name); two processes on one host need names of their own.
     replica_name: str = ""
 
+    # Issue 11 (cross-lingual retrieval): a question in the other language than documents in the chat's
+    # scope is also searched translated by the model (one short call); "off" never asks.
+    query_translation: Literal["auto", "off"] = "auto"
+    # The most that call may take, waiting for a model slot included; past it the question is searched
+    # as asked.
+    query_translation_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -24,7 +25,8 @@ from bot.rag.protocol import (
     relevant_ids_schema,
     strip_echoed_ids,
 )
-from bot.rag.retrieval import Retriever
+from bot.rag.retrieval import Retriever, Translate
+from bot.rag.translation import QueryTranslator
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,8 @@ class Answer:
     documents: list[dict[str, Any]] = field(default_factory=list)
     relevant_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
-    # Seconds per stage: history, embed, search, queue (waiting for a model slot), pass1, pass2.
+    # Seconds per stage: history, embed, search, translate (when asked for), queue (waiting for a model
+    # slot), pass1, pass2.
     # The names are the metrics' labels: keep them.
     timings: dict[str, float] = field(default_factory=dict)
     # Pass 2 stopped at max_tokens (finish_reason "length"): the text is incomplete and must say so.
@@ -143,7 +146,11 @@ class AnsweringService:
         history: HistoryStore,
         sampling: SamplingConfig,
         attributor: Attributor | None = None,
+        translator: QueryTranslator | None = None,
     ) -> None:
+        """`translator`: asked for the question in the documents' language when the chat's scope holds
+        documents in the other one (QUERY_TRANSLATION=auto); None never translates."""
+        self._translator = translator
         self._retriever = retriever
         self._llm = llm
         self._history = history
@@ -180,8 +187,16 @@ class AnsweringService:
             else []
         )
         timings["history"] = time.monotonic() - started
-        retrieval = await self._retriever.search(question, chat_id, history, include_global=include_global)
+        translate: Translate | None = None
+        if self._translator is not None:
+            # The translation is a model call, so it takes its own turn in the model queue.
+            translate = functools.partial(self._translator.translate, model_turn=model_turn)
+        retrieval = await self._retriever.search(
+            question, chat_id, history, include_global=include_global, translate=translate
+        )
         timings["embed"], timings["search"] = retrieval.embed_s, retrieval.search_s
+        if retrieval.translate_s:
+            timings["translate"] = retrieval.translate_s
         chunks = retrieval.chunks
         documents = [_document_for_model(i, chunk) for i, chunk in enumerate(chunks)]
         relevant: list[int] = []

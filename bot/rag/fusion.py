@@ -62,18 +62,30 @@ def fuse_legs(legs: FusionInput) -> list[StoredChunk]:
     Scores are summed per chunk (a chunk missing from a leg gets 0 there); the returned chunks
     carry the fused score. Without `sparse_coverage` this is exactly Qdrant's DBSF.
     """
-    coverage = legs.sparse_coverage
-    if coverage is None:
-        sparse_weights = [1.0] * len(legs.sparse)
-    else:
-        sparse_weights = [min(1.0, share / FULL_COVERAGE) for share in coverage]
+    return fuse_queries([legs])
+
+
+def fuse_queries(queries: Sequence[FusionInput]) -> list[StoredChunk]:
+    """`fuse_legs` over the legs of several queries at once (a question and its translation):
+    every leg of every query is DBSF-normalised on its own and the scores are summed per chunk.
+
+    Returns the best `queries[0].limit` chunks, best first; [] for no queries.
+    """
+    if not queries:
+        return []
     fused: dict[tuple[str, int], float] = {}
     chunks: dict[tuple[str, int], StoredChunk] = {}
-    for leg, weights in ((legs.dense, [1.0] * len(legs.dense)), (legs.sparse, sparse_weights)):
-        normalized = dbsf_normalize([c.score for c in leg])
-        for chunk, score, weight in zip(leg, normalized, weights, strict=True):
-            key = (chunk.doc_id, chunk.chunk_index)
-            fused[key] = fused.get(key, 0.0) + score * weight
-            chunks[key] = chunk
-    ranked = sorted(fused, key=lambda key: -fused[key])[: legs.limit]
+    for legs in queries:
+        coverage = legs.sparse_coverage
+        if coverage is None:
+            sparse_weights = [1.0] * len(legs.sparse)
+        else:
+            sparse_weights = [min(1.0, share / FULL_COVERAGE) for share in coverage]
+        for leg, weights in ((legs.dense, [1.0] * len(legs.dense)), (legs.sparse, sparse_weights)):
+            normalized = dbsf_normalize([c.score for c in leg])
+            for chunk, score, weight in zip(leg, normalized, weights, strict=True):
+                key = (chunk.doc_id, chunk.chunk_index)
+                fused[key] = fused.get(key, 0.0) + score * weight
+                chunks[key] = chunk
+    ranked = sorted(fused, key=lambda key: -fused[key])[: queries[0].limit]
     return [dataclasses.replace(chunks[key], score=fused[key]) for key in ranked]

@@ -116,3 +116,26 @@ def keep_known_ids(ids: Sequence[int], known: Sequence[int]) -> list[int]:
             seen.add(doc_id)
             out.append(doc_id)
     return out
+
+
+# Issue 11: a question in the other language than the documents is also searched translated. A plain
+# chat call (no documents role), so the grounded RAG system prompt above must not be used; the model
+# card's general mode takes any system prompt, and Vikhr follows instructions given there best.
+TRANSLATION_PROMPTS = {
+    "ru": (
+        "You translate search queries into Russian. Translate the user's message into Russian. Keep "
+        "names, numbers and codes. Reply with the translation only, without quotes or explanations."
+    ),
+    "en": (
+        "You translate search queries into English. Translate the user's message into English. Keep "
+        "names, numbers and codes. Reply with the translation only, without quotes or explanations."
+    ),
+}
+
+
+def translation_messages(question: str, target: str) -> list[Message]:
+    """The translation call's messages: [system, user]; `target` is "ru" or "en" (KeyError otherwise)."""
+    return [
+        {"role": "system", "content": TRANSLATION_PROMPTS[target]},
+        {"role": "user", "content": question},
+    ]

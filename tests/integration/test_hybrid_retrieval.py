@@ -138,7 +138,7 @@ async def test_the_migration_adds_the_sparse_vector_and_backfills_existing_chunk
         await store.store_document(doc, [ChunkToStore(0, text, None, "VPN › Errors", vector[0])])
         assert not await backend.has_sparse_vector(SPARSE_VECTOR)
 
-        assert await migrate(ctx) == ["m0002_sparse_bm25", "m0003_file_name_index"]
+        assert await migrate(ctx) == ["m0002_sparse_bm25", "m0003_file_name_index", "m0004_chunk_language"]
 
         assert await backend.has_sparse_vector(SPARSE_VECTOR)
         metadata = await read_metadata(ctx)

@@ -34,6 +34,17 @@ SYSTEM_PROMPT = (
     "documents. Give two answers to each question: one with a list of relevant document identifiers "
     "and the second with the answer to the question itself, using documents with these identifiers."
 )
+# The query-translation call's system prompts (issue 11), also copied on purpose: target → prompt.
+TRANSLATION_PROMPTS = {
+    "ru": (
+        "You translate search queries into Russian. Translate the user's message into Russian. Keep "
+        "names, numbers and codes. Reply with the translation only, without quotes or explanations."
+    ),
+    "en": (
+        "You translate search queries into English. Translate the user's message into English. Keep "
+        "names, numbers and codes. Reply with the translation only, without quotes or explanations."
+    ),
+}
 DEFAULT_MODEL = "Vikhrmodels/Vikhr-Nemo-12B-Instruct-R-21-09-24"
 NO_ANSWER_RU = "Я не нашёл ответа в документах."
 NO_ANSWER_EN = "I could not find the answer in the documents."
@@ -114,6 +125,9 @@ class GroundedLLMServer(LocalHTTPServer):
         self.streams_finished = 0
         # Texts that must never reach the model (another chat's documents): seeing one is a violation.
         self.forbidden: set[str] = set()
+        # Query translations the fake "model" knows: question → its translation. An unknown question
+        # comes back unchanged, as from a model that could not translate it.
+        self.translations: dict[str, str] = {}
         self.requests: list[JSONDict] = []
         self.violations: list[str] = []
         self._kinds: list[str] = []
@@ -144,6 +158,11 @@ class GroundedLLMServer(LocalHTTPServer):
     def pass2_requests(self) -> list[JSONDict]:
         """Requests whose last message is the assistant's doc-id turn (valid or not)."""
         return [r for r, kind in zip(self.requests, self._kinds, strict=True) if kind == "pass2"]
+
+    @property
+    def translation_requests(self) -> list[JSONDict]:
+        """Query-translation calls: a translation system prompt and the question (valid or not)."""
+        return [r for r, kind in zip(self.requests, self._kinds, strict=True) if kind == "translate"]
 
     def fail_next(self, status: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` chat requests with a plain server error (outage tests).
@@ -269,6 +288,13 @@ class GroundedLLMServer(LocalHTTPServer):
     @staticmethod
     def _classify(body: Any) -> str:
         messages = body.get("messages") if isinstance(body, dict) else None
+        if (
+            isinstance(messages, list)
+            and messages
+            and isinstance(messages[0], dict)
+            and messages[0].get("content") in TRANSLATION_PROMPTS.values()
+        ):
+            return "translate"
         if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
             role = messages[-1].get("role")
             if role == "user":
@@ -282,6 +308,8 @@ class GroundedLLMServer(LocalHTTPServer):
     def _answer(self, body: JSONDict) -> str:
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise ProtocolViolationError("model must be a non-empty string")
+        if self._classify(body) == "translate":
+            return self._translation_reply(body)
         if body.get("stream") and self._classify(body) != "pass2":
             raise ProtocolViolationError("pass 1 must not stream: its JSON is parsed whole")
         messages = body.get("messages")
@@ -310,6 +338,18 @@ class GroundedLLMServer(LocalHTTPServer):
         raise ProtocolViolationError(
             f"last message must be user (pass 1) or assistant (pass 2), got {last['role']!r}"
         )
+
+    def _translation_reply(self, body: JSONDict) -> str:
+        """A plain chat call, no documents: exactly [system (a translation prompt), user], greedy."""
+        messages = body["messages"]
+        if len(messages) != 2 or messages[1].get("role") != "user" or messages[0].get("role") != "system":
+            raise ProtocolViolationError(f"a translation call must be [system, user], got {messages!r}")
+        if any(set(m) != {"role", "content"} or not isinstance(m["content"], str) for m in messages):
+            raise ProtocolViolationError("translation messages must have only string role and content")
+        if body.get("temperature") != 0 or body.get("stream") or body.get("response_format"):
+            raise ProtocolViolationError("a translation is one greedy, unstructured, unstreamed completion")
+        question = str(messages[1]["content"])
+        return self.translations.get(question, question)
 
     @staticmethod
     def _check_documents(message: JSONDict) -> list[JSONDict]:

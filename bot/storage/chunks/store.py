@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.domain import DocumentInfo, SearchQuery, SparseVector, StoredChunk, search_text
+from bot.rag.language import detect_language
 from bot.storage.chunks.interface import (
     PENDING,
     READY,
@@ -33,6 +34,7 @@ from bot.storage.chunks.interface import (
 
 _POINT_NAMESPACE = uuid.UUID("6f1c2d4e-8a11-4c55-9b7e-2f0c9d3a7b10")
 _UPSERT_BATCH = 128
+LANGUAGES = ("ru", "en")
 
 
 class QdrantChunkStore:
@@ -117,6 +119,12 @@ class QdrantChunkStore:
     async def count_chunks(self, doc_id: str) -> int:
         return await self._backend.count([Equals("doc_id", doc_id)])
 
+    async def count_languages(self, scopes: Sequence[str]) -> dict[str, int]:
+        """Published chunks per language ("ru", "en") in `scopes`, from the indexed `lang` field
+        (m0004); chunks stored before it are not counted."""
+        where: list[Condition] = [Equals("status", READY), AnyOf("scope", tuple(scopes))]
+        return {lang: await self._backend.count([*where, Equals("lang", lang)]) for lang in LANGUAGES}
+
     async def vectors_by_chunk_hash(
         self, scope: str, doc_ids: Sequence[str]
     ) -> dict[str, tuple[list[float], SparseVector | None]]:
@@ -162,8 +170,14 @@ class QdrantChunkStore:
             "page": chunk.page,
             "section": chunk.section,
             "chunk_hash": chunk_hash(doc.title, chunk.section, chunk.text),
+            "lang": chunk_language(chunk.text),
         }
         return StoredPoint(point_id(doc.doc_id, chunk.index), payload, chunk.vector, chunk.sparse)
+
+
+def chunk_language(text: str) -> str:
+    """ "ru" or "en": the script most of the chunk's letters are written in (the `lang` payload field)."""
+    return detect_language(text)
 
 
 def chunk_hash(title: str, section: str | None, text: str) -> str:
