@@ -128,8 +128,13 @@ def render_answer(
     """
     policy = policy if policy is not None else LinkPolicy()
     blocks: list[Block] = parse_markdown(markdown)
+    memo: dict[int, str] = {}
     pairs = list(
-        zip(render_blocks(blocks, "rich", policy), render_blocks(blocks, "classic", policy), strict=True)
+        zip(
+            render_blocks(blocks, "rich", policy, memo),
+            render_blocks(blocks, "classic", policy, memo),
+            strict=True,
+        )
     )
     if note:
         pairs.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>"))

@@ -198,6 +198,9 @@ class _Builder:
 
 def parse_markdown(markdown: str) -> list[Block]:
     """The model's Markdown as blocks. Linear in the input's length; never raises on any text."""
+    # CommonMark (2.3, insecure characters): NUL becomes U+FFFD. The renderer relies on it: NUL marks a
+    # line break while one rendering of a leaf serves both HTML forms (bot.render.formats).
+    markdown = markdown.replace("\x00", "\ufffd")
     builder = _Builder()
     styles = builder.styles
     value: Any  # pyromark's event payloads: str, int, dict or None
@@ -208,7 +211,7 @@ def parse_markdown(markdown: str) -> list[Block]:
             ((key, value),) = event.items()
             open_inlines = builder.inlines
             if open_inlines is not None and builder.code is None:
-                if key == "Text":
+                if key == "Text" or key == "InlineHtml":  # raw HTML is text the model wrote
                     open_inlines[-1].append(Inline("text", value))
                     continue
                 if key == "Start" and value.__class__ is str and value in _STYLE and len(styles) < MAX_DEPTH:
