@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
-_ANY_TAG_RE = re.compile(r"<[^<>]*>")
+_TAG_RE = re.compile(r"(<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>)")
+# Something visible: a character that is neither whitespace nor inside a tag (our text has no raw <, >).
+_VISIBLE_RE = re.compile(r"(?:^|>)\s*[^<\s]")
 _VOID = frozenset({"br", "hr"})
 
 # Boundaries in order of preference: a blank line, a line end, a space (the cut goes after it).
@@ -36,14 +37,15 @@ def _openers(stack: Stack) -> str:
 
 def _stack_after(html: str, start: int, end: int, stack: Stack) -> Stack:
     """The open tags at `end`, given those open at `start` (void and self-closing tags never open)."""
-    for match in _TAG_RE.finditer(html, start, end):
-        closing, name = match.group(1), match.group(2).lower()
+    open_tags = list(stack)
+    # findall: one C call for all the tags of a message, then a light loop over tuples.
+    for tag, closing, name in _TAG_RE.findall(html, start, end):
         if closing:
-            if stack and stack[-1][0] == name:
-                stack = stack[:-1]
-        elif name not in _VOID and not match.group(0).endswith("/>"):
-            stack = (*stack, (name, match.group(0)))
-    return stack
+            if open_tags and open_tags[-1][0] == name.lower():
+                open_tags.pop()
+        elif name.lower() not in _VOID and not tag.endswith("/>"):
+            open_tags.append((name.lower(), tag))
+    return tuple(open_tags)
 
 
 def _safe_cut(html: str, start: int, end: int) -> int:
@@ -104,11 +106,7 @@ def split_html(html: str, limit: int) -> list[str]:
             end = max(pos + 1, min(end, cut) - excess)
         parts.append(head)
         pos, stack = cut, after
-    return [part for part in parts if _visible(part).strip()]
-
-
-def _visible(html: str) -> str:
-    return _ANY_TAG_RE.sub("", html)
+    return [part for part in parts if _VISIBLE_RE.search(part)]
 
 
 def split_plain(text: str, limit: int) -> list[str]:
