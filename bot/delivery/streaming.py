@@ -17,7 +17,7 @@ import html
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -31,14 +31,14 @@ from aiogram.methods import (
 )
 from aiogram.types import InputRichMessage, LinkPreviewOptions, ReplyParameters
 
-from bot.cpu import run_cpu_within
 from bot.delivery.sender import RichSupport
 from bot.delivery.target import Target
 
 log = logging.getLogger(__name__)
 
-# What a draft shows: the rich HTML and the classic HTML of the text so far.
-DraftRenderer = Callable[[str], tuple[str, str]]
+# What a draft shows: the text so far as rich HTML (True) or classic HTML (False), rendered off the
+# event loop; raises TimeoutError when rendering took too long.
+DraftRenderer = Callable[[str, bool], Awaitable[str]]
 
 # Telegram's draft ids must be non-zero; one counter per process keeps them apart.
 _draft_ids = itertools.count(1)
@@ -71,9 +71,8 @@ class StopSignals:
 class _Throttled:
     """Keeps the newest text and sends it no more often than every `interval_s` seconds."""
 
-    def __init__(self, interval_s: float, render_timeout_s: float) -> None:
+    def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
-        self._render_timeout_s = render_timeout_s
         self._latest: str | None = None
         self._sent_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -128,9 +127,8 @@ class DraftStream(_Throttled):
         *,
         draft_id: int,
         interval_s: float,
-        render_timeout_s: float,
     ) -> None:
-        super().__init__(interval_s, render_timeout_s)
+        super().__init__(interval_s)
         self._bot = bot
         self._target = target
         self._rich = rich
@@ -138,12 +136,11 @@ class DraftStream(_Throttled):
         self.draft_id = draft_id
 
     async def _show(self, text: str) -> None:
-        try:
-            rich_html, classic_html = await run_cpu_within(self._render_timeout_s, self._render, text)
-        except TimeoutError:
-            escaped = html.escape(text, quote=False)
-            rich_html, classic_html = f"<p>{escaped}</p>", escaped
         if self._rich.usable:
+            try:
+                rich_html = await self._render(text, True)
+            except TimeoutError:
+                rich_html = f"<p>{html.escape(text, quote=False)}</p>"
             try:
                 await self._bot(
                     SendRichMessageDraft(
@@ -160,6 +157,10 @@ class DraftStream(_Throttled):
                     self._rich.refused(str(exc))
                 else:
                     raise
+        try:
+            classic_html = await self._render(text, False)
+        except TimeoutError:
+            classic_html = html.escape(text, quote=False)
         await self._bot(
             SendMessageDraft(
                 chat_id=self._target.chat_id,
@@ -175,10 +176,8 @@ class DraftStream(_Throttled):
 class PlaceholderStream(_Throttled):
     """A group's one reply that grows as the answer is written; removed when the final message is sent."""
 
-    def __init__(
-        self, bot: Bot, target: Target, render: DraftRenderer, *, interval_s: float, render_timeout_s: float
-    ) -> None:
-        super().__init__(interval_s, render_timeout_s)
+    def __init__(self, bot: Bot, target: Target, render: DraftRenderer, *, interval_s: float) -> None:
+        super().__init__(interval_s)
         self._bot = bot
         self._target = target
         self._render = render
@@ -188,7 +187,7 @@ class PlaceholderStream(_Throttled):
         # A cut-off preview: the last 3,500 characters' worth would be unreadable; the start is kept.
         preview = text if len(text) <= 3500 else text[:3500] + "…"
         try:
-            _, classic_html = await run_cpu_within(self._render_timeout_s, self._render, preview)
+            classic_html = await self._render(preview, False)
         except TimeoutError:
             classic_html = html.escape(preview, quote=False)
         if len(classic_html) > 4096:
