@@ -28,8 +28,6 @@ from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
 from bot.rag.answering import Answer
 from bot.render.answer import RenderedAnswer, SourceLabels, SourceLine, escaped_answer, render_answer
-from bot.render.document import parse_markdown
-from bot.render.formats import render_blocks
 from bot.render.links import LinkPolicy
 
 log = logging.getLogger(__name__)
@@ -59,15 +57,24 @@ class AnswerTexts:
 
 
 _DRAFT_POLICY = LinkPolicy(enabled=False)
+# A draft is one message: past this many characters it shows the answer's latest part only.
+DRAFT_SOURCE_CHARS = 24_000
 
 
 def _draft_html(text: str, rich: bool) -> str:
-    """A partial answer as rich (or, with `rich` False, classic) HTML: only the form the stream shows.
-    Links stay text until the final message checks them."""
-    blocks = parse_markdown(text)
-    if rich:
-        return "\n".join(render_blocks(blocks, "rich", _DRAFT_POLICY)) or "…"
-    return "\n\n".join(render_blocks(blocks, "classic", _DRAFT_POLICY)) or "…"
+    """A partial answer as one rich (or, with `rich` False, one classic) message's HTML, within
+    Telegram's limits (32,768 / 4,096 characters, 500 blocks): the last part of the rendered text.
+    Links stay text until the final message checks them. Bounded work: at most DRAFT_SOURCE_CHARS of
+    the text (from a paragraph start) are rendered, however long the answer grew."""
+    if len(text) > DRAFT_SOURCE_CHARS:
+        start = len(text) - DRAFT_SOURCE_CHARS
+        paragraph = text.find("\n\n", start)
+        text = text[paragraph + 2 if paragraph != -1 else start :]
+    chunks = render_answer(text, policy=_DRAFT_POLICY).chunks
+    if not chunks:
+        return "…"
+    last = chunks[-1]
+    return last.rich if rich else (last.classic[-1] if last.classic else "…")
 
 
 class AnswerDelivery:

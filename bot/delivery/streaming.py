@@ -76,9 +76,14 @@ class _Throttled:
         self._latest: str | None = None
         self._sent_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._sending = False  # an update is on its way to Telegram
+        self._quiet = False  # Telegram refused an update: no more for this answer
+        self._closed = False  # flushed: the final message is on its way
         self.first_shown_at: float | None = None  # monotonic time the first update was accepted
 
     def offer(self, text: str) -> None:
+        if self._quiet or self._closed:
+            return
         self._latest = text
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -88,14 +93,19 @@ class _Throttled:
             wait = self._sent_at + self._interval_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+                if self._closed:  # flushed meanwhile: the final message is coming
+                    return
             text, self._latest = self._latest, None
             self._sent_at = time.monotonic()
+            self._sending = True
             try:
                 await self._show(text)
             except TelegramAPIError as exc:
                 log.warning("a streamed update was refused: %s", exc)
                 self._failed(exc)
                 return
+            finally:
+                self._sending = False
             if self.first_shown_at is None:
                 self.first_shown_at = time.monotonic()
 
@@ -105,14 +115,20 @@ class _Throttled:
 
     def _failed(self, exc: TelegramAPIError) -> None:
         """After a refusal the stream stays quiet; the final message still comes."""
-        self._interval_s = float("inf")
+        self._quiet = True
+        self._latest = None
 
     async def flush(self) -> None:
-        """Stops sending; waits for an update already under way."""
+        """Stops sending: an update waiting for its turn is dropped, one under way is waited for."""
         self._latest = None
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+        self._closed = True
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._sending:
+            task.cancel()  # only waiting out the interval: the final message must not wait for it
+        # asyncio.wait neither raises the task's error nor swallows a cancellation of this caller.
+        await asyncio.wait([task])
 
 
 class DraftStream(_Throttled):
@@ -166,7 +182,7 @@ class DraftStream(_Throttled):
                 chat_id=self._target.chat_id,
                 draft_id=self.draft_id,
                 message_thread_id=self._target.thread_id,
-                text=classic_html[:4096],
+                text=classic_html,  # one classic message's worth (bot.delivery.service._draft_html)
                 parse_mode="HTML",
                 can_stop=True,
             )

@@ -118,6 +118,30 @@ async def test_stop_closes_the_model_stream_and_keeps_the_partial_answer(
     assert llm_server.violations == []
 
 
+async def test_a_refused_draft_leaves_the_stream_quiet_and_the_answer_comes_at_once(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    llm_server.answer_text = LONG_ANSWER
+    llm_server.tokens_per_s = 40
+    async with start_bot(stream_interval_ms=200):
+        await _add_returns_policy(tg)
+        tg.fail_next(
+            "sendRichMessageDraft",
+            error_code=400,
+            description="Bad Request: RICH_MESSAGE_TOO_LONG",
+            retry_after=None,
+        )
+        _ask(tg, USER_ID, "Какой срок возврата?")
+        # The stream stops after the refusal, and the final answer still comes (it used to wait forever).
+        final = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID)
+        assert "14 дней" in final.visible_text
+        drafts = tg.calls("sendRichMessageDraft", include_failed=True)
+        assert len(drafts) == 1
+        assert drafts[0].failed
+    assert llm_server.violations == []
+
+
 async def test_without_rich_messages_answers_go_out_as_classic_html_and_the_bot_remembers(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
