@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 
 _TAG_RE = re.compile(r"(<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>)")
+_PAIR_RE = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)\b[^<>]*>[^<]*</\1>")
+_VOID_TAG_RE = re.compile(r"<(?:br|hr)\b[^<>]*>|<[^<>]*/>", re.IGNORECASE)
+_PAIR_PASSES = 32  # deeper nesting is left to the loop over tags
 # Something visible: a character that is neither whitespace nor inside a tag (our text has no raw <, >).
 _VISIBLE_RE = re.compile(r"(?:^|>)\s*[^<\s]")
 _VOID = frozenset({"br", "hr"})
@@ -38,8 +41,15 @@ def _openers(stack: Stack) -> str:
 def _stack_after(html: str, start: int, end: int, stack: Stack) -> Stack:
     """The open tags at `end`, given those open at `start` (void and self-closing tags never open)."""
     open_tags = list(stack)
-    # findall: one C call for all the tags of a message, then a light loop over tuples.
-    for tag, closing, name in _TAG_RE.findall(html, start, end):
+    # Innermost pairs (`<b>x</b>`, `<p>…</p>` once emptied) open nothing: C-level passes remove them,
+    # one per nesting level, so the loop below sees only the few tags that matter.
+    segment = _VOID_TAG_RE.sub("", html[start:end])
+    for _ in range(_PAIR_PASSES):
+        reduced = _PAIR_RE.sub("", segment)
+        if len(reduced) == len(segment):
+            break
+        segment = reduced
+    for tag, closing, name in _TAG_RE.findall(segment):
         if closing:
             if open_tags and open_tags[-1][0] == name.lower():
                 open_tags.pop()
