@@ -68,7 +68,8 @@ def _draft_html(text: str, rich: bool) -> str:
     the text (from a paragraph start) are rendered, however long the answer grew."""
     if len(text) > DRAFT_SOURCE_CHARS:
         start = len(text) - DRAFT_SOURCE_CHARS
-        paragraph = text.find("\n\n", start)
+        # From a paragraph start near the window's beginning, else mid-paragraph.
+        paragraph = text.find("\n\n", start, start + 4_000)
         text = text[paragraph + 2 if paragraph != -1 else start :]
     chunks = render_answer(text, policy=_DRAFT_POLICY).chunks
     if not chunks:
