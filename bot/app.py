@@ -409,7 +409,7 @@ async def build_services(
             outbox=outbox,
             outbox_records=outbox_records,
             action_limiter=ActionLimiter(WindowCounter(limits_pool), rate=settings.user_command_rate),
-            delivery=AnswerDelivery(delivery_config(settings), outbox=outbox),
+            delivery=AnswerDelivery(delivery_config(settings), outbox=outbox, cpu=pools.cpu),
             seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
             probes={
                 "redis": connections.ping,

@@ -8,15 +8,18 @@ rich or classic messages and their fallbacks all stay in here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import DeleteEphemeralMessage, DeleteMessage
 from aiogram.types import InlineKeyboardMarkup
 
+from bot.concurrency import WorkPool
 from bot.cpu import run_cpu_within
 from bot.delivery.outbox import Delivery, Outbox
 from bot.delivery.parts import answer_parts, notice_part
@@ -25,11 +28,10 @@ from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
 from bot.rag.answering import Answer
 from bot.render.answer import RenderedAnswer, SourceLabels, SourceLine, escaped_answer, render_answer
-from bot.render.document import parse_markdown
-from bot.render.formats import render_blocks
 from bot.render.links import LinkPolicy
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -54,22 +56,40 @@ class AnswerTexts:
     cut_off: str = ""  # "✂️ The answer was cut off…": pass 2 stopped at max_tokens (issue 12)
 
 
-def _draft_html(text: str) -> tuple[str, str]:
-    """A partial answer's rich and classic HTML; links stay text until the final message checks them."""
-    blocks = parse_markdown(text)
-    policy = LinkPolicy(enabled=False)
-    return "\n".join(render_blocks(blocks, "rich", policy)) or "…", (
-        "\n\n".join(render_blocks(blocks, "classic", policy)) or "…"
-    )
+_DRAFT_POLICY = LinkPolicy(enabled=False)
+# A draft is one message: past this many characters it shows the answer's latest part only.
+DRAFT_SOURCE_CHARS = 24_000
+
+
+def _draft_html(text: str, rich: bool) -> str:
+    """A partial answer as one rich (or, with `rich` False, one classic) message's HTML, within
+    Telegram's limits (32,768 / 4,096 characters, 500 blocks): the last part of the rendered text.
+    Links stay text until the final message checks them. Bounded work: at most DRAFT_SOURCE_CHARS of
+    the text (from a paragraph start) are rendered, however long the answer grew."""
+    if len(text) > DRAFT_SOURCE_CHARS:
+        start = len(text) - DRAFT_SOURCE_CHARS
+        # From a paragraph start near the window's beginning, else mid-paragraph.
+        paragraph = text.find("\n\n", start, start + 4_000)
+        text = text[paragraph + 2 if paragraph != -1 else start :]
+    chunks = render_answer(text, policy=_DRAFT_POLICY).chunks
+    if not chunks:
+        return "…"
+    last = chunks[-1]
+    return last.rich if rich else (last.classic[-1] if last.classic else "…")
 
 
 class AnswerDelivery:
     """Per process: which path works (rich or classic), the stop buttons pressed, the settings."""
 
-    def __init__(self, config: DeliveryConfig | None = None, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, config: DeliveryConfig | None = None, outbox: Outbox | None = None, cpu: WorkPool | None = None
+    ) -> None:
         """With `outbox`, final answers are kept until Telegram accepted them (retried, resumed after a
-        restart); without, they are sent directly (tests, benchmarks)."""
+        restart); without, they are sent directly (tests, benchmarks). `cpu`: the process's pool for
+        pure-Python work (`Pools.cpu`), where drafts and answers are rendered; without it, a thread of
+        asyncio's default executor (up to cores + 4 of them then contend with the loop for the GIL)."""
         self.config = config or DeliveryConfig()
+        self.cpu = cpu
         self.outbox = outbox
         if outbox is not None and outbox.rich is None:
             outbox.rich = RichSupport(enabled=self.config.rich_messages)
@@ -91,18 +111,18 @@ class AnswerDelivery:
     ) -> RenderedAnswer:
         """Rendering in a worker thread; past `render_timeout_s` the text goes out escaped instead."""
         try:
-            return await run_cpu_within(
-                self.config.render_timeout_s,
-                render_answer,
-                markdown,
-                sources,
-                labels,
-                policy=policy,
-                note=note,
+            return await self.run_cpu(
+                functools.partial(render_answer, markdown, sources, labels, policy=policy, note=note)
             )
         except TimeoutError:
             log.warning("rendering a %d-character answer timed out; sending it escaped", len(markdown))
             return escaped_answer(markdown, note)
+
+    async def run_cpu(self, fn: Callable[[], R]) -> R:
+        """`fn()` off the event loop (on `cpu` when given); TimeoutError after `render_timeout_s`."""
+        if self.cpu is not None:
+            return await self.cpu.run(fn, timeout_s=self.config.render_timeout_s)
+        return await run_cpu_within(self.config.render_timeout_s, fn)
 
     async def notice(self, bot: Bot, target: Target, text: str) -> Any:
         """A notice for the asker alone: ephemeral in a group (a normal reply if refused)."""
@@ -152,18 +172,16 @@ class AnswerSession:
                     self._bot,
                     self._target,
                     self._delivery.rich,
-                    _draft_html,
+                    self._render_draft,
                     draft_id=self._draft_id,
                     interval_s=config.stream_interval_s,
-                    render_timeout_s=config.render_timeout_s,
                 )
             else:
                 self._stream = PlaceholderStream(
                     self._bot,
                     self._target,
-                    _draft_html,
+                    self._render_draft,
                     interval_s=config.group_stream_interval_s,
-                    render_timeout_s=config.render_timeout_s,
                 )
             await self._clear_queued()
         if self._stop_event is not None and self._stop_event.is_set():
@@ -171,6 +189,9 @@ class AnswerSession:
         if text.strip():
             self._stream.offer(text)
         return True
+
+    async def _render_draft(self, text: str, rich: bool) -> str:
+        return await self._delivery.run_cpu(functools.partial(_draft_html, text, rich))
 
     async def queued(self) -> None:
         """ "You are in line": once per question, only to the asker; removed when the answer comes."""

@@ -17,7 +17,7 @@ import html
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -31,14 +31,14 @@ from aiogram.methods import (
 )
 from aiogram.types import InputRichMessage, LinkPreviewOptions, ReplyParameters
 
-from bot.cpu import run_cpu_within
 from bot.delivery.sender import RichSupport
 from bot.delivery.target import Target
 
 log = logging.getLogger(__name__)
 
-# What a draft shows: the rich HTML and the classic HTML of the text so far.
-DraftRenderer = Callable[[str], tuple[str, str]]
+# What a draft shows: the text so far as rich HTML (True) or classic HTML (False), rendered off the
+# event loop; raises TimeoutError when rendering took too long.
+DraftRenderer = Callable[[str, bool], Awaitable[str]]
 
 # Telegram's draft ids must be non-zero; one counter per process keeps them apart.
 _draft_ids = itertools.count(1)
@@ -71,15 +71,19 @@ class StopSignals:
 class _Throttled:
     """Keeps the newest text and sends it no more often than every `interval_s` seconds."""
 
-    def __init__(self, interval_s: float, render_timeout_s: float) -> None:
+    def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
-        self._render_timeout_s = render_timeout_s
         self._latest: str | None = None
         self._sent_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._sending = False  # an update is on its way to Telegram
+        self._quiet = False  # Telegram refused an update: no more for this answer
+        self._closed = False  # flushed: the final message is on its way
         self.first_shown_at: float | None = None  # monotonic time the first update was accepted
 
     def offer(self, text: str) -> None:
+        if self._quiet or self._closed:
+            return
         self._latest = text
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -89,14 +93,19 @@ class _Throttled:
             wait = self._sent_at + self._interval_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+                if self._closed:  # flushed meanwhile: the final message is coming
+                    return
             text, self._latest = self._latest, None
             self._sent_at = time.monotonic()
+            self._sending = True
             try:
                 await self._show(text)
             except TelegramAPIError as exc:
                 log.warning("a streamed update was refused: %s", exc)
                 self._failed(exc)
                 return
+            finally:
+                self._sending = False
             if self.first_shown_at is None:
                 self.first_shown_at = time.monotonic()
 
@@ -106,14 +115,20 @@ class _Throttled:
 
     def _failed(self, exc: TelegramAPIError) -> None:
         """After a refusal the stream stays quiet; the final message still comes."""
-        self._interval_s = float("inf")
+        self._quiet = True
+        self._latest = None
 
     async def flush(self) -> None:
-        """Stops sending; waits for an update already under way."""
+        """Stops sending: an update waiting for its turn is dropped, one under way is waited for."""
         self._latest = None
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+        self._closed = True
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._sending:
+            task.cancel()  # only waiting out the interval: the final message must not wait for it
+        # asyncio.wait neither raises the task's error nor swallows a cancellation of this caller.
+        await asyncio.wait([task])
 
 
 class DraftStream(_Throttled):
@@ -128,9 +143,8 @@ class DraftStream(_Throttled):
         *,
         draft_id: int,
         interval_s: float,
-        render_timeout_s: float,
     ) -> None:
-        super().__init__(interval_s, render_timeout_s)
+        super().__init__(interval_s)
         self._bot = bot
         self._target = target
         self._rich = rich
@@ -138,12 +152,11 @@ class DraftStream(_Throttled):
         self.draft_id = draft_id
 
     async def _show(self, text: str) -> None:
-        try:
-            rich_html, classic_html = await run_cpu_within(self._render_timeout_s, self._render, text)
-        except TimeoutError:
-            escaped = html.escape(text, quote=False)
-            rich_html, classic_html = f"<p>{escaped}</p>", escaped
         if self._rich.usable:
+            try:
+                rich_html = await self._render(text, True)
+            except TimeoutError:
+                rich_html = f"<p>{html.escape(text, quote=False)}</p>"
             try:
                 await self._bot(
                     SendRichMessageDraft(
@@ -160,12 +173,16 @@ class DraftStream(_Throttled):
                     self._rich.refused(str(exc))
                 else:
                     raise
+        try:
+            classic_html = await self._render(text, False)
+        except TimeoutError:
+            classic_html = html.escape(text, quote=False)
         await self._bot(
             SendMessageDraft(
                 chat_id=self._target.chat_id,
                 draft_id=self.draft_id,
                 message_thread_id=self._target.thread_id,
-                text=classic_html[:4096],
+                text=classic_html,  # one classic message's worth (bot.delivery.service._draft_html)
                 parse_mode="HTML",
                 can_stop=True,
             )
@@ -175,10 +192,8 @@ class DraftStream(_Throttled):
 class PlaceholderStream(_Throttled):
     """A group's one reply that grows as the answer is written; removed when the final message is sent."""
 
-    def __init__(
-        self, bot: Bot, target: Target, render: DraftRenderer, *, interval_s: float, render_timeout_s: float
-    ) -> None:
-        super().__init__(interval_s, render_timeout_s)
+    def __init__(self, bot: Bot, target: Target, render: DraftRenderer, *, interval_s: float) -> None:
+        super().__init__(interval_s)
         self._bot = bot
         self._target = target
         self._render = render
@@ -188,7 +203,7 @@ class PlaceholderStream(_Throttled):
         # A cut-off preview: the last 3,500 characters' worth would be unreadable; the start is kept.
         preview = text if len(text) <= 3500 else text[:3500] + "…"
         try:
-            _, classic_html = await run_cpu_within(self._render_timeout_s, self._render, preview)
+            classic_html = await self._render(preview, False)
         except TimeoutError:
             classic_html = html.escape(preview, quote=False)
         if len(classic_html) > 4096:

@@ -40,10 +40,18 @@ def _trim_url(url: str) -> str:
     return url
 
 
+# A line break inside a leaf, until the form is known: parse_markdown turns NUL into U+FFFD (as
+# CommonMark says), so rich and classic forms can share one rendering of a leaf's inline runs.
+_BR = "\x00"
+
+
 class _Writer:
-    def __init__(self, form: Form, policy: LinkPolicy) -> None:
+    def __init__(self, form: Form, policy: LinkPolicy, memo: dict[int, str] | None = None) -> None:
         self.form = form
         self.policy = policy
+        self.br = "<br>" if form == "rich" else "\n"
+        # Leaf HTML by id of its inline list, shared by the rich and the classic writer of one tree.
+        self.memo: dict[int, str] = memo if memo is not None else {}
 
     # ---------------------------------------------------------------- inline
 
@@ -52,6 +60,8 @@ class _Writer:
 
     def text(self, text: str) -> str:
         """Plain text run: escaped, with bare addresses made safe links or kept as text."""
+        if ":" not in text:  # no address can be in it: most runs
+            return self.esc(text)
         out: list[str] = []
         pos = 0
         for match in _BARE_URL_RE.finditer(text):
@@ -88,7 +98,7 @@ class _Writer:
                     self.esc(run.text) if self.form == "plain" else f"<code>{self.esc(run.text)}</code>"
                 )
             elif run.kind == "br":
-                out.append("\n" if self.form != "rich" else "<br>")
+                out.append("\n" if self.form == "plain" else _BR)
             elif run.kind == "link":
                 label = self.inlines(run.children)
                 out.append(self.link(run.url, label if label.strip() else None))
@@ -97,21 +107,26 @@ class _Writer:
                 out.append(inner if self.form == "plain" else f"<{run.kind}>{inner}</{run.kind}>")
         return "".join(out)
 
+    def leaf(self, runs: list[Inline]) -> str:
+        """A leaf block's inline runs, rendered once for both HTML forms."""
+        if self.form == "plain":
+            return self.inlines(runs)
+        rendered = self.memo.get(id(runs))
+        if rendered is None:
+            rendered = self.memo[id(runs)] = self.inlines(runs)
+        return rendered.replace(_BR, self.br) if _BR in rendered else rendered
+
     def cell_text(self, block: Block) -> str:
-        return (
-            " ".join(self.inlines(block.inlines).split())
-            if self.form != "rich"
-            else self.inlines(block.inlines)
-        )
+        return " ".join(self.leaf(block.inlines).split()) if self.form != "rich" else self.leaf(block.inlines)
 
     # ---------------------------------------------------------------- blocks
 
     def block(self, block: Block, indent: str = "") -> str:
         kind = block.kind
         if kind == "p":
-            return self.inlines(block.inlines).strip()
+            return self.leaf(block.inlines).strip()
         if kind == "h":
-            inner = self.inlines(block.inlines).strip()
+            inner = self.leaf(block.inlines).strip()
             if self.form == "rich":
                 return f"<h{block.level}>{inner}</h{block.level}>"
             return inner if self.form == "plain" else f"<b>{inner}</b>"
@@ -185,9 +200,15 @@ class _Writer:
         return joiner.join(r for r in rendered if r.strip())
 
 
-def render_blocks(blocks: list[Block], form: Form, policy: LinkPolicy) -> list[str]:
-    """Each top-level block in the given form (one string per block, empty blocks dropped)."""
-    writer = _Writer(form, policy)
+def render_blocks(
+    blocks: list[Block], form: Form, policy: LinkPolicy, memo: dict[int, str] | None = None
+) -> list[str]:
+    """Each top-level block in the given form (one string per block, empty blocks dropped).
+
+    `memo`: pass the same dict when rendering one tree in both HTML forms; each leaf's inline runs are
+    then rendered once (rich and classic differ only in line breaks and block tags).
+    """
+    writer = _Writer(form, policy, memo)
     out: list[str] = []
     for block in blocks:
         text = writer.block(block)

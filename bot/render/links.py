@@ -8,6 +8,7 @@ are shown with their domain, so the reader sees where a link goes before tapping
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ class LinkPolicy:
     def keeps(self, url: str) -> bool:
         if not self.enabled:
             return False
-        scheme = urlsplit(url.strip()).scheme.lower() if "://" in url or ":" in url else ""
+        scheme = _scheme_of(url)
         if scheme == "tg":
             return url in self.bot_made
         if scheme not in ("http", "https") or not domain_of(url):
@@ -61,6 +62,7 @@ class LinkPolicy:
         return cls(allowed=urls_in(contents), enabled=enabled)
 
 
+@functools.lru_cache(maxsize=4096)  # an answer repeats its addresses across forms and parts
 def domain_of(url: str) -> str:
     """The host a link leads to, as the reader should see it ("example.com"); "" if there is none."""
     try:
@@ -68,3 +70,11 @@ def domain_of(url: str) -> str:
     except ValueError:
         return ""
     return host.removeprefix("www.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _scheme_of(url: str) -> str:
+    try:
+        return urlsplit(url.strip()).scheme.lower() if ":" in url else ""
+    except ValueError:
+        return ""

@@ -3,18 +3,26 @@
 Cuts go at the best boundary inside the limit (a blank line, then a line end, then a space, then
 anywhere between two characters) and never inside a tag or an entity such as `&amp;`. Tags open at a
 cut are closed at the end of one part and opened again at the start of the next, so every part is
-valid on its own. One pass over the tokens: linear in the input's length.
+valid on its own. Each cut is found with C-level string searches (`rfind`) within one message's
+window, so the whole split is linear in the input's length.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_TOKEN_RE = re.compile(r"<[^<>]*>|&#?\w+;|\n\n|\n| |[^<&\n ]{1,64}|.", re.DOTALL)
-_TAG_NAME_RE = re.compile(r"</?([a-zA-Z][a-zA-Z0-9-]*)")
+_TAG_RE = re.compile(r"(<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>)")
+_PAIR_RE = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)\b[^<>]*>[^<]*</\1>")
+_VOID_TAG_RE = re.compile(r"<(?:br|hr)\b[^<>]*>|<[^<>]*/>", re.IGNORECASE)
+_PAIR_PASSES = 32  # deeper nesting is left to the loop over tags
+# Something visible: a character that is neither whitespace nor inside a tag (our text has no raw <, >).
+_VISIBLE_RE = re.compile(r"(?:^|>)\s*[^<\s]")
+_VOID = frozenset({"br", "hr"})
 
-_PRIORITY = {"\n\n": 3, "\n": 2, " ": 1}
+# Boundaries in order of preference: a blank line, a line end, a space (the cut goes after it).
+_SEPARATORS = ("\n\n", "\n", " ")
+
+Stack = tuple[tuple[str, str], ...]  # open tags: (name, opening tag)
 
 
 def units(text: str) -> int:
@@ -22,93 +30,93 @@ def units(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-16-le")) >> 1
 
 
-@dataclass
-class _Break:
-    index: int  # cut before tokens[index] of the current part
-    priority: int
-    stack: tuple[tuple[str, str], ...]  # open tags at that point: (name, opening tag)
-
-
-def _closers(stack: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
+def _closers(stack: Stack) -> str:
     return "".join(f"</{name}>" for name, _ in reversed(stack))
 
 
-def _openers(stack: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
+def _openers(stack: Stack) -> str:
     return "".join(tag for _, tag in stack)
+
+
+def _stack_after(html: str, start: int, end: int, stack: Stack) -> Stack:
+    """The open tags at `end`, given those open at `start` (void and self-closing tags never open)."""
+    open_tags = list(stack)
+    # Innermost pairs (`<b>x</b>`, `<p>…</p>` once emptied) open nothing: C-level passes remove them,
+    # one per nesting level, so the loop below sees only the few tags that matter.
+    segment = _VOID_TAG_RE.sub("", html[start:end])
+    for _ in range(_PAIR_PASSES):
+        reduced = _PAIR_RE.sub("", segment)
+        if len(reduced) == len(segment):
+            break
+        segment = reduced
+    for tag, closing, name in _TAG_RE.findall(segment):
+        if closing:
+            if open_tags and open_tags[-1][0] == name.lower():
+                open_tags.pop()
+        elif name.lower() not in _VOID and not tag.endswith("/>"):
+            open_tags.append((name.lower(), tag))
+    return tuple(open_tags)
+
+
+def _safe_cut(html: str, start: int, end: int) -> int:
+    """`end`, moved back so that it falls outside any tag and any entity such as `&amp;`."""
+    lt = html.rfind("<", start, end)
+    if lt > html.rfind(">", start, end):
+        end = lt
+    amp = html.rfind("&", start, end)
+    if amp >= 0 and amp > html.rfind(";", start, end):
+        semi = html.find(";", amp, amp + 12)
+        if semi != -1 and semi >= end and " " not in html[amp:semi]:
+            end = amp
+    return end
+
+
+def _best_cut(html: str, start: int, end: int) -> int:
+    """The best boundary in html[start:end]: after the last blank line, line end or space outside a
+    tag; else the end itself, moved out of a tag or an entity. Always > start when possible."""
+    for separator in _SEPARATORS:
+        at = html.rfind(separator, start, end)
+        while at > start:
+            # A space inside a tag (`<a href="…">`, `<code class="…">`) is not a boundary.
+            if html.rfind("<", start, at) <= html.rfind(">", start, at):
+                return at + len(separator)
+            at = html.rfind(separator, start, html.rfind("<", start, at))
+    cut = _safe_cut(html, start, end)
+    return cut if cut > start else end
 
 
 def split_html(html: str, limit: int) -> list[str]:
     """Well-formed HTML → parts of at most `limit` UTF-16 units each, every part well-formed.
 
     Void tags (`<br>`, `<hr>`) are the only unpaired tags expected. Parts that would hold only
-    whitespace are dropped.
+    whitespace are dropped. Each part costs a few C-level string scans of its own length, so the whole
+    is linear in the input's size.
     """
     if units(html) <= limit:
         return [html] if html.strip() else []
     parts: list[str] = []
-    current: list[str] = []
-    sizes: list[int] = []
-    size = 0
-    stack: list[tuple[str, str]] = []
-    breaks: list[_Break] = []
-
-    def cut() -> None:
-        nonlocal current, sizes, size, breaks
-        usable = [b for b in breaks if b.index > 0]
-        best = max(usable, key=lambda b: (b.priority, b.index)) if usable else None
-        at = best.index if best is not None else len(current)
-        at_stack = best.stack if best is not None else tuple(stack)
-        head = "".join(current[:at]) + _closers(at_stack)
-        if head.strip():
-            parts.append(head)
-        tail = current[at:]
-        tail_sizes = sizes[at:]
-        reopen = _openers(at_stack)
-        current = [reopen, *tail] if reopen else list(tail)
-        sizes = [units(reopen), *tail_sizes] if reopen else list(tail_sizes)
-        shift = at - (1 if reopen else 0)
-        breaks = [_Break(b.index - shift, b.priority, b.stack) for b in breaks if b.index > at]
-        size = sum(sizes)
-
-    stack_t: tuple[tuple[str, str], ...] = ()
-    closing_size = 0  # units needed to close what is open
-    for match in _TOKEN_RE.finditer(html):
-        token = match.group(0)
-        token_size = units(token)
-        is_tag = token[0] == "<" and len(token) > 1
-        after_t = stack_t
-        if is_tag:
-            found = _TAG_NAME_RE.match(token)
-            name = found.group(1).lower() if found else ""
-            if name and not token.endswith("/>") and name not in ("br", "hr"):
-                if token.startswith("</"):
-                    if after_t and after_t[-1][0] == name:
-                        after_t = after_t[:-1]
-                else:
-                    after_t = (*after_t, (name, token))
-            closing_size = units(_closers(after_t))
-        if current and size + token_size + closing_size > limit:
-            cut()
-            while current and size + token_size + closing_size > limit and breaks:
-                cut()
-        if token in _PRIORITY:
-            breaks.append(_Break(len(current) + 1, _PRIORITY[token], after_t))
-        elif not is_tag and token[0] != "&" and current:
-            # Between two words' pieces of a long word: the cut of last resort.
-            breaks.append(_Break(len(current), 0, stack_t))
-        current.append(token)
-        sizes.append(token_size)
-        size += token_size
-        stack_t = after_t
-        stack[:] = after_t
-    tail = "".join(current) + _closers(stack)
-    if tail.strip():
-        parts.append(tail)
-    return [part for part in parts if _visible(part).strip()]
-
-
-def _visible(html: str) -> str:
-    return re.sub(r"<[^<>]*>", "", html)
+    stack: Stack = ()
+    pos = 0
+    total = len(html)
+    while pos < total:
+        openers = _openers(stack)
+        # UTF-16 units are never fewer than characters: only a short enough rest is measured.
+        if len(openers) + total - pos <= limit and units(openers + html[pos:]) <= limit:
+            parts.append(openers + html[pos:])  # the input closes what is open
+            break
+        room = limit - units(openers)
+        end = min(total, pos + room)
+        while True:
+            cut = _best_cut(html, pos, end)
+            after = _stack_after(html, pos, cut, stack)
+            head = openers + html[pos:cut] + _closers(after)
+            excess = units(head) - limit
+            if excess <= 0 or cut - pos <= 1:
+                break
+            end = max(pos + 1, min(end, cut) - excess)
+        parts.append(head)
+        pos, stack = cut, after
+    return [part for part in parts if _VISIBLE_RE.search(part)]
 
 
 def split_plain(text: str, limit: int) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -114,6 +115,30 @@ async def test_stop_closes_the_model_stream_and_keeps_the_partial_answer(
             await asyncio.sleep(0.1)
         assert llm_server.streams_aborted == 1
         assert llm_server.streams_finished == 0
+    assert llm_server.violations == []
+
+
+async def test_a_refused_draft_leaves_the_stream_quiet_and_the_answer_comes_at_once(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    llm_server.answer_text = LONG_ANSWER
+    llm_server.tokens_per_s = 40
+    async with start_bot(stream_interval_ms=200):
+        await _add_returns_policy(tg)
+        tg.fail_next(
+            "sendRichMessageDraft",
+            error_code=400,
+            description="Bad Request: RICH_MESSAGE_TOO_LONG",
+            retry_after=None,
+        )
+        _ask(tg, USER_ID, "Какой срок возврата?")
+        # The stream stops after the refusal, and the final answer still comes (it used to wait forever).
+        final = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID)
+        assert "14 дней" in final.visible_text
+        drafts = tg.calls("sendRichMessageDraft", include_failed=True)
+        assert len(drafts) == 1
+        assert drafts[0].failed
     assert llm_server.violations == []
 
 
@@ -259,16 +284,35 @@ async def test_a_slow_to_render_answer_never_holds_up_another_chat(
 ) -> None:
     tg = telegram_server
     other_chat = 2005
-    # ~60 KB of the bracket shape that froze the old converter, plus nested emphasis: seconds of CPU.
-    # (~30 KB: one rich message; splitting long answers is covered by the renderer's own tests.)
-    llm_server.answer_text = ", ".join(f"*[{i}* {i + 1}]" for i in range(1500)) + " **_" * 1000
-    async with start_bot(stream_interval_ms=200, llm_max_tokens=40_000):  # the whole ~70 KB answer
+    # ~60 KB of the bracket shape that froze the old converter, plus nested emphasis: seconds of CPU
+    # for a regex converter, and two rich messages' worth of text.
+    pairs = 3000
+    llm_server.answer_text = ", ".join(f"*[{i}* {i + 1}]" for i in range(pairs)) + " **_" * 2000
+    async with start_bot(stream_interval_ms=200, llm_max_tokens=40_000):  # the whole ~60 KB answer
         await _add_returns_policy(tg)
-        _ask(tg, USER_ID, "Какой срок возврата?")
+        question = _ask(tg, USER_ID, "Какой срок возврата?")
         await tg.wait_for("sendRichMessageDraft", lambda r: r.chat_id == USER_ID)
         tg.push_message(chat_id=other_chat, user_id=other_chat, text="/start", language_code="ru")
         greeting = await tg.wait_for("sendMessage", lambda r: r.chat_id == other_chat)
         first = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID, timeout=60)
         # /start was answered while the long answer was still being streamed and rendered.
         assert greeting.at < first.at
+        # The whole answer arrives, in order, in rich messages within Telegram's limit: the first
+        # quotes the question, the last carries the sources and the buttons.
+        last = await tg.wait_for(
+            "sendRichMessage", lambda r: r.chat_id == USER_ID and "Источники" in r.visible_text, timeout=60
+        )
+        parts = [r for r in tg.calls("sendRichMessage") if r.chat_id == USER_ID]
+        assert len(parts) >= 2
+        assert parts[0] is first
+        assert parts[-1] is last
+        assert all(len(p.visible_text) <= 32_768 for p in parts)
+        assert first.params["reply_parameters"]["message_id"] == question["message_id"]
+        assert "reply_markup" in last.params
+        assert all("reply_markup" not in p.params for p in parts[:-1])
+        text = "".join(p.visible_text for p in parts)
+        answer = text[: text.index("Источники")]
+        expected = [n for i in range(pairs) for n in (i, i + 1)]
+        assert [int(n) for n in re.findall(r"\d+", answer.split("**_")[0])] == expected
+        assert answer.count("**_") == 2000  # literal: emphasis that never closes stays as written
     assert llm_server.violations == []

@@ -303,6 +303,16 @@ def validate_classic_html(text: str) -> str:
     return visible
 
 
+class _ByteOffset:
+    """A position as Telegram reports it in errors (UTF-8 bytes), computed only when shown."""
+
+    def __init__(self, text: str, index: int) -> None:
+        self._text, self._index = text, index
+
+    def __str__(self) -> str:
+        return str(len(self._text[: self._index].encode()))
+
+
 def _html_to_text(
     text: str,
     *,
@@ -325,7 +335,7 @@ def _html_to_text(
             continue
         out.append(text[pos:start])
         tag = _TAG_RE.match(text, start)
-        offset = len(text[:start].encode())
+        offset = _ByteOffset(text, start)  # measured only for an error message: linear, not per tag
         if tag is None:
             raise TelegramAPIError(
                 400,
