@@ -42,7 +42,8 @@ def test_r01_bracket_matrix_renders_at_once_with_every_bracket() -> None:
     markdown = _case("r01_redos_brackets.md")
     started = time.perf_counter()
     rich, classic, plain = _all_valid(markdown)
-    assert time.perf_counter() - started < 1.0  # took 12 s with the regex converter
+    # A freeze guard, not a speed target (bench.streaming has those): the regex converter took 12 s.
+    assert time.perf_counter() - started < 5.0
     for visible in (rich, classic, plain):
         assert "[[0, 1], [1, 2]," in visible
         assert "[23, 24]]." in visible
@@ -66,13 +67,17 @@ def test_r01_bracket_matrix_renders_at_once_with_every_bracket() -> None:
 def test_bracket_shapes_render_in_time_that_grows_linearly(shape: str) -> None:
     def render_seconds(pairs: int) -> float:
         text = "Матрица: " + ", ".join(shape.format(i=i, j=i + 1) for i in range(pairs))
-        started = time.perf_counter()
-        _all_valid(text)
-        return time.perf_counter() - started
+        best = float("inf")
+        for _ in range(3):  # the best of three: another process's burst on a shared CPU is not ours
+            started = time.perf_counter()
+            _all_valid(text)
+            best = min(best, time.perf_counter() - started)
+        return best
 
     small, large = render_seconds(200), render_seconds(1600)
-    # 8× the pairs: linear is ~8×, the old converter doubled per pair. Generous for a shared CPU.
-    assert large < max(40 * small, 0.5)
+    # A complexity guard, not a speed target (bench.streaming has those): 8× the pairs costs ~8× when
+    # linear, 64× when quadratic, and the old converter doubled per pair.
+    assert large < max(32 * small, 1.0)
 
 
 # ---------------------------------------------------------------- r03: literal tag names in prose
