@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.local_http import LocalHTTPServer
-from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
 # Every benchmark question carries its number, so both servers can tell whose reply or request it is.
 TAG = re.compile(r"\[q(\d+)\]")
@@ -77,7 +77,8 @@ class LoadTelegramServer(FakeTelegramServer):
         elif request.method == "sendChatAction":
             self.typing_calls += 1
         chat_id = request.chat_id
-        if request.method != "sendMessage" or request.failed or chat_id is None:
+        # Answers and notices go as rich messages where Telegram takes them, else as classic ones.
+        if request.method not in ANSWER_METHODS or request.failed or chat_id is None:
             return
         reply = request.params.get("reply_parameters")
         reply_to = reply.get("message_id") if isinstance(reply, dict) else None

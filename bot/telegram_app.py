@@ -26,7 +26,7 @@ from bot.handlers import setup_routers
 from bot.handlers.action_limits import ActionLimits
 from bot.handlers.keyboards import SignedButtons
 from bot.handlers.question_journal import QuestionJournal
-from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, RetryAfterMiddleware
+from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, KeptResponseModels, RetryAfterMiddleware
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.i18n.setup import create_i18n_middleware
 from bot.telemetry.bot_api import TelegramCallMetrics
@@ -67,6 +67,7 @@ def _session(settings: Settings) -> AiohttpSession:
 
 def create_bot(settings: Settings, pacer: ChatPacer) -> Bot:
     session = _session(settings)
+    session.middleware(KeptResponseModels())  # issue 9: aiogram's reply models are built once
     # Outermost first: every attempt, a retry after a 429 too, waits for its own pacing slot, so what
     # Telegram receives stays within the budget even when retries bunch up.
     session.middleware(RetryAfterMiddleware())

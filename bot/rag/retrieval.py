@@ -13,11 +13,17 @@ A question in the other language than some of the scope's documents is also sear
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from bot.concurrency import WorkPool
 from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat, search_text
@@ -35,6 +41,9 @@ _WORD = re.compile(r"\w+")
 CANDIDATES_PER_DOCUMENT = 2
 # Candidates each leg hands to a fusion done here, as Qdrant's prefetch does (SearchQuery.prefetch_limit).
 _PREFETCH = SearchQuery().prefetch_limit
+# Chunks whose BM25 terms the coverage weighting keeps (~1.5 KB each): a question's sparse hits are
+# mostly chunks other questions hit before, and re-deriving them was a sixth of a question's CPU.
+TERMS_CACHE_CHUNKS = 4096
 T = TypeVar("T")
 # A question is also searched translated only when less than this share of the scope's chunks are in
 # its own language. In a base of both languages, the translation pulls up the other language's copy of
@@ -129,6 +138,7 @@ class Retriever:
         self._store = store
         self._config = config
         self._cpu = cpu
+        self._terms = ChunkTerms(sparse, TERMS_CACHE_CHUNKS)
 
     async def retrieve(
         self,
@@ -262,10 +272,50 @@ class Retriever:
         return await self._cpu.run(work, *args)
 
     def _coverage(self, query: SparseVector, hits: Sequence[StoredChunk]) -> list[float]:
-        # The chunks' terms are re-derived from the text they were indexed by (~1 ms a chunk):
-        # the store returns no vectors, and this keeps the fusion independent of the engine.
-        vectors = self._sparse.embed_passages_sync([search_text(c.title, c.section, c.text) for c in hits])
-        return [term_coverage(query, set(v.indices)) for v in vectors]
+        # The chunks' terms are re-derived from the text they were indexed by (~1 ms a chunk, so they
+        # are kept for the chunks hit most): the store returns no vectors, and this keeps the fusion
+        # independent of the engine.
+        terms = self._terms.of([search_text(c.title, c.section, c.text) for c in hits])
+        return [term_coverage(query, set(t.tolist())) for t in terms]
+
+
+class ChunkTerms:
+    """The BM25 term ids of chunk texts, the `capacity` most recently used kept (LRU).
+
+    Keyed by a digest of the text, so an edited chunk is a new key and the texts themselves are not
+    kept. Thread-safe: the CPU pool runs several questions' coverage at once.
+    """
+
+    def __init__(self, sparse: SparseQueryEmbedder, capacity: int) -> None:
+        self._sparse = sparse
+        self._capacity = capacity
+        self._kept: OrderedDict[bytes, npt.NDArray[np.int64]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def of(self, texts: Sequence[str]) -> list[npt.NDArray[np.int64]]:
+        """One array of term ids per text, in order; the missing ones are encoded in one call."""
+        keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts]
+        found: dict[bytes, npt.NDArray[np.int64]] = {}
+        with self._lock:
+            for key in keys:
+                terms = self._kept.get(key)
+                if terms is not None:
+                    self._kept.move_to_end(key)
+                    found[key] = terms
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        if missing:
+            vectors = self._sparse.embed_passages_sync([texts[i] for i in missing])
+            with self._lock:
+                for i, vector in zip(missing, vectors, strict=True):
+                    terms = np.asarray(vector.indices, dtype=np.int64)
+                    found[keys[i]] = terms
+                    self._kept[keys[i]] = terms
+                while len(self._kept) > self._capacity:
+                    self._kept.popitem(last=False)
+        return [found[key] for key in keys]
 
 
 async def _nothing() -> None:

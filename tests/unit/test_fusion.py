@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import SparseVector, StoredChunk
+from bot.embed.sparse import SparseEmbedder
 from bot.rag.fusion import FULL_COVERAGE, FusionInput, dbsf_normalize, fuse_legs, term_coverage
+from bot.rag.retrieval import ChunkTerms
 
 
 def _chunk(doc: str, score: float) -> StoredChunk:
@@ -50,3 +52,17 @@ def test_a_sparse_hit_that_covers_the_question_keeps_its_full_weight() -> None:
     full = fuse_legs(_legs([FULL_COVERAGE, 1.0, 1.0]))
     assert [c.doc_id for c in full] == [c.doc_id for c in fuse_legs(_legs(None))]
     assert [c.score for c in full] == pytest.approx([c.score for c in fuse_legs(_legs(None))])
+
+
+def test_kept_chunk_terms_are_the_ones_bm25_derives_and_the_oldest_go_first(
+    sparse_embedder: SparseEmbedder,
+) -> None:
+    sparse = sparse_embedder
+    texts = ["Возврат товара в течение 14 дней", "Refunds take 14 days", "Гарантия два года"]
+    terms = ChunkTerms(sparse, capacity=2)
+    derived = [sorted(v.indices) for v in sparse.embed_passages_sync(texts)]
+    assert [sorted(t.tolist()) for t in terms.of(texts[:2])] == derived[:2]
+    # Asked again (from the cache) and beside a new text: the same terms, in the order asked.
+    assert [sorted(t.tolist()) for t in terms.of([texts[2], texts[0]])] == [derived[2], derived[0]]
+    assert len(terms) == 2  # the least recently used text ("Refunds…") was dropped
+    assert [sorted(t.tolist()) for t in terms.of([texts[1]])] == [derived[1]]

@@ -16,6 +16,7 @@ so an upsert and the optimizer never interleave.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import threading
@@ -206,7 +207,8 @@ class EdgeCollection:
 
         def optimize() -> None:
             with self._write_lock:
-                self._require().optimize()
+                if self._require().optimize():
+                    _return_freed_heap()
 
         await self._run(optimize)
 
@@ -258,6 +260,16 @@ class EdgeCollection:
             if isinstance(raw_sparse, edge.SparseVector):
                 sparse = SparseVector(list(raw_sparse.indices), [float(x) for x in raw_sparse.values])
         return StoredPoint(str(uuid.UUID(str(point_id))), dict(payload or {}), dense, sparse)
+
+
+def _return_freed_heap() -> None:
+    """Gives the heap an HNSW build freed back to the OS: glibc keeps it in its arenas otherwise (measured
+    at 50k chunks: 60 MB of 166 MB anonymous memory, in 5 ms). Edge allocates with the system malloc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc (musl, macOS): nothing to trim
+    libc.malloc_trim(0)
 
 
 def _load(path: Path) -> edge.EdgeShard:
