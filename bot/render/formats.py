@@ -17,7 +17,7 @@ import html
 import re
 from typing import Literal
 
-from bot.render.document import Block, Inline
+from bot.render.document import Block, Open, Token
 from bot.render.links import LinkPolicy, domain_of
 
 Form = Literal["rich", "classic", "plain"]
@@ -43,6 +43,8 @@ def _trim_url(url: str) -> str:
 # A line break inside a leaf, until the form is known: parse_markdown turns NUL into U+FFFD (as
 # CommonMark says), so rich and classic forms can share one rendering of a leaf's inline runs.
 _BR = "\x00"
+_OPENING = {kind: f"<{kind}>" for kind in ("b", "i", "s")}
+_CLOSING = {kind: f"</{kind}>" for kind in ("b", "i", "s")}
 
 
 class _Writer:
@@ -52,6 +54,7 @@ class _Writer:
         self.br = "<br>" if form == "rich" else "\n"
         # Leaf HTML by id of its inline list, shared by the rich and the classic writer of one tree.
         self.memo: dict[int, str] = memo if memo is not None else {}
+        self.runs: dict[str, str] = {}  # text run → its markup in this form
 
     # ---------------------------------------------------------------- inline
 
@@ -88,26 +91,59 @@ class _Writer:
             return url.replace("://", "[:]//", 1).replace(".", "[.]")
         return f"<code>{self.esc(url)}</code>"
 
-    def inlines(self, runs: list[Inline]) -> str:
+    def inlines(self, tokens: list[Token]) -> str:
+        """A leaf's flat tokens (bot.render.document) as markup, in one pass: neighbouring text
+        pieces are joined into one run first, so an address split by the parser is found whole."""
+        plain = self.form == "plain"
+        # Text runs rendered so far: adversarial answers repeat the same few runs thousands of times.
+        runs = self.runs
         out: list[str] = []
-        for run in runs:
-            if run.kind == "text":
-                out.append(self.text(run.text))
-            elif run.kind == "code":
-                out.append(
-                    self.esc(run.text) if self.form == "plain" else f"<code>{self.esc(run.text)}</code>"
-                )
-            elif run.kind == "br":
-                out.append("\n" if self.form == "plain" else _BR)
-            elif run.kind == "link":
-                label = self.inlines(run.children)
-                out.append(self.link(run.url, label if label.strip() else None))
-            else:
-                inner = self.inlines(run.children)
-                out.append(inner if self.form == "plain" else f"<{run.kind}>{inner}</{run.kind}>")
+        run: list[str] = []
+        # Per open style its closing tag; per open link its Open token above where its label starts.
+        opened: list[str | int | Open] = []
+        for token in tokens:
+            if token.__class__ is str:
+                run.append(token)
+                continue
+            if run:
+                text = run[0] if len(run) == 1 else "".join(run)
+                rendered = runs.get(text)
+                if rendered is None:
+                    rendered = runs[text] = self.text(text)
+                out.append(rendered)
+                run = []
+            if token.__class__ is list:
+                kind = token[0]
+                if kind == "link":
+                    opened.append(len(out))
+                    opened.append(token)
+                elif plain:
+                    opened.append("")
+                else:
+                    out.append(_OPENING[kind])
+                    opened.append(_CLOSING[kind])
+                continue
+            kind = token[0]
+            if kind == "/":
+                closing = opened.pop()
+                if closing.__class__ is str:
+                    if closing:
+                        out.append(closing)
+                    continue
+                start: int = opened.pop()  # type: ignore[assignment]
+                label = "".join(out[start:])
+                del out[start:]
+                out.append(self.link(closing[1], label if label.strip() else None))  # type: ignore[index]
+            elif kind == "code":
+                code = self.esc(token[1])
+                out.append(code if plain else f"<code>{code}</code>")
+            else:  # a hard line break
+                out.append("\n" if plain else _BR)
+        if run:
+            out.append(self.text("".join(run)))
         return "".join(out)
 
-    def leaf(self, runs: list[Inline]) -> str:
+    def leaf(self, runs: list[Token]) -> str:
         """A leaf block's inline runs, rendered once for both HTML forms."""
         if self.form == "plain":
             return self.inlines(runs)
