@@ -40,10 +40,15 @@ def _openers(stack: Stack) -> str:
 
 def _stack_after(html: str, start: int, end: int, stack: Stack) -> Stack:
     """The open tags at `end`, given those open at `start` (void and self-closing tags never open)."""
+    if html.find("<", start, end) == -1:  # plain text (classic parts of a giant block): no tags
+        return stack
     open_tags = list(stack)
     # Innermost pairs (`<b>x</b>`, `<p>…</p>` once emptied) open nothing: C-level passes remove them,
     # one per nesting level, so the loop below sees only the few tags that matter.
-    segment = _VOID_TAG_RE.sub("", html[start:end])
+    segment = html[start:end]
+    lowered = segment.lower()
+    if "/>" in segment or "<br" in lowered or "<hr" in lowered:  # else the pass finds nothing: skip it
+        segment = _VOID_TAG_RE.sub("", segment)
     for _ in range(_PAIR_PASSES):
         reduced = _PAIR_RE.sub("", segment)
         if len(reduced) == len(segment):
