@@ -25,13 +25,17 @@ BlockKind = Literal["p", "h", "ul", "ol", "li", "pre", "quote", "table", "tr", "
 # A leaf's inline content is a flat token list, not a tree: 100 KB of `**_` runs is 22,000 styles, and
 # an object per run plus a recursive pass per level cost 5× the parse itself (issue 10).
 # - `str`: text as the parser gave it (neighbouring pieces are joined when rendered);
-# - `Open`, a list `[kind, url, close]`: a style ("b", "i", "s") or a "link" (`url`) begins; `close` is
-#   the index of its `CLOSE` token, set when the parser ends it;
-# - `CLOSE`, `BREAK` (a hard line break) and `("code", text)`: tuples.
-Open = list[Any]
-Token = str | Open | tuple[str, str]
+# - `(kind, "")`: a style ("b", "i", "s") begins; `("link", url)`: a link begins; `CLOSE`: the latest
+#   open one ends; `("code", text)`: inline code; `BREAK`: a hard line break.
+Token = str | tuple[str, str]
 CLOSE: tuple[str, str] = ("/", "")
 BREAK: tuple[str, str] = ("br", "")
+# A style's start (Emphasis, Strong, Strikethrough): one shared token each.
+_OPENS: dict[object, tuple[str, str]] = {
+    "Emphasis": ("i", ""),
+    "Strong": ("b", ""),
+    "Strikethrough": ("s", ""),
+}
 
 
 @dataclass(slots=True)
@@ -54,7 +58,9 @@ class _Builder:
         self.root = Block("quote")
         self.blocks: list[Block] = [self.root]
         self.inlines: list[Token] | None = None  # the current leaf's tokens
-        self.styles: list[Open | None] = []  # open styles and links; None: too deep, not shown
+        self.styles: list[int] = []  # open styles' and links' token indexes; -1: too deep, not shown
+        # Every shown style as (its leaf's tokens, start index, CLOSE index), for `_literal_intraword`.
+        self.spans: list[tuple[list[Token], int, int]] = []
         self.ignored: list[bool] = []  # per open container: was it flattened?
         self.code: Block | None = None
         self.code_parts: list[str] = []  # joined once at the block's end: `+=` would be quadratic
@@ -79,10 +85,10 @@ class _Builder:
     def _add_inline(self, token: Token) -> None:
         self._ensure_leaf().append(token)
 
-    def _open_style(self, kind: str, url: str = "") -> None:
-        style: Open = [kind, url, 0]
-        self._ensure_leaf().append(style)
-        self.styles.append(style)
+    def _open_style(self, token: tuple[str, str]) -> None:
+        tokens = self._ensure_leaf()
+        self.styles.append(len(tokens))
+        tokens.append(token)
 
     _implicit = False
 
@@ -147,14 +153,14 @@ class _Builder:
         ):
             # Too deep to nest: the text goes on in the enclosing run.
             self._ensure_leaf()
-            self.styles.append(None)
+            self.styles.append(-1)
         elif name in ("Emphasis", "Strong", "Strikethrough"):
-            self._open_style(_STYLE[name])
+            self._open_style(_OPENS[name])
         elif name == "Link":
-            self._open_style("link", tag["Link"]["dest_url"])  # type: ignore[index]
+            self._open_style(("link", tag["Link"]["dest_url"]))  # type: ignore[index]
         elif name == "Image":
             # Images cannot be shown inline; their alt text and address stay as a link.
-            self._open_style("link", tag["Image"]["dest_url"])  # type: ignore[index]
+            self._open_style(("link", tag["Image"]["dest_url"]))  # type: ignore[index]
         else:  # footnotes, metadata and the rest are shown as plain paragraphs
             self._close_implicit()
             self._leaf(Block("p"))
@@ -174,9 +180,10 @@ class _Builder:
             self.code = None
         elif name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image"):
             assert self.inlines is not None
-            style = self.styles.pop()
-            if style is not None:
-                style[2] = len(self.inlines)
+            start = self.styles.pop()
+            if start >= 0:
+                if name in _OPENS:
+                    self.spans.append((self.inlines, start, len(self.inlines)))
                 self.inlines.append(CLOSE)
         elif name == "TableHead":
             self._in_head = False
@@ -196,6 +203,7 @@ def parse_markdown(markdown: str) -> list[Block]:
     markdown = markdown.replace("\x00", "\ufffd")
     builder = _Builder()
     styles = builder.styles
+    spans = builder.spans
     # The open leaf's tokens while not in a code block (builder.inlines unless builder.code), kept in a
     # local: only the general dispatch below changes them.
     tokens: list[Token] | None = None
@@ -212,18 +220,17 @@ def parse_markdown(markdown: str) -> list[Block]:
                     tokens.append(value)
                     continue
                 if value.__class__ is str:
-                    kind = _STYLE.get(value)
-                    if kind is not None:
+                    opening = _OPENS.get(value)
+                    if opening is not None:
                         if key == "End":
-                            closed = styles.pop()
-                            if closed is not None:
-                                closed[2] = len(tokens)
+                            start = styles.pop()
+                            if start >= 0:
+                                spans.append((tokens, start, len(tokens)))
                                 tokens.append(CLOSE)
                             continue
                         if key == "Start" and len(styles) < MAX_DEPTH:
-                            style: Open = [kind, "", 0]
-                            tokens.append(style)
-                            styles.append(style)
+                            styles.append(len(tokens))
+                            tokens.append(opening)
                             continue
             if key == "Text":
                 builder.text(str(value))
@@ -249,44 +256,25 @@ def parse_markdown(markdown: str) -> list[Block]:
         else:  # SoftBreak
             builder.text("\n")
         tokens = builder.inlines if builder.code is None else None
-    blocks = builder.root.children
-    for block in _walk(blocks):
-        if block.inlines:
-            _literal_intraword(block.inlines)
-    return blocks
-
-
-def _walk(blocks: list[Block]) -> list[Block]:
-    out: list[Block] = []
-    stack = list(reversed(blocks))
-    while stack:
-        block = stack.pop()
-        out.append(block)
-        stack.extend(reversed(block.children))
-    return out
+    _literal_intraword(builder.spans)
+    return builder.root.children
 
 
 _DELIMITER = {"i": "*", "b": "**", "s": "~~"}
-_STYLE: dict[object, str] = {"Emphasis": "i", "Strong": "b", "Strikethrough": "s"}
 
 
-def _literal_intraword(tokens: list[Token]) -> None:
+def _literal_intraword(spans: list[tuple[list[Token], int, int]]) -> None:
     """`foo*bar*baz`, `2*3*4`: emphasis glued to a word on its outside was never meant; keep the stars.
 
     `_` never opens inside a word in CommonMark, so any emphasis touching a word outside was made with
-    `*` (or `**`, `~~`). Such a style's Open and CLOSE tokens become its delimiter as text, in place.
+    `*` (or `**`, `~~`). Such a style's start and CLOSE tokens become its delimiter as text, in place.
+    `spans`: (a leaf's tokens, a style's start index, its CLOSE index). A delimiter put back is never a
+    letter, so the order the spans are looked at in does not change the outcome.
     """
-    last = len(tokens) - 1
-    for index, token in enumerate(tokens):
-        if token.__class__ is not list:
-            continue
-        mark = _DELIMITER.get(token[0])
-        if mark is None:  # links keep their form
-            continue
-        close: int = token[2]
-        before = tokens[index - 1] if index else None
-        after = tokens[close + 1] if close < last else None
+    for tokens, start, close in spans:
+        before = tokens[start - 1] if start else None
+        after = tokens[close + 1] if close + 1 < len(tokens) else None
         if (before.__class__ is str and before[-1:].isalnum()) or (
             after.__class__ is str and after[:1].isalnum()
         ):
-            tokens[index] = tokens[close] = mark
+            tokens[start] = tokens[close] = _DELIMITER[tokens[start][0]]

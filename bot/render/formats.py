@@ -17,7 +17,7 @@ import html
 import re
 from typing import Literal
 
-from bot.render.document import Block, Open, Token
+from bot.render.document import Block, Token
 from bot.render.links import LinkPolicy, domain_of
 
 Form = Literal["rich", "classic", "plain"]
@@ -99,10 +99,10 @@ class _Writer:
         runs = self.runs
         out: list[str] = []
         run: list[str] = []
-        # Per open style its closing tag; per open link its Open token above where its label starts.
-        opened: list[str | int | Open] = []
+        # Per open style its closing tag; per open link where its label starts in `out`, and its address.
+        opened: list[str | tuple[int, str]] = []
         for token in tokens:
-            if token.__class__ is str:
+            if isinstance(token, str):
                 run.append(token)
                 continue
             if run:
@@ -112,30 +112,27 @@ class _Writer:
                     rendered = runs[text] = self.text(text)
                 out.append(rendered)
                 run = []
-            if token.__class__ is list:
-                kind = token[0]
-                if kind == "link":
-                    opened.append(len(out))
-                    opened.append(token)
-                elif plain:
+            kind, value = token
+            if kind == "/":
+                closing = opened.pop()
+                if isinstance(closing, str):
+                    if closing:
+                        out.append(closing)
+                    continue
+                start, url = closing
+                label = "".join(out[start:])
+                del out[start:]
+                out.append(self.link(url, label if label.strip() else None))
+            elif kind in _CLOSING:
+                if plain:
                     opened.append("")
                 else:
                     out.append(_OPENING[kind])
                     opened.append(_CLOSING[kind])
-                continue
-            kind = token[0]
-            if kind == "/":
-                closing = opened.pop()
-                if closing.__class__ is str:
-                    if closing:
-                        out.append(closing)
-                    continue
-                start: int = opened.pop()  # type: ignore[assignment]
-                label = "".join(out[start:])
-                del out[start:]
-                out.append(self.link(closing[1], label if label.strip() else None))  # type: ignore[index]
+            elif kind == "link":
+                opened.append((len(out), value))
             elif kind == "code":
-                code = self.esc(token[1])
+                code = self.esc(value)
                 out.append(code if plain else f"<code>{code}</code>")
             else:  # a hard line break
                 out.append("\n" if plain else _BR)
