@@ -25,8 +25,8 @@ BlockKind = Literal["p", "h", "ul", "ol", "li", "pre", "quote", "table", "tr", "
 # A leaf's inline content is a flat token list, not a tree: 100 KB of `**_` runs is 22,000 styles, and
 # an object per run plus a recursive pass per level cost 5× the parse itself (issue 10).
 # - `str`: text as the parser gave it (neighbouring pieces are joined when rendered);
-# - `(kind, "")`: a style ("b", "i", "s") begins; `("link", url)`: a link begins; `CLOSE`: the latest
-#   open one ends; `("code", text)`: inline code; `BREAK`: a hard line break.
+# - `(kind, "")`: a style ("b", "i", "s") begins; `("/", kind)`: it ends; `("link", url)`: a link
+#   begins; `CLOSE`: it ends; `("code", text)`: inline code; `BREAK`: a hard line break.
 Token = str | tuple[str, str]
 CLOSE: tuple[str, str] = ("/", "")
 BREAK: tuple[str, str] = ("br", "")
@@ -36,6 +36,7 @@ _OPENS: dict[object, tuple[str, str]] = {
     "Strong": ("b", ""),
     "Strikethrough": ("s", ""),
 }
+_CLOSES: dict[object, tuple[str, str]] = {name: ("/", kind) for name, (kind, _) in _OPENS.items()}
 
 
 @dataclass(slots=True)
@@ -184,7 +185,7 @@ class _Builder:
             if start >= 0:
                 if name in _OPENS:
                     self.spans.append((self.inlines, start, len(self.inlines)))
-                self.inlines.append(CLOSE)
+                self.inlines.append(_CLOSES.get(name, CLOSE))
         elif name == "TableHead":
             self._in_head = False
             self.blocks.pop()
@@ -226,7 +227,7 @@ def parse_markdown(markdown: str) -> list[Block]:
                             start = styles.pop()
                             if start >= 0:
                                 spans.append((tokens, start, len(tokens)))
-                                tokens.append(CLOSE)
+                                tokens.append(_CLOSES[value])
                             continue
                         if key == "Start" and len(styles) < MAX_DEPTH:
                             styles.append(len(tokens))

