@@ -1,4 +1,4 @@
-"""Model Markdown → a small document tree (blocks and inline runs), parsed by pulldown-cmark.
+"""Model Markdown → a small block tree (each leaf's inline runs a flat token list), by pulldown-cmark.
 
 pulldown-cmark (through pyromark) is a CommonMark parser written in Rust that runs in linear time:
 the bracket, emphasis and tag shapes that made the regex converter backtrack cost it nothing. Raw HTML
