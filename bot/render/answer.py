@@ -74,6 +74,9 @@ class RenderedAnswer:
 
 
 _TAG_RE = re.compile(r"<[^<>]*>")
+# Our attribute-free tags, dropped by plain replaces when there are many (every `<` starts a tag).
+_PLAIN_TAGS = tuple(f"<{end}{name}>" for name in ("b", "i", "s", "u", "code", "p") for end in ("", "/"))
+_MANY_TAGS = 64
 
 
 def html_text(markup: str) -> str:
@@ -82,7 +85,12 @@ def html_text(markup: str) -> str:
     Our HTML escapes every `<`, `>` and `&` of the text (`html.escape(quote=False)`), so outside
     tags only those three entities occur; C-level replaces are enough (and linear).
     """
-    text = _TAG_RE.sub("", markup)
+    text = markup
+    if text.count("<") > _MANY_TAGS:  # e.g. 22,000 `<b>`/`<i>` in 100 KB: C-level replaces first
+        for tag in _PLAIN_TAGS:
+            text = text.replace(tag, "")
+    if "<" in text:
+        text = _TAG_RE.sub("", text)
     if "&" not in text:
         return text
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -1,4 +1,4 @@
-"""Model Markdown → a small document tree (blocks and inline runs), parsed by pulldown-cmark.
+"""Model Markdown → a small block tree (each leaf's inline runs a flat token list), by pulldown-cmark.
 
 pulldown-cmark (through pyromark) is a CommonMark parser written in Rust that runs in linear time:
 the bracket, emphasis and tag shapes that made the regex converter backtrack cost it nothing. Raw HTML
@@ -8,6 +8,7 @@ word), and emphasis that touches a letter or digit on its outside (`foo*bar*baz`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,18 +20,23 @@ MAX_DEPTH = 8
 
 _OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
 
-InlineKind = Literal["text", "b", "i", "s", "code", "link", "br"]
 BlockKind = Literal["p", "h", "ul", "ol", "li", "pre", "quote", "table", "tr", "th", "td", "hr"]
 
-
-@dataclass(slots=True)
-class Inline:
-    """A run of text: plain, styled (b/i/s) around children, inline code, a link, or a line break."""
-
-    kind: InlineKind
-    text: str = ""  # text and code
-    url: str = ""  # link
-    children: list[Inline] = field(default_factory=list)
+# A leaf's inline content is a flat token list, not a tree: 100 KB of `**_` runs is 22,000 styles, and
+# an object per run plus a recursive pass per level cost 5× the parse itself (issue 10).
+# - `str`: text as the parser gave it (neighbouring pieces are joined when rendered);
+# - `(kind, "")`: a style ("b", "i", "s") begins; `("/", kind)`: it ends; `("link", url)`: a link
+#   begins; `CLOSE`: it ends; `("code", text)`: inline code; `BREAK`: a hard line break.
+Token = str | tuple[str, str]
+CLOSE: tuple[str, str] = ("/", "")
+BREAK: tuple[str, str] = ("br", "")
+# A style's start (Emphasis, Strong, Strikethrough): one shared token each.
+_OPENS: dict[object, tuple[str, str]] = {
+    "Emphasis": ("i", ""),
+    "Strong": ("b", ""),
+    "Strikethrough": ("s", ""),
+}
+_CLOSES: dict[object, tuple[str, str]] = {name: ("/", kind) for name, (kind, _) in _OPENS.items()}
 
 
 @dataclass(slots=True)
@@ -38,7 +44,7 @@ class Block:
     """A block: paragraph, heading (`level`), list, item, code, quote, table, row, cell or rule."""
 
     kind: BlockKind
-    inlines: list[Inline] = field(default_factory=list)  # p, h, th, td
+    inlines: list[Token] = field(default_factory=list)  # p, h, th, td: flat inline tokens
     children: list[Block] = field(default_factory=list)  # lists, items, quotes, tables, rows
     level: int = 0  # heading level
     start: int = 1  # first number of an ordered list
@@ -52,8 +58,10 @@ class _Builder:
     def __init__(self) -> None:
         self.root = Block("quote")
         self.blocks: list[Block] = [self.root]
-        self.inlines: list[list[Inline]] | None = None  # open inline containers of the current leaf
-        self.styles: list[Inline] = []
+        self.inlines: list[Token] | None = None  # the current leaf's tokens
+        self.styles: list[int] = []  # open styles' and links' token indexes; -1: too deep, not shown
+        # Every shown style as (its leaf's tokens, start index, CLOSE index), for `_literal_intraword`.
+        self.spans: list[tuple[list[Token], int, int]] = []
         self.ignored: list[bool] = []  # per open container: was it flattened?
         self.code: Block | None = None
         self.code_parts: list[str] = []  # joined once at the block's end: `+=` would be quadratic
@@ -65,9 +73,9 @@ class _Builder:
 
     def _leaf(self, block: Block) -> None:
         self._open_block(block)
-        self.inlines = [block.inlines]
+        self.inlines = block.inlines
 
-    def _ensure_leaf(self) -> list[list[Inline]]:
+    def _ensure_leaf(self) -> list[Token]:
         if self.inlines is None:
             # Inline content outside a leaf (e.g. text directly in a tight list item) gets a paragraph.
             self._leaf(Block("p"))
@@ -75,8 +83,13 @@ class _Builder:
         assert self.inlines is not None
         return self.inlines
 
-    def _add_inline(self, inline: Inline) -> None:
-        self._ensure_leaf()[-1].append(inline)
+    def _add_inline(self, token: Token) -> None:
+        self._ensure_leaf().append(token)
+
+    def _open_style(self, token: tuple[str, str]) -> None:
+        tokens = self._ensure_leaf()
+        self.styles.append(len(tokens))
+        tokens.append(token)
 
     _implicit = False
 
@@ -91,7 +104,7 @@ class _Builder:
             self.code_parts.append(text)
             return
         # Neighbouring runs are merged once, after parsing (`_literal_intraword`): linear, not `+=`.
-        self._ensure_leaf()[-1].append(Inline("text", text))
+        self._ensure_leaf().append(text)
 
     def start(self, tag: object) -> None:
         container_tags = ("List", "Item", "BlockQuote")
@@ -140,30 +153,15 @@ class _Builder:
             name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image") and len(self.styles) >= MAX_DEPTH
         ):
             # Too deep to nest: the text goes on in the enclosing run.
-            inlines = self._ensure_leaf()
-            inlines.append(inlines[-1])
-            self.styles.append(Inline("text"))
+            self._ensure_leaf()
+            self.styles.append(-1)
         elif name in ("Emphasis", "Strong", "Strikethrough"):
-            style = Inline({"Emphasis": "i", "Strong": "b", "Strikethrough": "s"}[name])  # type: ignore[arg-type]
-            self._add_inline(style)
-            assert self.inlines is not None
-            self.inlines.append(style.children)
-            self.styles.append(style)
+            self._open_style(_OPENS[name])
         elif name == "Link":
-            data = tag["Link"]  # type: ignore[index]
-            link = Inline("link", url=data["dest_url"])
-            self._add_inline(link)
-            assert self.inlines is not None
-            self.inlines.append(link.children)
-            self.styles.append(link)
+            self._open_style(("link", tag["Link"]["dest_url"]))  # type: ignore[index]
         elif name == "Image":
-            data = tag["Image"]  # type: ignore[index]
             # Images cannot be shown inline; their alt text and address stay as a link.
-            link = Inline("link", url=data["dest_url"])
-            self._add_inline(link)
-            assert self.inlines is not None
-            self.inlines.append(link.children)
-            self.styles.append(link)
+            self._open_style(("link", tag["Image"]["dest_url"]))  # type: ignore[index]
         else:  # footnotes, metadata and the rest are shown as plain paragraphs
             self._close_implicit()
             self._leaf(Block("p"))
@@ -183,8 +181,11 @@ class _Builder:
             self.code = None
         elif name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image"):
             assert self.inlines is not None
-            self.inlines.pop()
-            self.styles.pop()
+            start = self.styles.pop()
+            if start >= 0:
+                if name in _OPENS:
+                    self.spans.append((self.inlines, start, len(self.inlines)))
+                self.inlines.append(_CLOSES.get(name, CLOSE))
         elif name == "TableHead":
             self._in_head = False
             self.blocks.pop()
@@ -203,113 +204,78 @@ def parse_markdown(markdown: str) -> list[Block]:
     markdown = markdown.replace("\x00", "\ufffd")
     builder = _Builder()
     styles = builder.styles
+    spans = builder.spans
+    # The open leaf's tokens while not in a code block (builder.inlines unless builder.code), kept in a
+    # local: only the general dispatch below changes them.
+    tokens: list[Token] | None = None
+    key: str
     value: Any  # pyromark's event payloads: str, int, dict or None
-    for event in pyromark.events(markdown, options=_OPTIONS):
-        # Fast paths first: text and emphasis are most of the events (22,000 of each in 100 KB of
-        # `**_` runs), so they skip the general dispatch below.
-        if not isinstance(event, str):
-            ((key, value),) = event.items()
-            open_inlines = builder.inlines
-            if open_inlines is not None and builder.code is None:
+    events: Iterator[Any] = pyromark.events(markdown, options=_OPTIONS)  # one-key dicts and names
+    for event in events:
+        if event.__class__ is dict:
+            key, value = event.popitem()  # each event is a one-key dict, made for this loop alone
+            # Fast paths first: text and emphasis are most of the events (22,000 of each in 100 KB of
+            # `**_` runs), so they skip the general dispatch below.
+            if tokens is not None:
                 if key == "Text" or key == "InlineHtml":  # raw HTML is text the model wrote
-                    open_inlines[-1].append(Inline("text", value))
+                    tokens.append(value)
                     continue
-                if key == "Start" and value.__class__ is str and value in _STYLE and len(styles) < MAX_DEPTH:
-                    style = Inline(_STYLE[value])
-                    open_inlines[-1].append(style)
-                    open_inlines.append(style.children)
-                    styles.append(style)
-                    continue
-                if key == "End" and value.__class__ is str and value in _STYLE:
-                    open_inlines.pop()
-                    styles.pop()
-                    continue
-        if isinstance(event, str):  # SoftBreak, HardBreak, Rule
-            if event == "Rule":
-                builder._close_implicit()
-                builder.blocks[-1].children.append(Block("hr"))
-            elif event == "HardBreak":
-                builder._add_inline(Inline("br"))
-            else:
-                builder.text("\n")
-            continue
-        ((key, value),) = event.items()
-        if key == "Text":
-            builder.text(str(value))
-        elif key == "Code":
-            builder._add_inline(Inline("code", str(value)))
-        elif key in ("Html", "InlineHtml"):
-            builder.text(str(value))  # raw HTML is text the model wrote, shown as written
-        elif key == "Start":
-            if value == "TableHead":
-                builder._in_head = True
-            builder.start(value)
-        elif key == "End":
-            builder.end(value)
-        elif key in ("InlineMath", "DisplayMath", "FootnoteReference"):
-            builder.text(str(value))
-        elif key == "TaskListMarker":
-            builder.text("☑ " if value else "☐ ")
-    blocks = builder.root.children
-    for block in _walk(blocks):
-        block.inlines = _literal_intraword(block.inlines)
-    return blocks
-
-
-def _walk(blocks: list[Block]) -> list[Block]:
-    out: list[Block] = []
-    stack = list(reversed(blocks))
-    while stack:
-        block = stack.pop()
-        out.append(block)
-        stack.extend(reversed(block.children))
-    return out
+                if value.__class__ is str:
+                    opening = _OPENS.get(value)
+                    if opening is not None:
+                        if key == "End":
+                            start = styles.pop()
+                            if start >= 0:
+                                spans.append((tokens, start, len(tokens)))
+                                tokens.append(_CLOSES[value])
+                            continue
+                        if key == "Start" and len(styles) < MAX_DEPTH:
+                            styles.append(len(tokens))
+                            tokens.append(opening)
+                            continue
+            if key == "Text":
+                builder.text(str(value))
+            elif key == "Code":
+                builder._add_inline(("code", str(value)))
+            elif key in ("Html", "InlineHtml"):
+                builder.text(str(value))  # raw HTML is text the model wrote, shown as written
+            elif key == "Start":
+                if value == "TableHead":
+                    builder._in_head = True
+                builder.start(value)
+            elif key == "End":
+                builder.end(value)
+            elif key in ("InlineMath", "DisplayMath", "FootnoteReference"):
+                builder.text(str(value))
+            elif key == "TaskListMarker":
+                builder.text("☑ " if value else "☐ ")
+        elif event == "Rule":
+            builder._close_implicit()
+            builder.blocks[-1].children.append(Block("hr"))
+        elif event == "HardBreak":
+            builder._add_inline(BREAK)
+        else:  # SoftBreak
+            builder.text("\n")
+        tokens = builder.inlines if builder.code is None else None
+    _literal_intraword(builder.spans)
+    return builder.root.children
 
 
 _DELIMITER = {"i": "*", "b": "**", "s": "~~"}
-_STYLE: dict[object, InlineKind] = {"Emphasis": "i", "Strong": "b", "Strikethrough": "s"}
 
 
-def _literal_intraword(inlines: list[Inline]) -> list[Inline]:
+def _literal_intraword(spans: list[tuple[list[Token], int, int]]) -> None:
     """`foo*bar*baz`, `2*3*4`: emphasis glued to a word on its outside was never meant; keep the stars.
 
     `_` never opens inside a word in CommonMark, so any emphasis touching a word outside was made with
-    `*` (or `**`, `~~`).
+    `*` (or `**`, `~~`). Such a style's start and CLOSE tokens become its delimiter as text, in place.
+    `spans`: (a leaf's tokens, a style's start index, its CLOSE index). A delimiter put back is never a
+    letter, so the order the spans are looked at in does not change the outcome.
     """
-    out: list[Inline] = []
-    last = len(inlines) - 1
-    for index, inline in enumerate(inlines):
-        kind = inline.kind
-        if kind == "text":
-            out.append(inline)
-            continue
-        if inline.children:
-            inline.children = _literal_intraword(inline.children)
-        mark = _DELIMITER.get(kind)
-        if mark is not None:
-            before = out[-1] if out else None
-            after = inlines[index + 1] if index < last else None
-            if (before is not None and before.kind == "text" and before.text[-1:].isalnum()) or (
-                after is not None and after.kind == "text" and after.text[:1].isalnum()
-            ):
-                out.append(Inline("text", mark))
-                out.extend(inline.children)
-                out.append(Inline("text", mark))
-                continue
-        out.append(inline)
-    # Merge neighbouring text runs (the parser's and the literal marks'), each run joined once.
-    if len(out) < 2:
-        return out
-    merged: list[Inline] = []
-    run: list[str] = []
-    for inline in out:
-        if inline.kind == "text":
-            run.append(inline.text)
-            continue
-        if run:
-            merged.append(Inline("text", "".join(run)))
-            run = []
-        merged.append(inline)
-    if run:
-        merged.append(Inline("text", "".join(run)))
-    return merged
+    for tokens, start, close in spans:
+        before = tokens[start - 1] if start else None
+        after = tokens[close + 1] if close + 1 < len(tokens) else None
+        if (before.__class__ is str and before[-1:].isalnum()) or (
+            after.__class__ is str and after[:1].isalnum()
+        ):
+            tokens[start] = tokens[close] = _DELIMITER[tokens[start][0]]

@@ -17,7 +17,7 @@ import html
 import re
 from typing import Literal
 
-from bot.render.document import Block, Inline
+from bot.render.document import Block, Token
 from bot.render.links import LinkPolicy, domain_of
 
 Form = Literal["rich", "classic", "plain"]
@@ -43,6 +43,38 @@ def _trim_url(url: str) -> str:
 # A line break inside a leaf, until the form is known: parse_markdown turns NUL into U+FFFD (as
 # CommonMark says), so rich and classic forms can share one rendering of a leaf's inline runs.
 _BR = "\x00"
+_OPENING = {kind: f"<{kind}>" for kind in ("b", "i", "s")}
+_CLOSING = {kind: f"</{kind}>" for kind in ("b", "i", "s")}
+
+
+# Styles and line breaks as NUL-led placeholders: NUL is never in the text (parse_markdown turns it into
+# U+FFFD), so a leaf of styled text alone is escaped and tagged by a few C-level passes over one string.
+_PLACEHOLDERS: dict[Token, str] = {
+    **{(kind, ""): f"\x00{kind}" for kind in ("b", "i", "s")},
+    **{("/", kind): f"\x00/{kind}" for kind in ("b", "i", "s")},
+    ("br", ""): "\x00n",
+}
+_TAGS = [(f"\x00{kind}", f"<{kind}>") for kind in ("b", "i", "s")] + [
+    (f"\x00/{kind}", f"</{kind}>") for kind in ("b", "i", "s")
+]
+
+
+def _styled_text(tokens: list[Token]) -> str | None:
+    """HTML of a leaf that holds only text, styles and line breaks, with no `:` (so no address) in
+    its text; None for any other leaf. The same markup the token loop makes (escaping is per
+    character), 10× faster on 100 KB of `**_` runs."""
+    try:
+        joined = "".join(map(_PLACEHOLDERS.get, tokens, tokens))  # type: ignore[arg-type]
+    except TypeError:  # a link or inline code: a tuple left in the join
+        return None
+    if ":" in joined:
+        return None
+    markup = html.escape(joined, quote=False)
+    if "\x00" not in markup:
+        return markup
+    for placeholder, tag in _TAGS:
+        markup = markup.replace(placeholder, tag)
+    return markup.replace("\x00n", _BR)  # last: a NUL left alone is the line-break mark
 
 
 class _Writer:
@@ -52,6 +84,7 @@ class _Writer:
         self.br = "<br>" if form == "rich" else "\n"
         # Leaf HTML by id of its inline list, shared by the rich and the classic writer of one tree.
         self.memo: dict[int, str] = memo if memo is not None else {}
+        self.runs: dict[str, str] = {}  # text run → its markup in this form
 
     # ---------------------------------------------------------------- inline
 
@@ -88,26 +121,60 @@ class _Writer:
             return url.replace("://", "[:]//", 1).replace(".", "[.]")
         return f"<code>{self.esc(url)}</code>"
 
-    def inlines(self, runs: list[Inline]) -> str:
+    def inlines(self, tokens: list[Token]) -> str:
+        """A leaf's flat tokens (bot.render.document) as markup, in one pass: neighbouring text
+        pieces are joined into one run first, so an address split by the parser is found whole."""
+        plain = self.form == "plain"
+        if not plain:
+            fast = _styled_text(tokens)
+            if fast is not None:
+                return fast
+        # Text runs rendered so far: adversarial answers repeat the same few runs thousands of times.
+        runs = self.runs
         out: list[str] = []
-        for run in runs:
-            if run.kind == "text":
-                out.append(self.text(run.text))
-            elif run.kind == "code":
-                out.append(
-                    self.esc(run.text) if self.form == "plain" else f"<code>{self.esc(run.text)}</code>"
-                )
-            elif run.kind == "br":
-                out.append("\n" if self.form == "plain" else _BR)
-            elif run.kind == "link":
-                label = self.inlines(run.children)
-                out.append(self.link(run.url, label if label.strip() else None))
-            else:
-                inner = self.inlines(run.children)
-                out.append(inner if self.form == "plain" else f"<{run.kind}>{inner}</{run.kind}>")
+        run: list[str] = []
+        # Per open style its closing tag; per open link where its label starts in `out`, and its address.
+        opened: list[str | tuple[int, str]] = []
+        for token in tokens:
+            if isinstance(token, str):
+                run.append(token)
+                continue
+            if run:
+                text = run[0] if len(run) == 1 else "".join(run)
+                rendered = runs.get(text)
+                if rendered is None:
+                    rendered = runs[text] = self.text(text)
+                out.append(rendered)
+                run = []
+            kind, value = token
+            if kind == "/":
+                closing = opened.pop()
+                if isinstance(closing, str):
+                    if closing:
+                        out.append(closing)
+                    continue
+                start, url = closing
+                label = "".join(out[start:])
+                del out[start:]
+                out.append(self.link(url, label if label.strip() else None))
+            elif kind in _CLOSING:
+                if plain:
+                    opened.append("")
+                else:
+                    out.append(_OPENING[kind])
+                    opened.append(_CLOSING[kind])
+            elif kind == "link":
+                opened.append((len(out), value))
+            elif kind == "code":
+                code = self.esc(value)
+                out.append(code if plain else f"<code>{code}</code>")
+            else:  # a hard line break
+                out.append("\n" if plain else _BR)
+        if run:
+            out.append(self.text("".join(run)))
         return "".join(out)
 
-    def leaf(self, runs: list[Inline]) -> str:
+    def leaf(self, runs: list[Token]) -> str:
         """A leaf block's inline runs, rendered once for both HTML forms."""
         if self.form == "plain":
             return self.inlines(runs)

@@ -18,6 +18,8 @@ _PAIR_PASSES = 32  # deeper nesting is left to the loop over tags
 # Something visible: a character that is neither whitespace nor inside a tag (our text has no raw <, >).
 _VISIBLE_RE = re.compile(r"(?:^|>)\s*[^<\s]")
 _VOID = frozenset({"br", "hr"})
+# How far before a cut the open tags are remembered (characters): more than any part's closers.
+_RETRY_MARGIN = 1024
 
 # Boundaries in order of preference: a blank line, a line end, a space (the cut goes after it).
 _SEPARATORS = ("\n\n", "\n", " ")
@@ -40,10 +42,15 @@ def _openers(stack: Stack) -> str:
 
 def _stack_after(html: str, start: int, end: int, stack: Stack) -> Stack:
     """The open tags at `end`, given those open at `start` (void and self-closing tags never open)."""
+    if html.find("<", start, end) == -1:  # plain text (classic parts of a giant block): no tags
+        return stack
     open_tags = list(stack)
     # Innermost pairs (`<b>x</b>`, `<p>…</p>` once emptied) open nothing: C-level passes remove them,
     # one per nesting level, so the loop below sees only the few tags that matter.
-    segment = _VOID_TAG_RE.sub("", html[start:end])
+    segment = html[start:end]
+    lowered = segment.lower()
+    if "/>" in segment or "<br" in lowered or "<hr" in lowered:  # else the pass finds nothing: skip it
+        segment = _VOID_TAG_RE.sub("", segment)
     for _ in range(_PAIR_PASSES):
         reduced = _PAIR_RE.sub("", segment)
         if len(reduced) == len(segment):
@@ -106,9 +113,19 @@ def split_html(html: str, limit: int) -> list[str]:
             break
         room = limit - units(openers)
         end = min(total, pos + room)
+        # The open tags at the end of a tag a little before the first cut: when the closers make the
+        # part too long, the next try scans only from there (our HTML's `>` only ever ends a tag).
+        resume, resume_stack = pos, stack
         while True:
             cut = _best_cut(html, pos, end)
-            after = _stack_after(html, pos, cut, stack)
+            if resume == pos:
+                mark = html.rfind(">", pos, max(pos, cut - _RETRY_MARGIN)) + 1
+                if mark > pos:
+                    resume, resume_stack = mark, _stack_after(html, pos, mark, stack)
+            if cut >= resume:
+                after = _stack_after(html, resume, cut, resume_stack)
+            else:
+                after = _stack_after(html, pos, cut, stack)
             head = openers + html[pos:cut] + _closers(after)
             excess = units(head) - limit
             if excess <= 0 or cut - pos <= 1:
