@@ -35,7 +35,8 @@ def start_bot(
             yield settings
         finally:
             stop.set()
-            await asyncio.wait_for(task, 30)
+            # A stop may wait out the grace period for answers in flight, then closes everything else.
+            await asyncio.wait_for(task, settings.shutdown_grace_s + 30)
 
     return start
 
