@@ -31,7 +31,9 @@ def router() -> Router:
         admins: AdminDirectory,
         settings: Settings,
     ) -> None:
-        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
+        if not await admin_or_refuse(
+            message, bot, admins, i18n, upload_refusal(message.chat, with_file=False)
+        ):
             return
         words = (command.args or "").split()
         if not 1 <= len(words) <= 2 or (len(words) == 2 and not words[1].isdigit()):

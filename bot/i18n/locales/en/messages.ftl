@@ -284,3 +284,8 @@ docs-page = { $pages ->
 settings-state-stream-in-groups = Answers shown as they are written
 settings-state-stream-in-groups-on = yes
 settings-state-stream-in-groups-off = no
+
+# breaker: refusals of /upload, /add_url, /add_site sent without a file (nothing to "not save")
+add-refused = Only the bot's administrators can add documents.
+    Your Telegram user ID is <code>{ $user_id }</code>. To become an administrator, ask the bot's owner to add it to the ADMIN_IDS setting.
+add-refused-group = Only this group's administrators can add documents.

@@ -308,3 +308,8 @@ docs-page = { $pages ->
 settings-state-stream-in-groups = Ответ по мере написания
 settings-state-stream-in-groups-on = показывается
 settings-state-stream-in-groups-off = не показывается
+
+# breaker: refusals of /upload, /add_url, /add_site sent without a file (nothing to "not save")
+add-refused = Добавлять документы могут только администраторы бота.
+    Ваш ID в Telegram — <code>{ $user_id }</code>. Чтобы стать администратором, попросите владельца бота добавить этот ID в настройку ADMIN_IDS.
+add-refused-group = Добавлять документы могут только администраторы этой группы.
