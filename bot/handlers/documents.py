@@ -34,7 +34,7 @@ from bot.handlers.keyboards import (
     docs_keyboard,
 )
 from bot.handlers.sending import unchanged_is_fine
-from bot.handlers.upload_jobs import too_large_text
+from bot.handlers.upload_jobs import too_large_text, web_reason
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.ingest.freshness import WebSources
@@ -90,7 +90,7 @@ def router() -> Router:
         try:
             url = check_url(url, allow_private=settings.url_allow_private_networks)
         except WebFetchError as exc:
-            await message.reply(i18n.get("url-refused", reason=html.escape(str(exc))))
+            await message.reply(i18n.get("url-refused", reason=web_reason(i18n.get, exc)))
             return
         await _queue(message, i18n, jobs, name=url, url=url)
 

@@ -1,13 +1,16 @@
-"""First contact of people who are not admins: what they are told, and that they are told something."""
+"""First contact of new users and admins: what they are told, in their own language, and that
+they are told something at all."""
 
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
-from tests.conftest import USER_ID
+from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.support.corpus import RETURNS_MD
 from tests.support.telegram_server import FakeTelegramServer, RecordedRequest
+from tests.support.web_site import serve
 
 pytestmark = pytest.mark.usefixtures("classic_answers")
 
@@ -72,3 +75,26 @@ async def test_start_in_a_group_says_how_to_ask_instead_of_silence(
         reply = await _reply_to(tg, GROUP, _command(tg, GROUP, MEMBER, "/start", chat_type="supergroup"))
         assert "/ask" in reply.visible_text
         assert "Для администраторов группы" not in reply.visible_text  # a member is not shown admin commands
+
+
+async def test_a_russian_admin_reads_why_an_address_failed_in_russian(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    async with serve(web.Application()) as site:  # every path is a 404
+        async with start_bot():
+            scheme = await _reply_to(
+                tg, ADMIN_ID, _command(tg, ADMIN_ID, ADMIN_ID, "/add_url ftp://example.com/a")
+            )
+            assert "только адреса, которые начинаются с http://" in scheme.visible_text
+            private = await _reply_to(tg, ADMIN_ID, _command(tg, ADMIN_ID, ADMIN_ID, f"/add_url {site}/a"))
+            assert "внутренней или служебной сети" in private.visible_text
+            assert "private" not in private.visible_text
+        async with start_bot(url_allow_private_networks=True):
+            _command(tg, ADMIN_ID, ADMIN_ID, f"/add_url {site}/missing")
+            failed = await tg.wait_for(
+                "editMessageText",
+                lambda r: r.chat_id == ADMIN_ID and "Не удалось загрузить" in (r.text or ""),
+            )
+            assert "сайт ответил ошибкой 404" in (failed.text or "")
+            assert "HTTP" not in (failed.text or "")

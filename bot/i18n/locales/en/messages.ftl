@@ -289,3 +289,11 @@ settings-state-stream-in-groups-off = no
 add-refused = Only the bot's administrators can add documents.
     Your Telegram user ID is <code>{ $user_id }</code>. To become an administrator, ask the bot's owner to add it to the ADMIN_IDS setting.
 add-refused-group = Only this group's administrators can add documents.
+
+# breaker: why a web address was refused or not loaded, in the admin's language
+web-reason-not-http = only addresses starting with http:// or https:// can be added
+web-reason-private = { $host } is an address of a private or reserved network
+web-reason-http-status = the site answered with error { $status }
+web-reason-too-large = the page is larger than { $max_mb } MB
+web-reason-unreachable = the site does not answer, or the address has a typo
+web-reason-redirects = too many redirects

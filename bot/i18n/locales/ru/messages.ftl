@@ -313,3 +313,11 @@ settings-state-stream-in-groups-off = не показывается
 add-refused = Добавлять документы могут только администраторы бота.
     Ваш ID в Telegram — <code>{ $user_id }</code>. Чтобы стать администратором, попросите владельца бота добавить этот ID в настройку ADMIN_IDS.
 add-refused-group = Добавлять документы могут только администраторы этой группы.
+
+# breaker: why a web address was refused or not loaded, in the admin's language
+web-reason-not-http = добавить можно только адреса, которые начинаются с http:// или https://
+web-reason-private = { $host } — адрес внутренней или служебной сети
+web-reason-http-status = сайт ответил ошибкой { $status }
+web-reason-too-large = страница больше { $max_mb } МБ
+web-reason-unreachable = сайт не отвечает или в адресе ошибка
+web-reason-redirects = слишком много перенаправлений
