@@ -273,6 +273,9 @@ def document_error_text(t: Translate, exc: DocumentError, name: str) -> str:
     if isinstance(exc, PasswordProtectedError):
         return t("upload-password", name=safe)
     if isinstance(exc, DocumentTooLargeError):
-        return t("upload-content-too-large", name=safe, reason=html.escape(str(exc)))
-    reason = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
-    return t("upload-corrupt", name=safe, reason=html.escape(reason))
+        reason = t("upload-content-too-large-reason", reason=html.escape(str(exc)))
+        return t("upload-content-too-large", name=safe, reason=reason)
+    detail = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
+    # The parsers' reasons are English; a catalogue may use them or say it in its own words.
+    reason = t("upload-corrupt-reason", reason=html.escape(detail))
+    return t("upload-corrupt", name=safe, reason=reason)

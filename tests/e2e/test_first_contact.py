@@ -98,3 +98,19 @@ async def test_a_russian_admin_reads_why_an_address_failed_in_russian(
             )
             assert "сайт ответил ошибкой 404" in (failed.text or "")
             assert "HTTP" not in (failed.text or "")
+
+
+async def test_a_broken_file_is_explained_in_russian_to_a_russian_admin(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer
+) -> None:
+    tg = telegram_server
+    async with start_bot():
+        tg.add_file("f-broken", b"these bytes are not a zip archive", "отчёт.docx")
+        tg.push_message(
+            chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-broken"), language_code="ru"
+        )
+        failed = await tg.wait_for(
+            "editMessageText", lambda r: r.chat_id == ADMIN_ID and "Не удалось открыть" in (r.text or "")
+        )
+        assert "файл повреждён" in (failed.text or "")
+        assert "zip" not in (failed.text or "")  # the parser's English reason stays in the log

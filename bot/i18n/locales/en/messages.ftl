@@ -297,3 +297,7 @@ web-reason-http-status = the site answered with error { $status }
 web-reason-too-large = the page is larger than { $max_mb } MB
 web-reason-unreachable = the site does not answer, or the address has a typo
 web-reason-redirects = too many redirects
+
+# breaker: the parsers' reasons are English, so Russian says it in its own words
+upload-corrupt-reason = { $reason }
+upload-content-too-large-reason = { $reason }
