@@ -153,14 +153,14 @@ smalltalk-goodbye = Goodbye! Come back with any question about the documents.
 smalltalk-ack = 👌 If you have a question about the documents, just ask.
 smalltalk-about = I am a helpdesk bot: I answer questions only from the documents in this chat's knowledge base and list the sources under each answer. Ask in your own words, in Russian or English; /help shows more.
 empty-base = There are no documents in the knowledge base yet, so I have nothing to answer from. An administrator needs to add some first.
-empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT) or use /add_url with a web page address, and I will answer from it.
+empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (a PDF, Word document, presentation, Excel spreadsheet, web page, text file, scan or photo) or use /add_url with a web page address, and I will answer from it.
 empty-base-group-admin = This group's knowledge base is empty, so I have nothing to answer from yet. Send a file with the caption /upload, or use /add_url with a web page address, and I will answer from it.
 
 # --- issue 14: onboarding (/start and /help show the real knowledge base) ---
 kb-topics =
     <b>What you can ask about</b>
     { $topics }
-    For example: “What does “{ $first }” say about …?”
+    For example: “What does ‘{ $first }’ say about …?”
 kb-state =
     <b>Knowledge base</b>: { $count ->
         [one] one document
