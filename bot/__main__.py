@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_bot_token()
         if args.command in ("run", "ask"):
             settings.require_llm_base_url()
-        from bot.domain import LLMUnavailableError
+        from bot.domain import LLMUnavailableError, TelegramUnreachableError
         from bot.storage.migrator import SchemaError
 
         try:
@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_CONFIG
         except LLMUnavailableError as exc:
             print(f"The model at LLM_BASE_URL={settings.llm_base_url} did not answer: {exc}", file=sys.stderr)
+            return 1
+        except TelegramUnreachableError as exc:
+            print(f"Network error: {exc}", file=sys.stderr)
             return 1
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)

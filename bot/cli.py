@@ -216,7 +216,9 @@ async def list_docs(settings: Settings, chat_id: int | None) -> None:
 async def delete_doc(settings: Settings, doc_id: str, chat_id: int | None) -> bool:
     async with open_knowledge_base(settings) as (_, _, ingestion):
         doc = await ingestion.delete(doc_id, scopes_for_chat(chat_id))
-    print(f"Deleted {doc.title} ({doc.chunks} chunks)." if doc else f"No document {doc_id} in that scope.")
+    base = f"chat {chat_id}'s knowledge base" if chat_id is not None else "the shared knowledge base"
+    hint = "" if chat_id is not None else " (a group's own documents need --chat ID)"
+    print(f"Deleted {doc.title} ({doc.chunks} chunks)." if doc else f"No document {doc_id} in {base}{hint}.")
     return doc is not None
 
 

@@ -139,3 +139,7 @@ class WebSource:
     uploaded_by: int | None = None
     uploader_name: str | None = None
     last_error: str | None = None  # why the last check failed (the indexed copy stays)
+
+
+class TelegramUnreachableError(Exception):
+    """The Bot API server could not be reached at start (DNS, refused connection, timeout)."""

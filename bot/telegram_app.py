@@ -10,7 +10,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
@@ -21,6 +21,7 @@ from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.app import Services
 from bot.config import ConfigError, Settings
+from bot.domain import TelegramUnreachableError
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.action_limits import ActionLimits
@@ -46,7 +47,8 @@ async def run_polling(
 async def check_token(settings: Settings) -> None:
     """Asks Telegram who the bot is before anything heavy starts.
 
-    Raises ConfigError (one line naming BOT_TOKEN) when Telegram rejects the token (401).
+    Raises ConfigError (one line naming BOT_TOKEN) when Telegram rejects the token (401), and
+    TelegramUnreachableError (one line naming the server) when the Bot API server cannot be reached.
     """
     session = _session(settings)
     try:
@@ -54,6 +56,12 @@ async def check_token(settings: Settings) -> None:
     except TelegramUnauthorizedError:
         raise ConfigError(
             "BOT_TOKEN was rejected by Telegram (401 Unauthorized): copy the token again from @BotFather"
+        ) from None
+    except TelegramNetworkError as exc:
+        server = settings.telegram_api_url or "https://api.telegram.org"
+        raise TelegramUnreachableError(
+            f"Telegram's Bot API server {server} is not reachable ({exc.message}): check the network"
+            " or TELEGRAM_API_URL"
         ) from None
     finally:
         await session.close()

@@ -38,6 +38,8 @@ def router() -> Router:
         me = await bot.me()
         await bot.send_message(event.chat.id, i18n.get("help-group", bot=f"@{me.username}"))
 
+    # In a group, /start (the menu, or a "start in group" link) gets the group's help, not silence.
+    @r.message(CommandStart(), F.chat.type.in_(GROUP_TYPES))
     @r.message(Command("help"))
     async def help_(
         message: Message,

@@ -72,9 +72,14 @@ async def admin_or_refuse(
     return False
 
 
-def upload_refusal(chat: Chat) -> str:
-    """Who may add documents differs: a group's admins, or the bot's own admins."""
-    return "upload-refused-group" if in_group(chat) else "upload-refused"
+def upload_refusal(chat: Chat, *, with_file: bool = True) -> str:
+    """Who may add documents differs: a group's admins, or the bot's own admins.
+
+    Only a refusal of a file sent along says "the file was not saved": a bare /upload, /add_url or
+    /add_site had no file to lose.
+    """
+    key = "upload-refused" if with_file else "add-refused"
+    return f"{key}-group" if in_group(chat) else key
 
 
 async def admin_press(

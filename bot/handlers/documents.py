@@ -34,7 +34,7 @@ from bot.handlers.keyboards import (
     docs_keyboard,
 )
 from bot.handlers.sending import unchanged_is_fine
-from bot.handlers.upload_jobs import too_large_text
+from bot.handlers.upload_jobs import too_large_text, web_reason
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.ingest.freshness import WebSources
@@ -58,11 +58,12 @@ def router() -> Router:
         jobs: IngestionJobs,
         admins: AdminDirectory,
     ) -> None:
-        # Who may upload is checked first: a non-admin never sees the instructions, only the refusal.
-        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
-            return
         replied = message.reply_to_message
         attachment = _attachment(message) or (_attachment(replied) if replied is not None else None)
+        # Who may upload is checked first: a non-admin never sees the instructions, only the refusal.
+        refusal = upload_refusal(message.chat, with_file=attachment is not None)
+        if not await admin_or_refuse(message, bot, admins, i18n, refusal):
+            return
         if attachment is None:
             await message.reply(i18n.get("upload-usage"))
             return
@@ -78,7 +79,9 @@ def router() -> Router:
         admins: AdminDirectory,
         settings: Settings,
     ) -> None:
-        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
+        if not await admin_or_refuse(
+            message, bot, admins, i18n, upload_refusal(message.chat, with_file=False)
+        ):
             return
         url = (command.args or "").strip()
         if not url:
@@ -87,7 +90,7 @@ def router() -> Router:
         try:
             url = check_url(url, allow_private=settings.url_allow_private_networks)
         except WebFetchError as exc:
-            await message.reply(i18n.get("url-refused", reason=html.escape(str(exc))))
+            await message.reply(i18n.get("url-refused", reason=web_reason(i18n.get, exc)))
             return
         await _queue(message, i18n, jobs, name=url, url=url)
 

@@ -13,12 +13,14 @@ from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyParameters
 from aiogram_i18n import I18nContext
 
+from bot.cpu import run_cpu_within
 from bot.handlers.context import admin_or_refuse, admin_press, in_group, is_chat_admin
 from bot.handlers.keyboards import TakeHandOff, Vote, feedback_keyboard, take_keyboard
 from bot.handlers.sending import unchanged_is_fine
 from bot.helpdesk.admins import AdminDirectory
 from bot.helpdesk.button_signing import ButtonSigner
 from bot.helpdesk.feedback import Escalation, FeedbackService, HandOff
+from bot.render.answer import render_answer
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,16 @@ def in_group_id(chat_id: int) -> bool:
     return chat_id < 0
 
 
+async def _answer_as_read(markdown: str, limit: int = 1500) -> str:
+    """The bot's answer as the asker read it (the model's Markdown applied, not shown as `**`),
+    escaped for HTML and cut to `limit` characters; "—" when there was none."""
+    try:
+        text = "\n".join((await run_cpu_within(2.0, render_answer, markdown)).plain)
+    except TimeoutError:
+        text = markdown
+    return html.escape(text[:limit]) or "—"
+
+
 async def _hand_off(
     bot: Bot,
     escalation: Escalation,
@@ -198,7 +210,7 @@ async def _hand_off(
     asked = escalation.asked
     asker = _user_link(asked.asker_id, asked.asker_name)
     question = html.escape(escalation.question)
-    answer = html.escape(escalation.answer[:1500]) or "—"
+    answer = await _answer_as_read(escalation.answer)
     label = i18n.get("handoff-take")
     posts: list[tuple[int, int]] = []
     if in_group_id(asked.chat_id):

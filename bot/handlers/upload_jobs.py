@@ -30,7 +30,15 @@ from bot.ingest.document import (
 from bot.ingest.freshness import SiteReport
 from bot.ingest.jobs import AlbumOutcome, FetchedFile, FetchError, IngestJob, Stage
 from bot.ingest.pipeline import FileTooLargeError, IngestResult
-from bot.ingest.web import WebFetchError, fetch_page
+from bot.ingest.web import (
+    AddressRefusedError,
+    HTTPStatusError,
+    PageTooLargeError,
+    PageUnreachableError,
+    TooManyRedirectsError,
+    WebFetchError,
+    fetch_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,12 +205,31 @@ def failure_text(t: Translate, job: IngestJob, error: BaseException | None) -> s
     if error is None:
         return t("upload-interrupted", name=name)
     if isinstance(error, FetchError) and job.url is not None:
-        return t("url-fetch-failed", url=name, reason=html.escape(str(error)))
+        return t("url-fetch-failed", url=name, reason=web_reason(t, error))
     if isinstance(error, FetchError):
         return t("upload-download-failed", name=name)
     if isinstance(error, DocumentError):
         return document_error_text(t, error, job.file_name)
     return t("upload-failed", name=name)
+
+
+def web_reason(t: Translate, error: BaseException) -> str:
+    """Why a web address was refused or not loaded, in the admin's language (the exceptions carry
+    English for the logs). Looks through FetchError to the WebFetchError that caused it."""
+    cause = error if isinstance(error, WebFetchError) else error.__cause__
+    if isinstance(cause, HTTPStatusError):
+        return t("web-reason-http-status", status=str(cause.status))
+    if isinstance(cause, PageTooLargeError):
+        return t("web-reason-too-large", max_mb=str(cause.limit // (1024 * 1024)))
+    if isinstance(cause, AddressRefusedError):
+        if cause.host is None:
+            return t("web-reason-not-http")
+        return t("web-reason-private", host=html.escape(cause.host))
+    if isinstance(cause, PageUnreachableError):
+        return t("web-reason-unreachable")
+    if isinstance(cause, TooManyRedirectsError):
+        return t("web-reason-redirects")
+    return html.escape(str(error))
 
 
 def upload_result_text(t: Translate, result: IngestResult) -> str:
@@ -246,6 +273,9 @@ def document_error_text(t: Translate, exc: DocumentError, name: str) -> str:
     if isinstance(exc, PasswordProtectedError):
         return t("upload-password", name=safe)
     if isinstance(exc, DocumentTooLargeError):
-        return t("upload-content-too-large", name=safe, reason=html.escape(str(exc)))
-    reason = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
-    return t("upload-corrupt", name=safe, reason=html.escape(reason))
+        reason = t("upload-content-too-large-reason", reason=html.escape(str(exc)))
+        return t("upload-content-too-large", name=safe, reason=reason)
+    detail = str(exc) if isinstance(exc, CorruptDocumentError) else type(exc).__name__
+    # The parsers' reasons are English; a catalogue may use them or say it in its own words.
+    reason = t("upload-corrupt-reason", reason=html.escape(detail))
+    return t("upload-corrupt", name=safe, reason=reason)

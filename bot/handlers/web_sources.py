@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -12,6 +10,7 @@ from aiogram_i18n import I18nContext
 from bot.config import Settings
 from bot.handlers.context import admin_or_refuse, upload_refusal
 from bot.handlers.documents import _queue
+from bot.handlers.upload_jobs import web_reason
 from bot.helpdesk.admins import AdminDirectory
 from bot.ingest.crawler import DEFAULT_SITE_PAGES, MAX_SITE_PAGES
 from bot.ingest.jobs import IngestionJobs
@@ -31,7 +30,9 @@ def router() -> Router:
         admins: AdminDirectory,
         settings: Settings,
     ) -> None:
-        if not await admin_or_refuse(message, bot, admins, i18n, upload_refusal(message.chat)):
+        if not await admin_or_refuse(
+            message, bot, admins, i18n, upload_refusal(message.chat, with_file=False)
+        ):
             return
         words = (command.args or "").split()
         if not 1 <= len(words) <= 2 or (len(words) == 2 and not words[1].isdigit()):
@@ -44,7 +45,7 @@ def router() -> Router:
         try:
             url = check_url(words[0], allow_private=settings.url_allow_private_networks)
         except WebFetchError as exc:
-            await message.reply(i18n.get("url-refused", reason=html.escape(str(exc))))
+            await message.reply(i18n.get("url-refused", reason=web_reason(i18n.get, exc)))
             return
         await _queue(message, i18n, jobs, name=url, url=url, site_pages=pages)
 

@@ -31,6 +31,23 @@ class HTTPStatusError(WebFetchError):
         self.status = status
 
 
+class AddressRefusedError(WebFetchError):
+    """The address may not be fetched: not http(s) (`host` None), or a private or reserved `host`."""
+
+    def __init__(self, message: str, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+class PageUnreachableError(WebFetchError):
+    """No answer from the server: DNS, refused connection, timeout (str() holds the detail)."""
+
+
+class TooManyRedirectsError(WebFetchError):
+    def __init__(self) -> None:
+        super().__init__("too many redirects")
+
+
 class PageTooLargeError(WebFetchError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the page is larger than {limit // (1024 * 1024)} MB")
@@ -76,7 +93,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
     """The URL, if it is an http(s) address the bot may fetch; raises WebFetchError otherwise."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebFetchError("only http:// and https:// addresses can be added")
+        raise AddressRefusedError("only http:// and https:// addresses can be added")
     if not allow_private:
         try:
             literal = ipaddress.ip_address(parts.hostname)
@@ -84,7 +101,7 @@ def check_url(url: str, *, allow_private: bool) -> str:
             literal = None
         # aiohttp connects to IP literals without asking the resolver, so they are checked here.
         if literal is not None and not literal.is_global:
-            raise WebFetchError(f"{parts.hostname} is a private or reserved address")
+            raise AddressRefusedError(f"{parts.hostname} is a private or reserved address", parts.hostname)
         # Host names are checked by the resolver, at connection time.
     return url.strip()
 
@@ -130,8 +147,8 @@ async def fetch_page(
                     content_type = response.headers.get("Content-Type")
                     return FetchedPage(str(response.url), data, content_type, etag, last_modified)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise WebFetchError(f"could not load the page: {_reason(exc)}") from exc
-        raise WebFetchError("too many redirects")
+                raise PageUnreachableError(f"could not load the page: {_reason(exc)}") from exc
+        raise TooManyRedirectsError()
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

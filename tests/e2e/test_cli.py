@@ -92,7 +92,10 @@ async def test_ingest_a_folder_then_ask_with_json(
     doc_ids = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
     assert len(doc_ids) == 2
     assert (await _cli(tmp_path, env, "docs", "delete", doc_ids[0])).returncode == 0
-    assert (await _cli(tmp_path, env, "docs", "delete", doc_ids[0])).returncode == 1
+    again = await _cli(tmp_path, env, "docs", "delete", doc_ids[0])
+    assert again.returncode == 1
+    assert "--chat ID" in again.stdout  # says where it looked and where else to look, no "scope"
+    assert "scope" not in again.stdout
     assert len((await _cli(tmp_path, env, "docs", "list")).stdout.splitlines()) == 2
 
 

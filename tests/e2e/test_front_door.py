@@ -59,6 +59,23 @@ async def test_a_rejected_token_is_one_line_naming_bot_token(
     assert "rejected" in line
 
 
+async def test_an_unreachable_bot_api_server_is_one_line_naming_it(tmp_path: Path) -> None:
+    # No network to Telegram (or a TELEGRAM_API_URL where nothing listens): not a 40-line traceback.
+    telegram_url = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **_CLEAN,
+        "BOT_TOKEN": BOT_TOKEN,
+        "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "TELEGRAM_API_URL": telegram_url,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+    }
+    result = await _cli(tmp_path, env, "run")
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert telegram_url in line
+    assert "TELEGRAM_API_URL" in line
+
+
 async def test_a_model_server_that_is_down_is_named_at_start_without_blocking_it(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -456,6 +456,7 @@ async def test_feedback_is_stored_exported_and_can_call_a_human(
         assert call.visible_text.startswith("🙋")
         assert "Какой срок возврата?" in call.visible_text
         assert "14 дней" in call.visible_text
+        assert "**" not in call.visible_text  # the answer as the asker read it, not the model's Markdown
         [[take_button]] = call.params["reply_markup"]["inline_keyboard"]
         assert take_button["text"] == "✋ Беру"
         press(USER_ID, Vote.unpack(human["callback_data"]))

@@ -116,7 +116,7 @@ async def test_start_and_help_show_the_real_knowledge_base(harness: Harness, ser
     )
     [user_help] = await harness.send("/help", lang="ru")
     assert "О чём можно спросить</b>\n• Правила возврата" in user_help
-    assert "«Правила возврата»" in user_help
+    assert "„Правила возврата“" in user_help  # nested quotes: „“ inside «»
     [user_start] = await harness.send("/start", lang="ru")
     assert "• Правила возврата" in user_start
     assert "База знаний" not in user_start  # the state is for admins

@@ -153,14 +153,14 @@ smalltalk-goodbye = Goodbye! Come back with any question about the documents.
 smalltalk-ack = 👌 If you have a question about the documents, just ask.
 smalltalk-about = I am a helpdesk bot: I answer questions only from the documents in this chat's knowledge base and list the sources under each answer. Ask in your own words, in Russian or English; /help shows more.
 empty-base = There are no documents in the knowledge base yet, so I have nothing to answer from. An administrator needs to add some first.
-empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or TXT) or use /add_url with a web page address, and I will answer from it.
+empty-base-admin = The knowledge base is empty, so I have nothing to answer from yet. Send me a file (a PDF, Word document, presentation, Excel spreadsheet, web page, text file, scan or photo) or use /add_url with a web page address, and I will answer from it.
 empty-base-group-admin = This group's knowledge base is empty, so I have nothing to answer from yet. Send a file with the caption /upload, or use /add_url with a web page address, and I will answer from it.
 
 # --- issue 14: onboarding (/start and /help show the real knowledge base) ---
 kb-topics =
     <b>What you can ask about</b>
     { $topics }
-    For example: “What does “{ $first }” say about …?”
+    For example: “What does ‘{ $first }’ say about …?”
 kb-state =
     <b>Knowledge base</b>: { $count ->
         [one] one document
@@ -284,3 +284,20 @@ docs-page = { $pages ->
 settings-state-stream-in-groups = Answers shown as they are written
 settings-state-stream-in-groups-on = yes
 settings-state-stream-in-groups-off = no
+
+# breaker: refusals of /upload, /add_url, /add_site sent without a file (nothing to "not save")
+add-refused = Only the bot's administrators can add documents.
+    Your Telegram user ID is <code>{ $user_id }</code>. To become an administrator, ask the bot's owner to add it to the ADMIN_IDS setting.
+add-refused-group = Only this group's administrators can add documents.
+
+# breaker: why a web address was refused or not loaded, in the admin's language
+web-reason-not-http = only addresses starting with http:// or https:// can be added
+web-reason-private = { $host } is an address of a private or reserved network
+web-reason-http-status = the site answered with error { $status }
+web-reason-too-large = the page is larger than { $max_mb } MB
+web-reason-unreachable = the site does not answer, or the address has a typo
+web-reason-redirects = too many redirects
+
+# breaker: the parsers' reasons are English, so Russian says it in its own words
+upload-corrupt-reason = { $reason }
+upload-content-too-large-reason = { $reason }

@@ -159,14 +159,14 @@ smalltalk-goodbye = До свидания! Возвращайтесь с люб�
 smalltalk-ack = 👌 Если появится вопрос по документам — просто спросите.
 smalltalk-about = Я бот-помощник: отвечаю на вопросы только по документам из базы знаний этого чата и под каждым ответом перечисляю источники. Спрашивайте своими словами, по-русски или по-английски; подробнее — /help.
 empty-base = В базе знаний пока нет ни одного документа, поэтому мне не из чего отвечать. Сначала их должен добавить администратор.
-empty-base-admin = База знаний пока пуста, поэтому отвечать мне не из чего. Пришлите мне файл (PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown или TXT) или отправьте /add_url с адресом веб-страницы — и я буду отвечать по нему.
+empty-base-admin = База знаний пока пуста, поэтому отвечать мне не из чего. Пришлите мне файл (PDF, документ Word, презентацию, таблицу Excel, веб-страницу, текстовый файл, скан или фото) или отправьте /add_url с адресом веб-страницы — и я буду отвечать по нему.
 empty-base-group-admin = База знаний этой группы пока пуста, поэтому отвечать мне не из чего. Пришлите файл с подписью /upload или отправьте /add_url с адресом веб-страницы — и я буду отвечать по нему.
 
 # --- issue 14: onboarding (/start and /help show the real knowledge base) ---
 kb-topics =
     <b>О чём можно спросить</b>
     { $topics }
-    Например: «Что говорится в документе «{ $first }» о …?»
+    Например: «Что говорится в документе „{ $first }“ о …?»
 kb-state =
     <b>База знаний</b>: { $count ->
         [one] { $count } документ
@@ -308,3 +308,20 @@ docs-page = { $pages ->
 settings-state-stream-in-groups = Ответ по мере написания
 settings-state-stream-in-groups-on = показывается
 settings-state-stream-in-groups-off = не показывается
+
+# breaker: refusals of /upload, /add_url, /add_site sent without a file (nothing to "not save")
+add-refused = Добавлять документы могут только администраторы бота.
+    Ваш ID в Telegram — <code>{ $user_id }</code>. Чтобы стать администратором, попросите владельца бота добавить этот ID в настройку ADMIN_IDS.
+add-refused-group = Добавлять документы могут только администраторы этой группы.
+
+# breaker: why a web address was refused or not loaded, in the admin's language
+web-reason-not-http = добавить можно только адреса, которые начинаются с http:// или https://
+web-reason-private = { $host } — адрес внутренней или служебной сети
+web-reason-http-status = сайт ответил ошибкой { $status }
+web-reason-too-large = страница больше { $max_mb } МБ
+web-reason-unreachable = сайт не отвечает или в адресе ошибка
+web-reason-redirects = слишком много перенаправлений
+
+# breaker: the parsers' reasons are English, so Russian says it in its own words
+upload-corrupt-reason = файл повреждён или сохранён не в том формате, который указан в его имени
+upload-content-too-large-reason = в нём слишком много страниц, ячеек или вложенных файлов
