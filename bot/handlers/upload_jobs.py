@@ -25,6 +25,7 @@ from bot.ingest.document import (
     DocumentTooLargeError,
     EmptyDocumentError,
     PasswordProtectedError,
+    ScanNeedsOcrError,
     UnsupportedFormatError,
 )
 from bot.ingest.freshness import SiteReport
@@ -268,6 +269,8 @@ def document_error_text(t: Translate, exc: DocumentError, name: str) -> str:
         return too_large_text(t, exc.size, exc.limit)
     if isinstance(exc, UnsupportedFormatError):
         return t("upload-unsupported", name=safe)
+    if isinstance(exc, ScanNeedsOcrError):
+        return t("upload-scan-without-ocr", name=safe)
     if isinstance(exc, EmptyDocumentError):
         return t("upload-empty", name=safe)
     if isinstance(exc, PasswordProtectedError):

@@ -22,6 +22,7 @@ __all__ = [
     "ParseWarning",
     "ParsedDocument",
     "PasswordProtectedError",
+    "ScanNeedsOcrError",
     "Section",
     "UnsupportedFormatError",
     "WarningKind",
@@ -114,6 +115,10 @@ class UnsupportedFormatError(DocumentError):
 
 class EmptyDocumentError(DocumentError):
     pass
+
+
+class ScanNeedsOcrError(EmptyDocumentError):
+    """A scan or photo with no text layer, and text recognition is off or not installed (Tesseract)."""
 
 
 class CorruptDocumentError(DocumentError):

@@ -27,6 +27,7 @@ from bot.ingest.document import (
     ParsedDocument,
     ParseWarning,
     PasswordProtectedError,
+    ScanNeedsOcrError,
     Section,
     UnsupportedFormatError,
     clean_title,
@@ -52,6 +53,7 @@ __all__ = [
     "EmptyDocumentError",
     "ParsedDocument",
     "PasswordProtectedError",
+    "ScanNeedsOcrError",
     "Section",
     "UnsupportedFormatError",
     "parse_document",
@@ -230,6 +232,7 @@ _MIN_TEXT_LAYER_CHARS = 16
 class _OcrOutcome:
     texts: dict[int, str]  # page index → recognised text
     unread: int  # pages without a text layer that OCR could not read
+    no_ocr: bool = False  # OCR is off or not installed, so no page was even tried
 
 
 def _parse_pdf(
@@ -263,10 +266,12 @@ def _parse_pdf(
     sections = [
         Section(text=text, page=number, heading=None) for number, text in enumerate(texts, start=1) if text
     ]
-    if not sections:
-        raise EmptyDocumentError(
+    if not sections and outcome.no_ocr:
+        raise ScanNeedsOcrError(
             f"PDF has {page_count} page(s) but no text layer; it looks scanned (OCR is not available)"
         )
+    if not sections:
+        raise EmptyDocumentError(f"PDF has {page_count} page(s) and no text, not even by OCR")
     warnings = [ParseWarning("ocr_page", len(outcome.texts))] if outcome.texts else []
     warnings += [ParseWarning("page_without_text", outcome.unread)] if outcome.unread else []
     return ParsedDocument(
@@ -284,7 +289,7 @@ def _ocr_pages(
 ) -> _OcrOutcome:
     """Render each page at OCR_DPI (PDFium, under its lock) and read it with Tesseract (outside it)."""
     if ocr is None:
-        return _OcrOutcome({}, len(indexes))
+        return _OcrOutcome({}, len(indexes), no_ocr=True)
     texts: dict[int, str] = {}
     unread = 0
     for done, index in enumerate(indexes, start=1):
@@ -301,7 +306,8 @@ def _ocr_pages(
         try:
             text = normalise(ocr.read(image, OCR_DPI))
         except OcrUnavailableError:
-            return _OcrOutcome(texts, len(indexes) - done + 1 + unread)  # no binary: no later page either
+            # No binary: no later page either.
+            return _OcrOutcome(texts, len(indexes) - done + 1 + unread, no_ocr=not texts)
         except OcrError:
             text = ""  # this page only (a timeout): the rest of the document still counts
             unread += 1

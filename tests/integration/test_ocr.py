@@ -12,7 +12,7 @@ from bot.domain import GLOBAL_SCOPE
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.ingest.chunking import DEFAULT_CHUNK_TOKENS
-from bot.ingest.document import EmptyDocumentError, ParseWarning
+from bot.ingest.document import ParseWarning, ScanNeedsOcrError
 from bot.ingest.ocr import OcrEngine
 from bot.ingest.parsing import parse_document
 from bot.ingest.pipeline import IngestionService
@@ -94,10 +94,10 @@ def test_without_tesseract_a_scan_is_refused_clearly_and_a_mixed_pdf_keeps_its_t
 ) -> None:
     assert not MISSING_TESSERACT.available()
     assert OcrEngine().available()
-    with pytest.raises(EmptyDocumentError, match="no text layer; it looks scanned"):
+    with pytest.raises(ScanNeedsOcrError, match="no text layer; it looks scanned"):
         parse_document(scanned_pdf, "приказ.pdf", ocr=MISSING_TESSERACT)
     png = image_bytes([render_page(PAGE_1, font, DPI)], "PNG", DPI)
-    with pytest.raises(EmptyDocumentError, match="needs OCR"):
+    with pytest.raises(ScanNeedsOcrError, match="needs OCR"):
         parse_document(png, "скан.png", ocr=MISSING_TESSERACT)
     mixed = image_pdf([TEXT_PAGE, render_page(PAGE_2, font, DPI)], font, DPI)
     doc = parse_document(mixed, "mixed.pdf", ocr=MISSING_TESSERACT)
@@ -157,6 +157,6 @@ async def test_without_tesseract_the_ingestion_service_refuses_the_scan(
         max_bytes=10**7,
         ocr=MISSING_TESSERACT,
     )
-    with pytest.raises(EmptyDocumentError):
+    with pytest.raises(ScanNeedsOcrError):
         await ingestion.ingest(scanned_pdf, "приказ.pdf", scope=GLOBAL_SCOPE, uploaded_by=None)
     assert await ingestion.documents([GLOBAL_SCOPE]) == []

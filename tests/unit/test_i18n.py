@@ -7,8 +7,9 @@ import pytest
 from fluent.syntax import FluentParser, ast
 from fluent.syntax.visitor import Visitor
 
-from bot.handlers.upload_jobs import whole_seconds
+from bot.handlers.upload_jobs import document_error_text, whole_seconds
 from bot.i18n.setup import LOCALES, LOCALES_DIR, create_i18n_core
+from bot.ingest.document import EmptyDocumentError, ScanNeedsOcrError
 
 # Words of the code and of search engines that a user or an admin should never read (issue 14).
 JARGON = ("фрагмент", "чанк", "chunk", "scope", "id документа", "indexed", "exists", "индексир", " 0.0 ")
@@ -100,3 +101,20 @@ def test_docs_names_every_kind_in_words(locale: str) -> None:
     kinds = _Selectors("kind")
     kinds.visit(item)
     assert set(KINDS) <= kinds.keys  # none falls back to the code's own word ("markdown", "web")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+async def test_a_scan_without_ocr_and_an_empty_file_are_told_apart(locale: str) -> None:
+    core = create_i18n_core()
+    await core.startup()
+
+    def t(key: str, /, **variables: object) -> str:
+        return core.get(key, locale, **variables)
+
+    scan = document_error_text(t, ScanNeedsOcrError("an image needs OCR, which is off"), "скан.png")
+    empty = document_error_text(t, EmptyDocumentError("file is empty"), "пусто.txt")
+    assert "скан.png" in scan
+    assert "Tesseract" in scan  # what to install, for whoever runs the bot
+    assert "пусто.txt" in empty
+    assert "Tesseract" not in empty
+    assert "OCR" not in empty

@@ -21,6 +21,7 @@ from bot.ingest.parsing import (
     EmptyDocumentError,
     ParsedDocument,
     PasswordProtectedError,
+    ScanNeedsOcrError,
     UnsupportedFormatError,
     parse_document,
 )
@@ -125,8 +126,12 @@ def test_scanned_pdf_without_text_layer_is_reported_as_scanned() -> None:
         pdf.add_page()
         pdf.image(Image.new("RGB", (400, 200), "white"), x=10, y=10, w=190)
 
-    with pytest.raises(EmptyDocumentError, match="scanned"):
+    with pytest.raises(ScanNeedsOcrError, match="scanned"):
+        parse_document(bytes(pdf.output()), "scan.pdf", ocr=None)
+    # With OCR at hand, blank scans are read and found empty: not a scan that needs OCR.
+    with pytest.raises(EmptyDocumentError, match="not even by OCR") as refused:
         parse_document(bytes(pdf.output()), "scan.pdf")
+    assert not isinstance(refused.value, ScanNeedsOcrError)
 
 
 def test_password_protected_pdf_is_rejected(cyrillic_font: Path) -> None:

@@ -18,6 +18,7 @@ from bot.ingest.document import (
     EmptyDocumentError,
     ParsedDocument,
     ParseWarning,
+    ScanNeedsOcrError,
     Section,
     normalise,
     stem,
@@ -44,7 +45,7 @@ def parse_image(
     """The recognised text of every frame; raises EmptyDocumentError when OCR is unavailable
     or finds no text, DocumentTooLargeError for decompression bombs, CorruptDocumentError else."""
     if ocr is None:
-        raise EmptyDocumentError("an image needs OCR, which is turned off")
+        raise ScanNeedsOcrError("an image needs OCR, which is turned off")
     sections = []
     frames = 0
     try:
@@ -56,7 +57,7 @@ def parse_image(
             if on_page is not None:
                 on_page(number, total)
     except OcrUnavailableError as exc:
-        raise EmptyDocumentError(f"an image needs OCR, which is not available here: {exc}") from exc
+        raise ScanNeedsOcrError(f"an image needs OCR, which is not available here: {exc}") from exc
     except OcrError as exc:
         raise CorruptDocumentError(str(exc)) from exc
     if not sections:
