@@ -93,7 +93,7 @@ upload-refused = Only the bot's administrators can add documents. The file was n
     Your Telegram user ID is <code>{ $user_id }</code>. To become an administrator, ask the bot's owner to add it to the ADMIN_IDS setting.
 upload-too-large = This file is { $size_mb } MB, and the limit is { $max_mb } MB. The file was not saved: make it smaller or split it into parts.
 upload-unsupported = I can't read this kind of file ({ $name }). Send a PDF, Word document, PowerPoint presentation, Excel spreadsheet, EPUB, HTML, Markdown or text file, or a PNG, JPEG or TIFF image. The file was not saved.
-upload-empty = I found no text in { $name }: no text layer, and no letters text recognition could read. The file was not saved.
+upload-empty = I found no text in { $name }. The file was not saved.
 upload-scan-without-ocr = { $name } is a scan without a text layer, and text recognition (OCR) is not installed or is turned off on this server. Send a file with text, or ask whoever runs the bot to install Tesseract. The file was not saved.
 upload-corrupt = I could not open { $name }: { $reason }. The file was not saved: check that it opens for you and send it again.
 upload-done =
