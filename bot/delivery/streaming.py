@@ -17,6 +17,7 @@ import html
 import itertools
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,7 +69,7 @@ class StopSignals:
         self._events.pop((chat_id, draft_id), None)
 
 
-class _Throttled:
+class _Throttled(ABC):
     """Keeps the newest text and sends it no more often than every `interval_s` seconds."""
 
     def __init__(self, interval_s: float) -> None:
@@ -109,9 +110,9 @@ class _Throttled:
             if self.first_shown_at is None:
                 self.first_shown_at = time.monotonic()
 
+    @abstractmethod
     async def _show(self, text: str) -> None:
-        # Abstract: DraftStream (private drafts) and PlaceholderStream (group edits) say how text shows.
-        raise NotImplementedError
+        """Shows `text`: DraftStream as a private draft, PlaceholderStream by editing a group reply."""
 
     def _failed(self, exc: TelegramAPIError) -> None:
         """After a refusal the stream stays quiet; the final message still comes."""
