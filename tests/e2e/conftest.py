@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import traceback
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -36,9 +38,23 @@ def start_bot(
         finally:
             stop.set()
             # A stop may wait out the grace period for answers in flight, then closes everything else.
-            await asyncio.wait_for(task, settings.shutdown_grace_s + 30)
+            try:
+                await asyncio.wait_for(asyncio.shield(task), settings.shutdown_grace_s + 30)
+            except TimeoutError:
+                _print_stacks()  # what the stopping bot still waits for, in the failure's captured output
+                task.cancel()
+                raise
 
     return start
+
+
+def _print_stacks() -> None:
+    for pending in asyncio.all_tasks():
+        print(f"--- {pending.get_name()}: {pending.get_coro()}", file=sys.stderr)
+        pending.print_stack(limit=12, file=sys.stderr)
+    for thread_id, frame in sys._current_frames().items():
+        print(f"--- thread {thread_id}", file=sys.stderr)
+        traceback.print_stack(frame, limit=12, file=sys.stderr)
 
 
 @pytest.fixture
