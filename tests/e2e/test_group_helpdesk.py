@@ -333,10 +333,15 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         press(ADMIN_A, SettingChange(name="show_sources", value="off"))
         press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))
         press(ADMIN_A, SettingChange(name="reply_not_found", value="off"))  # a double tap changes nothing
-        # The presses may be handled together: the menu ends up showing both choices.
+        # The presses may be handled together, each editing the menu with the state it read after its own
+        # change: the edit made after both changes shows both choices.
         shown = await tg.wait_for(
             "editMessageText",
-            lambda r: r.int_param("message_id") == menu_id and "✅ stay silent" in (r.text or ""),
+            lambda r: (
+                r.int_param("message_id") == menu_id
+                and "✅ stay silent" in (r.text or "")
+                and "✅ hidden" in (r.text or "")
+            ),
         )
         assert "Sources: shown · ✅ hidden" in shown.visible_text
         assert "No answer found: say so · ✅ stay silent" in shown.visible_text
