@@ -23,6 +23,7 @@ from aiogram import Bot, Dispatcher
 from aiogram_i18n.cores import FluentRuntimeCore
 
 from bot.app import Services, build_services
+from bot.cancellation import cancel_and_wait
 from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers.question_journal import QuestionJournal
@@ -93,9 +94,7 @@ async def serve_bot(
                 await tracker.drain(max(0.0, settings.shutdown_grace_s - spent))
                 # What the grace period did not finish stays journaled and is answered after the restart.
                 await journal.interrupt()
-                for task in recovery:
-                    task.cancel()
-                await asyncio.gather(*recovery, return_exceptions=True)
+                await cancel_and_wait(recovery)
                 await worker.stop()  # an unfinished upload goes back to the queue
 
             dp.startup.register(recover)
@@ -184,10 +183,7 @@ def _start_web_refresher(settings: Settings, services: Services, stack: contextl
 
 
 async def _finish(task: asyncio.Task[Any]) -> None:
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait([task])  # bounded: a swallowed cancel must not hang the stop
 
 
 def _webhook_handler(

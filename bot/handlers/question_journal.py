@@ -10,7 +10,6 @@ original update through the dispatcher again at the next start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.types import Message, TelegramObject, Update
 
+from bot.cancellation import cancel_and_wait
 from bot.delivery.outbox import question_key
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ class QuestionJournal:
     async def interrupt(self) -> None:
         """At shutdown: questions still being answered stay in the journal for the next start."""
         self._closing = True
-        for task in list(self._running):
-            task.cancel()
-        for task in list(self._running):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._running))
 
     async def replay(self, dp: Dispatcher, bot: Bot, **data: Any) -> int:
         """Answers the questions a previous run left unanswered; returns how many it replayed."""

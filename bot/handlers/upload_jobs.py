@@ -17,6 +17,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.methods import EditMessageText, SendMessage
 
+from bot.cancellation import cancel_and_wait
 from bot.delivery.outbox import Delivery, DeliveryFailedError, Outbox, Part
 from bot.handlers.sending import unchanged_is_fine
 from bot.ingest.document import (
@@ -176,11 +177,7 @@ class TelegramProgressReporter:
 
     async def close(self) -> None:
         """At shutdown: summaries still on their way stay in the outbox and go out after the restart."""
-        for task in list(self._finals):
-            task.cancel()
-        for task in list(self._finals):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._finals))
 
     async def _deliver(self, delivery: Delivery) -> None:
         assert self._outbox is not None

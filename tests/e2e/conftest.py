@@ -7,6 +7,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -52,9 +53,24 @@ def _print_stacks() -> None:
     for pending in asyncio.all_tasks():
         print(f"--- {pending.get_name()}: {pending.get_coro()}", file=sys.stderr)
         pending.print_stack(limit=12, file=sys.stderr)
+        for frame in _awaited_frames(pending.get_coro()):  # the whole await chain, not only the top frame
+            print(
+                f"    awaits {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}",
+                file=sys.stderr,
+            )
     for thread_id, frame in sys._current_frames().items():
         print(f"--- thread {thread_id}", file=sys.stderr)
         traceback.print_stack(frame, limit=12, file=sys.stderr)
+
+
+def _awaited_frames(awaitable: object) -> list[Any]:
+    frames = []
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
+    return frames
 
 
 @pytest.fixture
