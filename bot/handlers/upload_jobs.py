@@ -158,8 +158,8 @@ class TelegramProgressReporter:
             found_by=report.discovered_by,
         )
         # A few reasons are enough to act on; the rest are like them.
-        for url, reason in report.failed[:5]:
-            text += "\n" + t("site-page-failed", url=html.escape(url), reason=html.escape(reason))
+        for url, error in report.failed[:5]:
+            text += "\n" + t("site-page-failed", url=html.escape(url), reason=page_reason(t, error))
         await self._final(job, text)
 
     async def _final(self, job: IngestJob, text: str) -> None:
@@ -227,7 +227,18 @@ def web_reason(t: Translate, error: BaseException) -> str:
         return t("web-reason-unreachable")
     if isinstance(cause, TooManyRedirectsError):
         return t("web-reason-redirects")
-    return html.escape(str(error))
+    log.info("web address not loaded: %s", error)  # the English detail stays in the log
+    return t("web-reason-unreadable")
+
+
+def page_reason(t: Translate, error: Exception) -> str:
+    """Why one page of /add_site was not added, in the admin's language (a fetch or a parse failure)."""
+    if isinstance(error, EmptyDocumentError):
+        return t("web-reason-no-text")
+    if isinstance(error, DocumentError):
+        log.info("page not indexed: %s", error)
+        return t("web-reason-unreadable")
+    return web_reason(t, error)
 
 
 def upload_result_text(t: Translate, result: IngestResult) -> str:

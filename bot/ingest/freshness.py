@@ -60,7 +60,8 @@ class SiteReport:
     discovered_by: str = "links"
     indexed: int = 0
     unchanged: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+    # (url, why): a WebFetchError or a DocumentError, put in the admin's words by the handler
+    failed: list[tuple[str, Exception]] = field(default_factory=list)
     disallowed: int = 0  # pages robots.txt kept out
 
 
@@ -121,14 +122,15 @@ class WebSources:
             if progress is not None:
                 await progress("crawling", done, limit)
             if crawled.page is None:
-                report.failed.append((crawled.url, str(crawled.error)))
+                assert crawled.error is not None  # a page is either fetched or has its error
+                report.failed.append((crawled.url, crawled.error))
                 continue
             try:
                 result = await self._ingest(
                     crawled.url, scope, crawled.page, uploaded_by, uploader_name, None
                 )
             except DocumentError as exc:
-                report.failed.append((crawled.url, str(exc)))
+                report.failed.append((crawled.url, exc))
                 continue
             if result.already_indexed:
                 report.unchanged += 1

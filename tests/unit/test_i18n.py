@@ -7,9 +7,10 @@ import pytest
 from fluent.syntax import FluentParser, ast
 from fluent.syntax.visitor import Visitor
 
-from bot.handlers.upload_jobs import document_error_text, whole_seconds
+from bot.handlers.upload_jobs import document_error_text, page_reason, whole_seconds
 from bot.i18n.setup import LOCALES, LOCALES_DIR, create_i18n_core
-from bot.ingest.document import EmptyDocumentError, ScanNeedsOcrError
+from bot.ingest.document import CorruptDocumentError, EmptyDocumentError, ScanNeedsOcrError
+from bot.ingest.web import HTTPStatusError
 
 # Words of the code and of search engines that a user or an admin should never read (issue 14).
 JARGON = ("фрагмент", "чанк", "chunk", "scope", "id документа", "indexed", "exists", "индексир", " 0.0 ")
@@ -118,3 +119,13 @@ async def test_a_scan_without_ocr_and_an_empty_file_are_told_apart(locale: str) 
     assert "пусто.txt" in empty
     assert "Tesseract" not in empty
     assert "OCR" not in empty
+
+
+async def test_site_page_failures_are_told_in_the_admins_language() -> None:
+    core = create_i18n_core()
+    await core.startup()
+    failures: list[Exception] = [HTTPStatusError(404), EmptyDocumentError("-"), CorruptDocumentError("-")]
+    ru = [page_reason(lambda key, **kw: core.get(key, "ru", **kw), error) for error in failures]
+    en = [page_reason(lambda key, **kw: core.get(key, "en", **kw), error) for error in failures]
+    assert ru == ["сайт ответил ошибкой 404", "на странице нет текста", "страницу не удалось прочитать"]
+    assert en == ["the site answered with error 404", "the page has no text", "the page could not be read"]

@@ -298,6 +298,8 @@ web-reason-http-status = the site answered with error { $status }
 web-reason-too-large = the page is larger than { $max_mb } MB
 web-reason-unreachable = the site does not answer, or the address has a typo
 web-reason-redirects = too many redirects
+web-reason-no-text = the page has no text
+web-reason-unreadable = the page could not be read
 
 # breaker: the parsers' reasons are English, so Russian says it in its own words
 upload-corrupt-reason = { $reason }

@@ -322,6 +322,8 @@ web-reason-http-status = сайт ответил ошибкой { $status }
 web-reason-too-large = страница больше { $max_mb } МБ
 web-reason-unreachable = сайт не отвечает или в адресе ошибка
 web-reason-redirects = слишком много перенаправлений
+web-reason-no-text = на странице нет текста
+web-reason-unreadable = страницу не удалось прочитать
 
 # breaker: the parsers' reasons are English, so Russian says it in its own words
 upload-corrupt-reason = файл повреждён или сохранён не в том формате, который указан в его имени
