@@ -24,7 +24,8 @@ async def test_a_task_that_swallows_one_cancel_is_ended_by_the_second() -> None:
     await asyncio.sleep(0)
     started = time.monotonic()
     assert await cancel_and_wait([task], wait_s=0.2) == 0
-    assert task.cancelled() and log == ["swallowed"]
+    assert task.cancelled()
+    assert log == ["swallowed"]
     assert time.monotonic() - started < 2  # not the minute the task meant to sleep
 
 
@@ -35,7 +36,9 @@ async def test_a_task_that_never_lets_go_is_left_behind_and_counted() -> None:
     failing = asyncio.create_task(asyncio.sleep(0, result=None))
     await asyncio.sleep(0)
     assert await cancel_and_wait([stubborn, polite, failing], wait_s=0.1) == 1
-    assert polite.cancelled() and not stubborn.done() and log == ["swallowed", "swallowed"]
+    assert polite.cancelled()
+    assert not stubborn.done()
+    assert log == ["swallowed", "swallowed"]
     for _ in range(4):  # three more swallowed, the fourth ends it (the test leaves nothing running)
         stubborn.cancel()
         await asyncio.wait({stubborn}, timeout=1)
