@@ -116,7 +116,7 @@ class AnswerDelivery:
             )
         except TimeoutError:
             log.warning("rendering a %d-character answer timed out; sending it escaped", len(markdown))
-            return escaped_answer(markdown, note)
+            return escaped_answer(markdown, note, sources, labels)
 
     async def run_cpu(self, fn: Callable[[], R]) -> R:
         """`fn()` off the event loop (on `cpu` when given); TimeoutError after `render_timeout_s`."""

@@ -144,10 +144,24 @@ def render_answer(
             strict=True,
         )
     )
+    return RenderedAnswer(chunks=_pack([*pairs, *_tail(note, sources, labels)]))
+
+
+def _tail(
+    note: str | None, sources: Sequence[SourceLine], labels: SourceLabels | None
+) -> list[tuple[str, str]]:
+    """The (rich, classic) blocks after the answer's text: the note ("stopped"), then the source list."""
+    tail = []
     if note:
-        pairs.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>"))
+        tail.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>"))
     if sources and labels is not None:
-        pairs.append(_sources(sources, labels))
+        tail.append(_sources(sources, labels))
+    return tail
+
+
+def _pack(pairs: list[tuple[str, str]]) -> list[AnswerChunk]:
+    """(rich, classic) block pairs into rich messages of at most RICH_LIMIT units and RICH_MAX_BLOCKS blocks,
+    cut only between blocks (a single block over the limit is cut on its own)."""
     chunks: list[AnswerChunk] = []
     rich: list[str] = []
     classic: list[str] = []
@@ -172,16 +186,17 @@ def render_answer(
         count += block_count
     if rich:
         chunks.append(_chunk(rich, classic))
-    return RenderedAnswer(chunks=chunks)
+    return chunks
 
 
-def escaped_answer(markdown: str, note: str | None = None) -> RenderedAnswer:
-    """The fallback when rendering did not finish in time: the model's text escaped, nothing parsed."""
-    text = markdown.strip() + (f"\n\n{note}" if note else "")
-    chunks = []
-    for piece in split_html(html.escape(text, quote=False), RICH_LIMIT - 8):
-        classic = split_html(piece, CLASSIC_LIMIT)
-        chunks.append(
-            AnswerChunk(rich=f"<p>{piece}</p>", classic=classic, plain=[html_text(p) for p in classic])
-        )
-    return RenderedAnswer(chunks=chunks, degraded=True)
+def escaped_answer(
+    markdown: str,
+    note: str | None = None,
+    sources: Sequence[SourceLine] = (),
+    labels: SourceLabels | None = None,
+) -> RenderedAnswer:
+    """The fallback when rendering did not finish in time: the model's text escaped, nothing parsed, then
+    the note and the source list as a full render would show them (they are short and always render)."""
+    escaped = html.escape(markdown.strip(), quote=False)
+    pairs = [(f"<p>{escaped}</p>", escaped), *_tail(note, sources, labels)]
+    return RenderedAnswer(chunks=_pack(pairs), degraded=True)

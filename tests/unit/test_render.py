@@ -13,7 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render.answer import CLASSIC_LIMIT, RICH_LIMIT, SourceLabels, SourceLine, render_answer
+from bot.render.answer import (
+    CLASSIC_LIMIT,
+    RICH_LIMIT,
+    SourceLabels,
+    SourceLine,
+    escaped_answer,
+    render_answer,
+)
 from bot.render.links import LinkPolicy
 from tests.support.shared_data import CASES_DIR
 from tests.support.telegram_server import validate_classic_html, validate_rich_html
@@ -240,3 +247,20 @@ def test_any_markdown_renders_to_what_telegram_accepts(pieces: list[str]) -> Non
     for part in rendered.classic:
         validate_classic_html(part)
     assert all(0 < len(part) <= CLASSIC_LIMIT for part in rendered.plain)
+
+
+@pytest.mark.parametrize("size", [200, 90_000])
+def test_an_answer_sent_unrendered_after_a_timeout_keeps_its_note_and_sources(size: int) -> None:
+    # The fallback when rendering runs out of time: the text escaped as written, then what a full render
+    # would put under it; every part within Telegram's limits.
+    text = ("Срок **возврата** <14 дней> & [1] " * (size // 34 + 1))[:size]
+    sources = [SourceLine(1, "Правила возврата", "returns.pdf", pages=(3,))]
+    rendered = escaped_answer(text, "⏹ Остановлено", sources, LABELS)
+    assert rendered.degraded
+    assert all(len(validate_rich_html(part)) <= RICH_LIMIT for part in rendered.rich)
+    visible = "".join(validate_classic_html(part) for part in rendered.classic)
+    assert visible.startswith("Срок **возврата** <14 дней> & [1]")  # nothing parsed, nothing lost
+    assert visible.count("<14 дней>") == text.count("<14 дней>")
+    assert visible.rstrip().endswith("Правила возврата — стр. 3")
+    assert "⏹ Остановлено" in visible
+    assert "Правила возврата" in validate_rich_html(rendered.rich[-1])
