@@ -349,6 +349,7 @@ async def build_services(
             translator=QueryTranslator(llm, timeout_s=settings.query_translation_timeout_s)
             if settings.query_translation == "auto"
             else None,
+            cpu=pools.cpu,
         )
         preferences = ChatPreferencesService(ChatSettingsStore(redis))
         feedback = FeedbackService(

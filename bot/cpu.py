@@ -7,15 +7,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, TypeVarTuple
+
+from bot.concurrency import WorkPool
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 
 async def run_cpu(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """Runs `fn(*args, **kwargs)` in a worker thread; the event loop stays free meanwhile."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def run_cpu_on(pool: WorkPool | None, fn: Callable[[*Ts], R], /, *args: *Ts) -> R:
+    """`fn(*args)` on `pool` (the process's CPU pool, sized for the machine), or, without one (tests, the
+    CLI), on a worker thread of asyncio's default executor."""
+    if pool is None:
+        return await asyncio.to_thread(fn, *args)
+    return await pool.run(fn, *args)
 
 
 async def run_cpu_within(timeout_s: float, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -12,7 +12,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.cpu import run_cpu
+from bot.concurrency import WorkPool
+from bot.cpu import run_cpu_on
 from bot.domain import AnswerLanguage, StoredChunk, Turn, heading_path, section_within
 from bot.llm.client import Completion
 from bot.rag.attribution import Attribution, Attributor, cited_ids, with_references
@@ -147,10 +148,13 @@ class AnsweringService:
         sampling: SamplingConfig,
         attributor: Attributor | None = None,
         translator: QueryTranslator | None = None,
+        cpu: WorkPool | None = None,
     ) -> None:
         """`translator`: asked for the question in the documents' language when the chat's scope holds
-        documents in the other one (QUERY_TRANSLATION=auto); None never translates."""
+        documents in the other one (QUERY_TRANSLATION=auto); None never translates. `cpu`: the pool the
+        attribution runs on (the process's CPU pool; None: a worker thread of asyncio's default executor)."""
         self._translator = translator
+        self._cpu = cpu
         self._retriever = retriever
         self._llm = llm
         self._history = history
@@ -217,8 +221,11 @@ class AnsweringService:
         found = bool(relevant and text.strip())
         text = text.strip() if found else ""
         attribution = (
-            await run_cpu(
-                self._attributor.attribute, text, {i: str(documents[i]["content"]) for i in relevant}
+            await run_cpu_on(
+                self._cpu,
+                self._attributor.attribute,
+                text,
+                {i: str(documents[i]["content"]) for i in relevant},
             )
             if found
             else Attribution()

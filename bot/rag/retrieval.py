@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.concurrency import WorkPool
+from bot.cpu import run_cpu_on
 from bot.domain import Fusion, SearchQuery, SparseVector, StoredChunk, Turn, scopes_for_chat, search_text
 from bot.rag.context import ContextBudget, assemble_context
 from bot.rag.fusion import FusionInput, fuse_queries, term_coverage
@@ -267,9 +268,7 @@ class Retriever:
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
         # BM25 is pure Python: on the CPU pool when there is one, else on asyncio's default executor.
-        if self._cpu is None:
-            return await asyncio.to_thread(work, *args)
-        return await self._cpu.run(work, *args)
+        return await run_cpu_on(self._cpu, work, *args)
 
     def _coverage(self, query: SparseVector, hits: Sequence[StoredChunk]) -> list[float]:
         # The chunks' terms are re-derived from the text they were indexed by (~1 ms a chunk, so they
