@@ -5,7 +5,8 @@ On Python 3.11, `asyncio.wait_for` does exactly that when the cancel lands as it
 (CPython gh-86296, fixed in 3.12), and redis-py and aiohttp use it inside commands: measured here, 10-18 %
 of cancels landing inside a Redis command were lost (tests/integration/test_redis_cancellation.py). A
 paced group message then sleeps on for up to a minute, and a stop that awaited it hung. So a stop waits
-a bounded time, cancels once more, and goes on with what is left logged.
+a bounded time, cancels once more, and goes on with what is left logged. The bot's own code uses
+`asyncio.timeout` instead of `wait_for` (ruff bans `asyncio.wait_for` outside the tests).
 """
 
 from __future__ import annotations

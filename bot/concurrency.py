@@ -44,7 +44,8 @@ class WorkPool:
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         if timeout_s is None:
             return await future
-        return await asyncio.wait_for(future, timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
+            return await future
 
     def shutdown(self) -> None:
         """Stops taking work; queued calls are cancelled, running ones finish in the background."""

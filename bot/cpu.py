@@ -35,4 +35,5 @@ async def run_cpu_within(timeout_s: float, fn: Callable[P, R], /, *args: P.args,
     A thread cannot be killed: a step that overran finishes in the background and its result is
     dropped. Callers then use a cheap fallback (an escaped plain text), so the user still gets an answer.
     """
-    return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), timeout_s)
+    async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
+        return await asyncio.to_thread(fn, *args, **kwargs)

@@ -137,7 +137,8 @@ class HttpSurface:
 
     async def _check(self, probe: Probe) -> str:
         try:
-            await asyncio.wait_for(probe(), self.probe_timeout_s)
+            async with asyncio.timeout(self.probe_timeout_s):
+                await probe()
         except TimeoutError:
             return f"no answer within {self.probe_timeout_s:g} s"
         except Exception as exc:

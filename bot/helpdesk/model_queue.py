@@ -89,7 +89,8 @@ class ModelQueue:
             if notices is not None:
                 if self.notice_after_s > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(turn), self.notice_after_s)
+                        async with asyncio.timeout(self.notice_after_s):
+                            await asyncio.shield(turn)
                 if not turn.done():
                     notices.queued(self._line.index(turn) + 1)
                     await turn

@@ -174,7 +174,8 @@ class WebSources:
             except Exception:  # Redis, Qdrant or a bug: log it and try again next time
                 log.exception("web re-check pass failed; retrying in %.0f s", poll_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+                async with asyncio.timeout(poll_s):
+                    await stop.wait()
 
     async def checked_at(self, scopes: Sequence[str]) -> dict[str, float]:
         """{doc_id: Unix time of the last check} for the web documents of `scopes` (for /docs)."""

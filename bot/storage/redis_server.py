@@ -99,7 +99,8 @@ class RedisServerProcess:
             return
         self._process.terminate()  # SIGTERM: redis flushes the append-only file and exits
         try:
-            await asyncio.wait_for(self._process.wait(), 10)
+            async with asyncio.timeout(10):
+                await self._process.wait()
         except TimeoutError:
             self._process.kill()
             await self._process.wait()

@@ -55,7 +55,8 @@ class UpdateTracker(BaseMiddleware):
     async def drain(self, grace_s: float) -> bool:
         """Waits up to `grace_s` for every update in flight; then cancels the rest. True if all finished."""
         try:
-            await asyncio.wait_for(self._idle.wait(), grace_s)
+            async with asyncio.timeout(grace_s):
+                await self._idle.wait()
         except TimeoutError:
             log.warning("%d updates still in flight after %.0f s; cancelling them", self.in_flight, grace_s)
             for task in list(self._tasks):
