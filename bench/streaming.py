@@ -28,6 +28,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.concurrency import Pools
 from bot.delivery.service import AnswerDelivery, DeliveryConfig
 from bot.delivery.target import Target
+from bot.heap import startup_heap_frozen
 from bot.render.answer import render_answer
 from tests.support.telegram_server import FakeTelegramServer
 
@@ -161,8 +162,9 @@ def render_table() -> None:
 
 
 def main() -> None:
-    asyncio.run(streaming_table())
-    render_table()
+    with startup_heap_frozen():  # as bot.runner does once the bot is up
+        asyncio.run(streaming_table())
+        render_table()
     print(f"(load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 

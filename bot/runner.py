@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.embed.embedder import Embedder
 from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.upload_jobs import JobFiles, TelegramProgressReporter, Translate
+from bot.heap import startup_heap_frozen
 from bot.http_app import HttpSurface, WebhookHandler, start_http
 from bot.i18n.setup import create_i18n_core
 from bot.logging_setup import Redactor, install_redaction, secrets_of
@@ -53,6 +54,7 @@ async def serve_bot(
             stack.push_async_callback(bot.session.close)  # closed last: answers in flight still send
             i18n_core = create_i18n_core()
             dp = create_dispatcher(services, i18n_core)
+            stack.enter_context(startup_heap_frozen())  # full GC passes skip the start-up heap
             tracker = UpdateTracker()
             dp.update.outer_middleware(tracker)
             await services.ingestion.clean_up_interrupted()
@@ -146,6 +148,7 @@ async def serve_worker(
             await i18n_core.startup()  # the catalogues load here; the bot's dispatcher does it on startup
             surface = _surface(settings, services, None)
             await stack.enter_async_context(_http(surface, settings))
+            stack.enter_context(startup_heap_frozen())
             await services.jobs.forget_idle_consumers()
             log.info("ingestion worker is up")
             worker = IngestionLoop(settings, services, bot, i18n_core)
