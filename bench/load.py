@@ -48,8 +48,9 @@ import numpy as np
 from bench.load_kb import Paragraph, build, embed_paragraphs, read_xquad
 from bench.load_servers import LoadTelegramServer, PacedModelServer
 from bench.retrieval import DEFAULT_MODEL_PATH, DEFAULT_XQUAD, MODEL, REPO_ROOT
+from bot.app import run_migrations
 from bot.concurrency import WorkPool
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.embed.embedder import Embedder
 from bot.embed.sparse import SparseEmbedder
 from bot.storage.redis_server import RedisServerProcess
@@ -143,6 +144,10 @@ class Child:
         async for raw in self._process.stderr:
             self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
 
+    @property
+    def exited(self) -> bool:
+        return self._process is not None and self._process.returncode is not None
+
     def rss_mb(self) -> float:
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()
@@ -190,12 +195,13 @@ def child_env(**values: str) -> dict[str, str]:
 
 
 async def wait_polling(telegram: LoadTelegramServer, child: Child, timeout_s: float) -> None:
-    try:
-        await asyncio.wait_for(telegram.polled.wait(), timeout_s)
-    except TimeoutError:
-        raise SystemExit(
-            f"{child.name} did not start polling within {timeout_s:.0f} s:\n{child.tail()}"
-        ) from None
+    """Until the child polls; SystemExit with its last lines if it exits first or takes over `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not telegram.polled.is_set():
+        if child.exited or time.monotonic() > deadline:
+            how = "exited" if child.exited else f"did not start polling within {timeout_s:.0f} s"
+            raise SystemExit(f"{child.name} {how}:\n{child.tail()}")
+        await asyncio.sleep(0.2)
 
 
 async def drive(
@@ -390,6 +396,8 @@ async def build_bases(
     try:
         for chunks, folder in sorted(kb_dirs.items()):
             if (folder / "ready").exists():
+                # A base kept from an earlier run is brought to this code's schema, as `migrate` would.
+                await run_migrations(_base_settings(folder, redis_url, model_path), embedder)
                 previous = (chunks, folder)
                 continue
             if not paragraphs:
@@ -402,12 +410,7 @@ async def build_bases(
                 shutil.copytree(previous[1], folder)
                 (folder / "ready").unlink()
                 already = previous[0]
-            settings = load_settings(
-                qdrant_path=folder,
-                redis_url=redis_url,
-                embedding_model=MODEL,
-                embedding_model_path=model_path,
-            )
+            settings = _base_settings(folder, redis_url, model_path)
             build_s[chunks] = await build(settings, chunks, paragraphs, embedder, sparse, already=already)
             (folder / "ready").touch()
             _note(f"built {chunks:,} chunks in {build_s[chunks]:.0f} s")
@@ -416,6 +419,12 @@ async def build_bases(
         embedder.close()
         pool.shutdown()
     return build_s
+
+
+def _base_settings(folder: Path, redis_url: str, model_path: Path | None) -> Settings:
+    return load_settings(
+        qdrant_path=folder, redis_url=redis_url, embedding_model=MODEL, embedding_model_path=model_path
+    )
 
 
 def _results_dir() -> Path:
