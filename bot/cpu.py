@@ -1,6 +1,6 @@
 """CPU-bound steps (rendering, attribution) run off the event loop, with a time limit.
 
-One function, so that moving to a dedicated executor is a one-line change here.
+On the process's CPU pool when the caller has one (`run_cpu_on`), else on asyncio's default executor.
 """
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 
 
-async def run_cpu(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """Runs `fn(*args, **kwargs)` in a worker thread; the event loop stays free meanwhile."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
 async def run_cpu_on(pool: WorkPool | None, fn: Callable[[*Ts], R], /, *args: *Ts) -> R:
     """`fn(*args)` on `pool` (the process's CPU pool, sized for the machine), or, without one (tests, the
     CLI), on a worker thread of asyncio's default executor."""
@@ -30,7 +25,8 @@ async def run_cpu_on(pool: WorkPool | None, fn: Callable[[*Ts], R], /, *args: *T
 
 
 async def run_cpu_within(timeout_s: float, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """As `run_cpu`, but raises `TimeoutError` after `timeout_s` seconds.
+    """`fn(*args, **kwargs)` in a worker thread of asyncio's default executor; `TimeoutError` after
+    `timeout_s` seconds.
 
     A thread cannot be killed: a step that overran finishes in the background and its result is
     dropped. Callers then use a cheap fallback (an escaped plain text), so the user still gets an answer.
