@@ -109,6 +109,10 @@ class Result:
     typing_per_question: float
     peak_rss_mb: float
     stages_p50_ms: dict[str, float] = field(default_factory=dict)
+    # CPU time the child spent per question asked, all threads / its main (event-loop) thread alone:
+    # what caps throughput, and less sensitive to other processes than wall time.
+    cpu_ms_per_q: float = float("nan")
+    loop_cpu_ms_per_q: float = float("nan")
 
 
 class Child:
@@ -155,6 +159,19 @@ class Child:
             return 0.0
         found = re.search(r"VmRSS:\s+(\d+) kB", status)
         return int(found.group(1)) / 1024 if found else 0.0
+
+    def cpu_s(self) -> tuple[float, float]:
+        """(all threads, main thread) CPU seconds so far, from /proc (utime + stime)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def read(path: str) -> float:
+            try:
+                fields = Path(path).read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                return float("nan")
+            return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
+        return read(f"/proc/{self.pid}/stat"), read(f"/proc/{self.pid}/task/{self.pid}/stat")
 
     def save_log(self, path: Path) -> None:
         path.write_text("\n".join(text for _, text in self.lines) + "\n", encoding="utf-8")
@@ -216,6 +233,7 @@ async def drive(
     typing_before = telegram.typing_calls
     lines_before = len(child.lines)
     peak_rss = child.rss_mb()
+    cpu_before = child.cpu_s()
     started = time.monotonic()
     for n in range(total):
         # Open loop: each question leaves on the clock, whatever happened to the ones before it.
@@ -227,6 +245,7 @@ async def drive(
     last_sent = time.monotonic()
     peak_rss = max(peak_rss, await _replies(telegram, child, last_sent + drain_s))
     await asyncio.sleep(0.3)  # late notices and "typing" of the last questions
+    cpu_after = child.cpu_s()
     asked = [telegram.asked[offset + n] for n in range(total)]
     replied = [a for a in asked if a.replied is not None]
     answered = [a for a in replied if not a.refused]
@@ -248,6 +267,8 @@ async def drive(
         typing_per_question=(telegram.typing_calls - typing_before) / max(1, total),
         peak_rss_mb=peak_rss,
         stages_p50_ms=_stages([text for _, text in child.lines[lines_before:]]),
+        cpu_ms_per_q=(cpu_after[0] - cpu_before[0]) * 1000 / max(1, total),
+        loop_cpu_ms_per_q=(cpu_after[1] - cpu_before[1]) * 1000 / max(1, total),
     )
 
 
@@ -361,10 +382,10 @@ def table(
     head = (
         "| model | chunks | chats | q/s | asked | answered/s | refused | late "
         "| bot p50 / p95 / p99 ms | floor p50 / p99 ms | overhead p50 / p99 ms | × floor p50 "
-        "| 1st model request p50 ms | notices | typing / q | peak RSS MB "
+        "| 1st model request p50 ms | notices | typing / q | peak RSS MB | bot CPU ms / q: all / loop "
         "| stages p50 ms: history / embed / search / queue / pass1 / pass2 |"
     )
-    rows = [head, "|" + "|".join(["---"] * 17) + "|"]
+    rows = [head, "|" + "|".join(["---"] * 18) + "|"]
     for r in results:
         s, f = r.step, floor[r.step.load]
         stages = " / ".join(f"{r.stages_p50_ms[k]:.1f}" if k in r.stages_p50_ms else "–" for k in _STAGES)
@@ -374,7 +395,7 @@ def table(
             f"| {r.refused} | {r.late} | {r.p50_ms:,.0f} / {r.p95_ms:,.0f} / {r.p99_ms:,.0f} "
             f"| {f.p50_ms:,.0f} / {f.p99_ms:,.0f} | {r.p50_ms - f.p50_ms:,.0f} / {r.p99_ms - f.p99_ms:,.0f} "
             f"| {r.p50_ms / f.p50_ms:.1f} | {first} | {r.notices} | {r.typing_per_question:.2f} "
-            f"| {r.peak_rss_mb:.0f} | {stages} |"
+            f"| {r.peak_rss_mb:.0f} | {r.cpu_ms_per_q:.1f} / {r.loop_cpu_ms_per_q:.1f} | {stages} |"
         )
     memory = ", ".join(f"{chunks:,} chunks {mb:.0f} MB" for chunks, mb in sorted(idle_rss.items()))
     never = ", ".join(f"{chunks:,} chunks {pace}: {n}" for (chunks, pace), n in sorted(lost.items()))
@@ -438,6 +459,13 @@ def _scratch_root() -> Path | None:
     return shm if shm.is_dir() else None
 
 
+def _parse_step(text: str) -> Step:
+    pace, chunks, chats, rate, seconds = text.split(",")
+    if pace not in PACES:
+        raise SystemExit(f"--step: the pace is one of {', '.join(PACES)}, not {pace!r}")
+    return Step(pace, int(chunks), int(chats), float(rate), float(seconds))
+
+
 def _note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -456,9 +484,18 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", default="", help="only these knowledge-base sizes, e.g. 2000,20000 (default: all)"
     )
+    parser.add_argument(
+        "--step",
+        action="append",
+        default=[],
+        metavar="PACE,CHUNKS,CHATS,RATE,SECONDS",
+        help="run only this step (repeatable), e.g. instant,2000,100,30,15",
+    )
     args = parser.parse_args(argv)
     sizes = {int(size) for size in args.sizes.split(",") if size.strip()}
     steps = [step for step in grid(args.quick) if not sizes or step.chunks in sizes]
+    if args.step:
+        steps = [_parse_step(text) for text in args.step]
     load_avg = os.getloadavg()
     print(
         f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f}; cores: {os.cpu_count()}",

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import aiohttp
 import openai
 import pytest
 from aiogram import Bot
@@ -362,3 +363,15 @@ async def test_sloppy_pass_one_and_malformed_prompts(
         assert violation.split(": ", 1)[1].startswith(start), violation
     models = await client.models.list()
     assert [m.id for m in models.data] == [llm.model]
+
+
+async def test_a_request_without_the_api_key_is_refused(llm: GroundedLLMServer) -> None:
+    # Like vLLM started with --api-key: no bearer token, no completion.
+    body = {"model": "vikhr", "messages": grounded_messages("office?"), "temperature": 0}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{llm.base_url}/chat/completions", json=body) as response,
+    ):
+        assert response.status == 401
+    assert llm.requests == []
+    assert llm.violations == ["/v1/chat/completions without a bearer token"]

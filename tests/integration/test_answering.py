@@ -38,6 +38,8 @@ async def test_russian_question_gets_a_cited_answer(
     # The model sees only title and content: the title carries the section path, once.
     titles = {d["title"] for d in json.loads(llm_server.pass1_requests[0]["messages"][1]["content"])}
     assert "Правила возврата › Сроки" in titles
+    # Each pass carried the configured key, as a vLLM started with --api-key demands.
+    assert llm_server.bearer_tokens == ["test", "test"]
 
 
 async def test_english_question_finds_an_exact_error_code(services: Services) -> None:

@@ -129,6 +129,9 @@ class GroundedLLMServer(LocalHTTPServer):
         # comes back unchanged, as from a model that could not translate it.
         self.translations: dict[str, str] = {}
         self.requests: list[JSONDict] = []
+        # The bearer token of every request, in order: like vLLM started with --api-key, a request
+        # without one is refused with a 401.
+        self.bearer_tokens: list[str] = []
         self.violations: list[str] = []
         self._kinds: list[str] = []
         self._pass1: list[_Pass1] = []
@@ -173,7 +176,17 @@ class GroundedLLMServer(LocalHTTPServer):
 
     # ------------------------------------------------------------------ HTTP handlers
 
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not token:
+            self.violations.append(f"{request.path} without a bearer token")
+            return web.json_response({"error": "Unauthorized"}, status=401)  # vLLM's reply
+        self.bearer_tokens.append(token)
+        return None
+
     async def _handle_models(self, request: web.Request) -> web.Response:
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
         return web.json_response(
             {
                 "object": "list",
@@ -182,6 +195,8 @@ class GroundedLLMServer(LocalHTTPServer):
         )
 
     async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._unauthorized(request)) is not None:
+            return refused
         try:
             body: Any = await request.json()
         except ValueError:
