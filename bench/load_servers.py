@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.config import Settings
 from tests.support.local_http import LocalHTTPServer
 from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
@@ -115,7 +116,13 @@ class PacedModelServer(LocalHTTPServer):
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
         return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        # The bot's start-up and periodic model check: whatever it asks for is served.
+        model = Settings.model_fields["llm_model"].default
+        return web.json_response({"object": "list", "data": [{"id": model, "object": "model"}]})
 
     async def _chat(self, request: web.Request) -> web.Response:
         arrived = time.monotonic()

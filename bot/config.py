@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     admin_cache_ttl_s: int = Field(default=300, ge=0)
     feedback_retention_days: int = Field(default=90, ge=1)
 
+    # uvloop (default; falls back to asyncio's loop where uvloop is not installed) or asyncio.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+
     log_level: str = "INFO"
 
     # Issue 14: a question over USER_QUESTION_RATE waits for the window instead of being dropped,

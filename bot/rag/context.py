@@ -64,10 +64,15 @@ def assemble_context(candidates: Sequence[StoredChunk], budget: ContextBudget) -
     groups: list[_Group] = []
     used_chars = 0
     for chunk in candidates:
+        neighbour = next((g for g in groups if g.is_adjacent(chunk)), None)
+        if neighbour is None and (
+            len(groups) >= budget.max_documents
+            or (groups and used_chars + len(chunk.text) > budget.max_chars)
+        ):
+            continue  # no room for it whether or not it repeats a document: skip its shingles
         shingles = _shingles(chunk.text)
         if any(_is_duplicate(shingles, seen) for group in groups for seen in group.shingles):
             continue
-        neighbour = next((g for g in groups if g.is_adjacent(chunk)), None)
         if neighbour is not None:
             before = len(neighbour.text())
             merged = merge_texts(
@@ -79,11 +84,8 @@ def assemble_context(candidates: Sequence[StoredChunk], budget: ContextBudget) -
                 neighbour.shingles.append(shingles)
                 used_chars += grown
             continue
-        if len(groups) >= budget.max_documents:
-            continue
-        # The first document always goes in: a question deserves at least its best match.
-        if groups and used_chars + len(chunk.text) > budget.max_chars:
-            continue
+        # (Checked above: room for one more document; the first always goes in, a question deserves
+        # at least its best match.)
         groups.append(_Group([chunk], [shingles]))
         used_chars += len(chunk.text)
     return [_as_chunk(group) for group in groups]
@@ -109,7 +111,7 @@ def _shingles(text: str) -> frozenset[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
     if len(words) < 3:
         return frozenset({tuple(words)})
-    return frozenset(tuple(words[i : i + 3]) for i in range(len(words) - 2))
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
 
 
 def _is_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
