@@ -87,9 +87,11 @@ async def _one_chat(bot: Bot, delivery: AnswerDelivery, chat_id: int) -> float:
 async def streaming_table() -> None:
     async with FakeTelegramServer() as tg:
         bot = Bot("42:bench", session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
-        # As the bot runs it: drafts render on the process's CPU pool (bot.concurrency, sized per machine).
+        # As the bot runs it: drafts render in the process's render processes (bot.concurrency, one per
+        # core), started before the measure.
         pools = Pools.for_machine()
-        delivery = AnswerDelivery(DeliveryConfig(stream_interval_s=0.4), cpu=pools.cpu)
+        await pools.render.warm()
+        delivery = AnswerDelivery(DeliveryConfig(stream_interval_s=0.4), render=pools.render)
         # The bot's HTTP session (its TLS context: ~50 ms of CPU) is made at startup by getMe, as the
         # polling loop does, not in the middle of the measured answers.
         await bot.get_me()

@@ -410,7 +410,7 @@ async def build_services(
             outbox=outbox,
             outbox_records=outbox_records,
             action_limiter=ActionLimiter(WindowCounter(limits_pool), rate=settings.user_command_rate),
-            delivery=AnswerDelivery(delivery_config(settings), outbox=outbox, cpu=pools.cpu),
+            delivery=AnswerDelivery(delivery_config(settings), outbox=outbox, render=pools.render),
             seen_updates=SeenUpdates(redis, bot_id=_bot_id(settings)),
             probes={
                 "redis": connections.ping,

@@ -1,12 +1,16 @@
-"""Named thread pools for CPU-bound work, so the event loop only ever waits on I/O.
+"""Named pools for CPU-bound work, so the event loop only ever waits on I/O.
 
-Two pools, created and shut down by the composition root (`bot.app.build_services`):
+Three pools, created and shut down by the composition root (`bot.app.build_services`):
 
 - ``embed``: ONNX inference (e5). onnxruntime releases the GIL, so one single-threaded session run per
   core gives real parallelism: several questions embed at once instead of queueing behind each other.
 - ``cpu``: pure-Python work (parsing, chunking, BM25 encoding, rendering, attribution). It holds the GIL,
   so it adds no throughput, but the event loop keeps answering Telegram and Redis while it runs
   (CPython hands the GIL back every `sys.getswitchinterval()`, 5 ms).
+- ``render``: worker *processes* that turn answers into Telegram's HTML. Rendering is the one pure-Python
+  step that runs many times a second (every draft of every streamed answer); in threads it held the GIL
+  in 5 ms slices and the event loop waited behind it (stalls of 20-35 ms with 20 answers streaming,
+  `bench.streaming`). Only text goes in and out.
 
 Any service reuses them the same way: ``await pools.cpu.run(fn, *args, timeout_s=2.0)``.
 """
@@ -14,14 +18,20 @@ Any service reuses them the same way: ``await pools.cpu.run(fn, *args, timeout_s
 from __future__ import annotations
 
 import asyncio
+import logging
+import multiprocessing
 import os
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar, TypeVarTuple
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+
+log = logging.getLogger(__name__)
 
 
 class WorkPool:
@@ -52,23 +62,83 @@ class WorkPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+class ProcessPool:
+    """A fixed number of worker processes for pure-Python work that must not hold this process's GIL.
+
+    Workers come from a fork server that has imported `preload` once (`multiprocessing` "forkserver":
+    no copy of this process's heap, models or sockets, and a new worker is a fork of a small process).
+    They start at the first call (`warm` starts them ahead). `fn` and its arguments and result cross
+    processes by pickle: `fn` must be a module-level function, or a `functools.partial` of one.
+    """
+
+    def __init__(self, name: str, workers: int, preload: tuple[str, ...] = ()) -> None:
+        if workers < 1:
+            raise ValueError(f"pool {name!r} needs at least one worker, got {workers}")
+        self.name = name
+        self.workers = workers
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(preload))
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+
+    async def run(self, fn: Callable[[*Ts], T], *args: *Ts, timeout_s: float | None = None) -> T:
+        """`fn(*args)` in a worker process; its result, or its exception re-raised here.
+
+        Raises TimeoutError after `timeout_s` seconds (the worker runs the call on to its end), and
+        also when the worker died under the call (killed, out of memory): the pool then replaces its
+        workers, so one lost process never stops the next call.
+        """
+        executor = self._executor
+        try:
+            future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
+                return await future
+        except BrokenProcessPool as exc:
+            if self._executor is executor:
+                log.error("a %s worker process died; starting new ones", self.name)
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise TimeoutError(f"the {self.name} worker process died") from exc
+
+    async def warm(self) -> None:
+        """Starts every worker now (the first calls would otherwise wait for them, ~0.5 s). The pool
+        starts a worker for a call that finds none idle, so `workers` overlapping calls start them all."""
+        await asyncio.gather(*(self.run(time.sleep, 0.05) for _ in range(self.workers)))
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for health checks and tests)."""
+        processes = getattr(self._executor, "_processes", None) or {}
+        return sorted(processes)
+
+    def shutdown(self) -> None:
+        """Stops taking work; queued calls are cancelled, the workers exit after their current call."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class Pools:
-    """The process's executors: `embed` for ONNX models, `cpu` for pure-Python work."""
+    """The process's executors: `embed` for ONNX models, `cpu` for pure-Python work, `render` (processes)
+    for turning answers into Telegram's HTML."""
 
     embed: WorkPool
     cpu: WorkPool
+    render: ProcessPool
 
     @classmethod
-    def for_machine(cls, embed_workers: int = 0, cpu_workers: int = 0) -> Pools:
-        """0 means "size for this machine": one embedding worker per core, and at least two CPU workers
-        (one slow job, a 300-page PDF, must not hold up a question's BM25 vector)."""
+    def for_machine(cls, embed_workers: int = 0, cpu_workers: int = 0, render_workers: int = 0) -> Pools:
+        """0 means "size for this machine": one embedding worker and one render process per core, and at
+        least two CPU workers (one slow job, a 300-page PDF, must not hold up a question's BM25 vector).
+        Render processes start at their first use (`Pools.render.warm()`)."""
         cores = os.cpu_count() or 1
         return cls(
             embed=WorkPool("embed", embed_workers or cores),
             cpu=WorkPool("cpu", cpu_workers or max(2, cores)),
+            render=ProcessPool("render", render_workers or cores, preload=("bot.render.answer",)),
         )
 
     def shutdown(self) -> None:
         self.embed.shutdown()
         self.cpu.shutdown()
+        self.render.shutdown()

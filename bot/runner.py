@@ -54,6 +54,7 @@ async def serve_bot(
             stack.push_async_callback(bot.session.close)  # closed last: answers in flight still send
             i18n_core = create_i18n_core()
             dp = create_dispatcher(services, i18n_core)
+            await services.pools.render.warm()  # its processes start now, not under the first answer
             stack.enter_context(startup_heap_frozen())  # full GC passes skip the start-up heap
             tracker = UpdateTracker()
             dp.update.outer_middleware(tracker)

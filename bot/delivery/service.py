@@ -19,7 +19,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import DeleteEphemeralMessage, DeleteMessage
 from aiogram.types import InlineKeyboardMarkup
 
-from bot.concurrency import WorkPool
+from bot.concurrency import ProcessPool, WorkPool
 from bot.cpu import run_cpu_within
 from bot.delivery.outbox import Delivery, Outbox
 from bot.delivery.parts import answer_parts, notice_part
@@ -27,7 +27,14 @@ from bot.delivery.sender import RichSupport, send_part, send_parts
 from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
 from bot.rag.answering import Answer
-from bot.render.answer import RenderedAnswer, SourceLabels, SourceLine, escaped_answer, render_answer
+from bot.render.answer import (
+    RenderedAnswer,
+    SourceLabels,
+    SourceLine,
+    draft_html,
+    escaped_answer,
+    render_answer,
+)
 from bot.render.links import LinkPolicy
 
 log = logging.getLogger(__name__)
@@ -56,40 +63,21 @@ class AnswerTexts:
     cut_off: str = ""  # "✂️ The answer was cut off…": pass 2 stopped at max_tokens (issue 12)
 
 
-_DRAFT_POLICY = LinkPolicy(enabled=False)
-# A draft is one message: past this many characters it shows the answer's latest part only.
-DRAFT_SOURCE_CHARS = 24_000
-
-
-def _draft_html(text: str, rich: bool) -> str:
-    """A partial answer as one rich (or, with `rich` False, one classic) message's HTML, within
-    Telegram's limits (32,768 / 4,096 characters, 500 blocks): the last part of the rendered text.
-    Links stay text until the final message checks them. Bounded work: at most DRAFT_SOURCE_CHARS of
-    the text (from a paragraph start) are rendered, however long the answer grew."""
-    if len(text) > DRAFT_SOURCE_CHARS:
-        start = len(text) - DRAFT_SOURCE_CHARS
-        # From a paragraph start near the window's beginning, else mid-paragraph.
-        paragraph = text.find("\n\n", start, start + 4_000)
-        text = text[paragraph + 2 if paragraph != -1 else start :]
-    chunks = render_answer(text, policy=_DRAFT_POLICY).chunks
-    if not chunks:
-        return "…"
-    last = chunks[-1]
-    return last.rich if rich else (last.classic[-1] if last.classic else "…")
-
-
 class AnswerDelivery:
     """Per process: which path works (rich or classic), the stop buttons pressed, the settings."""
 
     def __init__(
-        self, config: DeliveryConfig | None = None, outbox: Outbox | None = None, cpu: WorkPool | None = None
+        self,
+        config: DeliveryConfig | None = None,
+        outbox: Outbox | None = None,
+        render: WorkPool | ProcessPool | None = None,
     ) -> None:
         """With `outbox`, final answers are kept until Telegram accepted them (retried, resumed after a
-        restart); without, they are sent directly (tests, benchmarks). `cpu`: the process's pool for
-        pure-Python work (`Pools.cpu`), where drafts and answers are rendered; without it, a thread of
-        asyncio's default executor (up to cores + 4 of them then contend with the loop for the GIL)."""
+        restart); without, they are sent directly (tests, benchmarks). `render`: where drafts and answers
+        are rendered, the process's render processes (`Pools.render`) in the bot; without it, a thread of
+        asyncio's default executor."""
         self.config = config or DeliveryConfig()
-        self.cpu = cpu
+        self.render_pool = render
         self.outbox = outbox
         if outbox is not None and outbox.rich is None:
             outbox.rich = RichSupport(enabled=self.config.rich_messages)
@@ -109,7 +97,8 @@ class AnswerDelivery:
         policy: LinkPolicy,
         note: str | None,
     ) -> RenderedAnswer:
-        """Rendering in a worker thread; past `render_timeout_s` the text goes out escaped instead."""
+        """Rendering off the event loop; past `render_timeout_s` (or if the render process died) the text
+        goes out escaped instead."""
         try:
             return await self.run_cpu(
                 functools.partial(render_answer, markdown, sources, labels, policy=policy, note=note)
@@ -119,9 +108,10 @@ class AnswerDelivery:
             return escaped_answer(markdown, note, sources, labels)
 
     async def run_cpu(self, fn: Callable[[], R]) -> R:
-        """`fn()` off the event loop (on `cpu` when given); TimeoutError after `render_timeout_s`."""
-        if self.cpu is not None:
-            return await self.cpu.run(fn, timeout_s=self.config.render_timeout_s)
+        """`fn()` off the event loop (on the render pool when given); TimeoutError after `render_timeout_s`.
+        On a process pool `fn` must pickle: a `functools.partial` of a module-level function."""
+        if self.render_pool is not None:
+            return await self.render_pool.run(fn, timeout_s=self.config.render_timeout_s)
         return await run_cpu_within(self.config.render_timeout_s, fn)
 
     async def notice(self, bot: Bot, target: Target, text: str) -> Any:
@@ -191,7 +181,7 @@ class AnswerSession:
         return True
 
     async def _render_draft(self, text: str, rich: bool) -> str:
-        return await self._delivery.run_cpu(functools.partial(_draft_html, text, rich))
+        return await self._delivery.run_cpu(functools.partial(draft_html, text, rich))
 
     async def queued(self) -> None:
         """ "You are in line": once per question, only to the asker; removed when the answer comes."""

@@ -183,7 +183,7 @@ class DraftStream(_Throttled):
                 chat_id=self._target.chat_id,
                 draft_id=self.draft_id,
                 message_thread_id=self._target.thread_id,
-                text=classic_html,  # one classic message's worth (bot.delivery.service._draft_html)
+                text=classic_html,  # one classic message's worth (bot.render.answer.draft_html)
                 parse_mode="HTML",
                 can_stop=True,
             )

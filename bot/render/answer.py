@@ -200,3 +200,25 @@ def escaped_answer(
     escaped = html.escape(markdown.strip(), quote=False)
     pairs = [(f"<p>{escaped}</p>", escaped), *_tail(note, sources, labels)]
     return RenderedAnswer(chunks=_pack(pairs), degraded=True)
+
+
+_DRAFT_POLICY = LinkPolicy(enabled=False)
+# A draft is one message: past this many characters it shows the answer's latest part only.
+DRAFT_SOURCE_CHARS = 24_000
+
+
+def draft_html(text: str, rich: bool) -> str:
+    """A partial answer (a draft) as one rich (or, with `rich` False, one classic) message's HTML, within
+    Telegram's limits (32,768 / 4,096 characters, 500 blocks): the last part of the rendered text.
+    Links stay text until the final message checks them. Bounded work: at most DRAFT_SOURCE_CHARS of
+    the text (from a paragraph start) are rendered, however long the answer grew."""
+    if len(text) > DRAFT_SOURCE_CHARS:
+        start = len(text) - DRAFT_SOURCE_CHARS
+        # From a paragraph start near the window's beginning, else mid-paragraph.
+        paragraph = text.find("\n\n", start, start + 4_000)
+        text = text[paragraph + 2 if paragraph != -1 else start :]
+    chunks = render_answer(text, policy=_DRAFT_POLICY).chunks
+    if not chunks:
+        return "…"
+    last = chunks[-1]
+    return last.rich if rich else (last.classic[-1] if last.classic else "…")

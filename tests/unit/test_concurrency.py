@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import signal
 import threading
 import time
 
 import pytest
 
-from bot.concurrency import Pools, WorkPool
+from bot.concurrency import Pools, ProcessPool, WorkPool
 from bot.helpdesk.model_queue import Busy, ModelQueue, Ticket
+from bot.render.answer import render_answer
 
 
 async def test_pool_work_runs_off_the_event_loop_and_reports_results_and_errors() -> None:
@@ -34,6 +38,35 @@ async def test_a_time_limit_frees_the_caller_while_the_event_loop_stays_responsi
         assert time.perf_counter() - started < 0.4
         # The other worker still takes work while the runaway call finishes.
         assert await pool.run(str.upper, "ok") == "OK"
+    finally:
+        pool.shutdown()
+
+
+async def test_answers_render_in_other_processes_and_survive_a_dead_worker() -> None:
+    pool = ProcessPool("render", 2, preload=("bot.render.answer",))
+    try:
+        await pool.warm()
+        workers = pool.pids()
+        assert len(workers) == 2
+        assert os.getpid() not in workers
+        rendered = await pool.run(functools.partial(render_answer, "**Срок** возврата: 14 дней"))
+        assert rendered.rich == ["<p><b>Срок</b> возврата: 14 дней</p>"]
+        with pytest.raises(ZeroDivisionError):  # a render's own error comes back as it was
+            await pool.run(divmod, 1, 0)
+
+        # A worker killed under a call (the OOM killer, say): that call is given up like a timeout...
+        stuck = asyncio.create_task(pool.run(time.sleep, 30, timeout_s=10))
+        await asyncio.sleep(0.3)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        started = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            await stuck
+        assert time.perf_counter() - started < 5
+        # ...and the next answer renders on new workers.
+        again = await pool.run(functools.partial(render_answer, "_снова_"))
+        assert again.rich == ["<p><i>снова</i></p>"]
+        assert not set(pool.pids()) & set(workers)
     finally:
         pool.shutdown()
 
