@@ -14,6 +14,11 @@ the standard library's `html.parser`, one pass, and builds the same content as t
 
 Anything outside that tag set, or a shape our renderer never writes, gives None: the caller then sends
 the HTML form, which says the same with "[n]" as plain text.
+
+It lives in delivery, not render, because it builds aiogram's types (render knows no Telegram client).
+Objects are made with `model_construct` (no validation): validating each of a 32K message's thousands
+of rich texts against the 28-member `RichTextUnion` cost 4× the whole conversion; the fields are
+checked by the unit tests (a round trip through validation) and the fake server's strict checks.
 """
 
 from __future__ import annotations
@@ -165,7 +170,9 @@ class _Converter(HTMLParser):
 
     def _close_implicit(self) -> None:
         element = self.stack.pop()
-        self._add_block(InputRichBlockParagraph(text=self._paragraph_text(element.texts)), "p")
+        self._add_block(
+            InputRichBlockParagraph.model_construct(text=self._paragraph_text(element.texts)), "p"
+        )
 
     def _paragraph_text(self, texts: list[RichTextUnion]) -> RichTextUnion:
         """A paragraph's texts, with the marks at its end as links to the sources listed here."""
@@ -174,7 +181,8 @@ class _Converter(HTMLParser):
             start, numbers = _trailing_marks(last)
             if numbers and all(n in self.names for n in numbers):
                 links: list[RichTextUnion] = [
-                    RichTextReferenceLink(text=f"[{n}]", reference_name=self.names[n]) for n in numbers
+                    RichTextReferenceLink.model_construct(text=f"[{n}]", reference_name=self.names[n])
+                    for n in numbers
                 ]
                 self.links += len(links)
                 head: list[RichTextUnion] = [last[:start]] if start else []
@@ -189,7 +197,7 @@ class _Converter(HTMLParser):
         if tag == "br":
             self._add_text("\n")
         elif tag == "hr":
-            self._add_block(InputRichBlockDivider(), "hr")
+            self._add_block(InputRichBlockDivider.model_construct(), "hr")
         elif tag in _STYLES or tag == "a":
             if top.tag == "pre":
                 raise UnexpectedHtmlError(f"<{tag}> in <pre>")
@@ -244,34 +252,38 @@ class _Converter(HTMLParser):
             raise UnexpectedHtmlError(f"</{tag}> does not close what is open")
         text = _joined(element.texts)
         if tag in _STYLES:
-            self._add_text(_STYLES[tag](text=text))
+            self._add_text(_STYLES[tag].model_construct(text=text))
         elif tag == "a":
-            self._add_text(RichTextUrl(text=text, url=element.href) if element.href else text)
+            self._add_text(RichTextUrl.model_construct(text=text, url=element.href) if element.href else text)
         elif tag == "code" and self.top.tag == "pre":
             self.top.texts.append(text)
             self.top.language = element.language
         elif tag == "code":
-            self._add_text(RichTextCode(text=text))
+            self._add_text(RichTextCode.model_construct(text=text))
         elif tag == "pre":
             language = element.language or None
-            self._add_block(InputRichBlockPreformatted(text=text, language=language), tag)
+            self._add_block(InputRichBlockPreformatted.model_construct(text=text, language=language), tag)
         elif tag == "p":
-            self._add_block(InputRichBlockParagraph(text=self._paragraph_text(element.texts)), tag)
+            self._add_block(
+                InputRichBlockParagraph.model_construct(text=self._paragraph_text(element.texts)), tag
+            )
         elif tag in _HEADINGS:
-            self._add_block(InputRichBlockSectionHeading(text=text, size=_HEADINGS[tag]), tag)
+            self._add_block(InputRichBlockSectionHeading.model_construct(text=text, size=_HEADINGS[tag]), tag)
         elif tag == "blockquote":
-            self._add_block(InputRichBlockBlockQuotation(blocks=element.blocks), tag)
+            self._add_block(InputRichBlockBlockQuotation.model_construct(blocks=element.blocks), tag)
         elif tag == "li":
             self.top.items.append(element.blocks)
         elif tag in ("ul", "ol"):
             self._close_list(element)
         elif tag in ("th", "td"):
             header = True if tag == "th" else None
-            self.top.cells.append(RichBlockTableCell(align="left", valign="top", text=text, is_header=header))
+            self.top.cells.append(
+                RichBlockTableCell.model_construct(align="left", valign="top", text=text, is_header=header)
+            )
         elif tag == "tr":
             self.top.rows.append(element.cells)
         elif tag == "table":
-            self._add_block(InputRichBlockTable(cells=element.rows), tag)
+            self._add_block(InputRichBlockTable.model_construct(cells=element.rows), tag)
 
     def _close_list(self, element: _Element) -> None:
         items = element.items
@@ -283,26 +295,30 @@ class _Converter(HTMLParser):
             and len(items) == len(self.sources)
         )
         if element.tag == "ul":
-            built = [InputRichBlockListItem(blocks=blocks) for blocks in items]
+            built = [InputRichBlockListItem.model_construct(blocks=blocks) for blocks in items]
         elif not is_sources:
             # An ordered list is one whose items carry their numbers.
             built = [
-                InputRichBlockListItem(blocks=blocks, value=element.start + offset, type="1")
+                InputRichBlockListItem.model_construct(blocks=blocks, value=element.start + offset, type="1")
                 for offset, blocks in enumerate(items)
             ]
         else:
             built = [
-                InputRichBlockListItem(blocks=[self._reference(blocks, number)], value=number, type="1")
+                InputRichBlockListItem.model_construct(
+                    blocks=[self._reference(blocks, number)], value=number, type="1"
+                )
                 for blocks, number in zip(items, self.sources, strict=True)
             ]
-        self._add_block(InputRichBlockList(items=built), element.tag)
+        self._add_block(InputRichBlockList.model_construct(items=built), element.tag)
         self.sources_done = self.sources_done or is_sources
 
     def _reference(self, blocks: list[InputRichBlockUnion], number: int) -> InputRichBlockParagraph:
         """A source line (one paragraph) as the reference that marks "[number]" link to."""
         if len(blocks) != 1 or not isinstance(blocks[0], InputRichBlockParagraph):
             raise UnexpectedHtmlError("a source line that is not one paragraph")
-        return InputRichBlockParagraph(text=RichTextReference(text=blocks[0].text, name=self.names[number]))
+        return InputRichBlockParagraph.model_construct(
+            text=RichTextReference.model_construct(text=blocks[0].text, name=self.names[number])
+        )
 
     def handle_data(self, data: str) -> None:
         top = self.top
