@@ -185,16 +185,21 @@ def _block(walk: _Walk, block: Any, depth: int) -> str:
     raise BlocksError(f"unsupported block type {kind!r}")
 
 
+def _part(walk: _Walk, value: Any, kind: type, depth: int, error: str) -> None:
+    """A list item or a table row: a level of nesting and a block, as `<li>` and `<tr>` are in HTML."""
+    _depth(depth)
+    if not isinstance(value, kind):
+        raise BlocksError(error)
+    walk.blocks += 1
+
+
 def _list(walk: _Walk, items: list[Any], depth: int) -> str:
     if not items:
         raise BlocksError("a list must have items")
     values = []
     out = []
     for item in items:
-        _depth(depth + 1)
-        if not isinstance(item, dict):
-            raise BlocksError("a list item must be an object")
-        walk.blocks += 1
+        _part(walk, item, dict, depth + 1, "a list item must be an object")
         value, label = item.get("value"), item.get("type")
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise BlocksError("field 'value' of a list item has a wrong type")
@@ -225,10 +230,7 @@ def _table(walk: _Walk, block: dict[str, Any], depth: int) -> str:
     rows = _need(block, "cells", list, "block 'table'")
     out = []
     for row in rows:
-        _depth(depth + 1)
-        if not isinstance(row, list):
-            raise BlocksError("table cells must be an array of arrays")
-        walk.blocks += 1
+        _part(walk, row, list, depth + 1, "table cells must be an array of arrays")
         columns = 0
         cells = []
         for cell in row:
