@@ -109,6 +109,20 @@ def read_blocks(blocks: Any) -> BlocksView:
     return BlocksView(visible=visible, html=markup)
 
 
+def objects_in(node: Any) -> list[dict[str, Any]]:
+    """Every JSON object inside `node` (blocks, items, cells, rich texts), by an explicit stack."""
+    found: list[dict[str, Any]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            found.append(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def _need(obj: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     value = obj.get(name)
     if value is None:

@@ -23,7 +23,7 @@ from bot.delivery.parts import answer_parts
 from bot.delivery.target import Target
 from bot.render.answer import AnswerChunk, SourceLabels, SourceLine, render_answer
 from bot.render.links import LinkPolicy
-from tests.support.rich_blocks import BlocksError, BlocksView, read_blocks
+from tests.support.rich_blocks import BlocksError, BlocksView, objects_in, read_blocks
 from tests.support.telegram_server import validate_rich_html
 
 LABELS = SourceLabels(heading="Источники", page="стр.")
@@ -52,22 +52,8 @@ def _converted(chunk: AnswerChunk) -> tuple[list[JSON], BlocksView]:
     return dumped, read_blocks(dumped)  # raises as Telegram's 400 would
 
 
-def _walk(node: Any) -> list[JSON]:
-    """Every object in the blocks' JSON (an explicit stack: no recursion limit on deep answers)."""
-    found: list[JSON] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            found.append(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
 def _of_type(dumped: list[JSON], kind: str) -> list[JSON]:
-    return [o for o in _walk(dumped) if o.get("type") == kind]
+    return [o for o in objects_in(dumped) if o.get("type") == kind]
 
 
 def _flat(text: str) -> str:
@@ -137,8 +123,8 @@ def test_headings_lists_tables_code_quotes_and_links_come_through_as_written() -
     assert kinds == ["heading", "paragraph", "list", "paragraph", "list", "blockquote", "table", "pre",
                      "divider", "paragraph", "heading", "list"]  # fmt: skip
     assert dumped[0] == {"type": "heading", "text": "Возврат", "size": 2}
-    assert {"type": "url", "text": "ссылкой", "url": "https://shop.example/a"} in _walk(dumped)
-    assert {"type": "code", "text": "кодом"} in _walk(dumped)
+    assert {"type": "url", "text": "ссылкой", "url": "https://shop.example/a"} in objects_in(dumped)
+    assert {"type": "code", "text": "кодом"} in objects_in(dumped)
     assert [i["value"] for i in dumped[4]["items"]] == [5, 6]  # an ordered list keeps its numbers
     assert dumped[6]["cells"][0][0] == {"align": "left", "valign": "top", "text": "товар", "is_header": True}
     assert dumped[7] == {"type": "pre", "text": "x = 1 < 2\nprint(x)", "language": "python"}
