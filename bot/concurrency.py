@@ -18,6 +18,7 @@ Any service reuses them the same way: ``await pools.cpu.run(fn, *args, timeout_s
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import multiprocessing
 import os
@@ -77,6 +78,7 @@ class ProcessPool:
         self.name = name
         self.workers = workers
         self._context = multiprocessing.get_context("forkserver")
+        self._preload = preload
         self._context.set_forkserver_preload(list(preload))
         self._executor = self._new_executor()
 
@@ -103,9 +105,11 @@ class ProcessPool:
             raise TimeoutError(f"the {self.name} worker process died") from exc
 
     async def warm(self) -> None:
-        """Starts every worker now (the first calls would otherwise wait for them, ~0.5 s). The pool
-        starts a worker for a call that finds none idle, so `workers` overlapping calls start them all."""
-        await asyncio.gather(*(self.run(time.sleep, 0.05) for _ in range(self.workers)))
+        """Starts every worker now and imports `preload` in it (the first calls would otherwise wait for
+        that, ~0.5 s or more). The pool starts a worker for a call that finds none idle, so `workers`
+        overlapping calls start them all. (The fork server is one per process: one started earlier for
+        another pool preloaded that pool's modules only.)"""
+        await asyncio.gather(*(self.run(_import_all, self._preload) for _ in range(self.workers)))
 
     def pids(self) -> list[int]:
         """The worker processes' ids (for health checks and tests)."""
@@ -115,6 +119,12 @@ class ProcessPool:
     def shutdown(self) -> None:
         """Stops taking work; queued calls are cancelled, the workers exit after their current call."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        importlib.import_module(module)
+    time.sleep(0.05)  # holds this worker, so the other warm-up calls start the others
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,10 @@ class Pools:
         return cls(
             embed=WorkPool("embed", embed_workers or cores),
             cpu=WorkPool("cpu", cpu_workers or max(2, cores)),
-            render=ProcessPool("render", render_workers or cores, preload=("bot.render.answer",)),
+            # The forkserver imports what renders answers and builds their Bot API calls once.
+            render=ProcessPool(
+                "render", render_workers or cores, preload=("bot.render.answer", "bot.delivery.parts")
+            ),
         )
 
     def shutdown(self) -> None:

@@ -52,6 +52,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendRichMessage, SendRichMessageDraft, TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from pydantic import BaseModel
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -292,9 +293,28 @@ def _fill(method: TelegramMethod[Any], updates: dict[str, Any]) -> TelegramMetho
     return method.model_copy(update=unset) if unset else method
 
 
+def _with_tags(value: Any) -> Any:
+    """`value` with every nested object's `type` field marked as set, so `exclude_unset` keeps it.
+
+    `type` is how a union member is told apart (a rich block's "paragraph", a rich text's
+    "reference_link"); aiogram fills it by default, so a dump that drops unset fields would drop it too,
+    and the loaded blocks would come back as whatever union member fits first. Linear in the objects.
+    """
+    if isinstance(value, list):
+        return [_with_tags(item) for item in value]
+    if not isinstance(value, BaseModel):
+        return value
+    updates = {name: _with_tags(getattr(value, name)) for name in value.model_fields_set}
+    tag = getattr(value, "type", None) if "type" in type(value).model_fields else None
+    if tag is not None and "type" not in value.model_fields_set:
+        updates["type"] = tag
+    return value.model_copy(update=updates) if updates else value
+
+
 def _dump_method(method: TelegramMethod[Any]) -> dict[str, str]:
     # exclude_unset: aiogram's Default(...) placeholders stay placeholders, resolved when sent.
-    return {"method": type(method).__name__, "data": method.model_dump_json(exclude_unset=True)}
+    data = _with_tags(method).model_dump_json(exclude_unset=True)
+    return {"method": type(method).__name__, "data": data}
 
 
 def _load_method(raw: dict[str, str]) -> TelegramMethod[Any]:

@@ -65,7 +65,7 @@ async def send_part(bot: Bot, part: OutgoingPart, rich: RichSupport) -> list[Any
                 if _method_missing(exc):
                     rich.refused(str(exc))
                 else:
-                    log.warning("a rich message was refused (%s); sending it as classic HTML", exc)
+                    log.warning("a rich message was refused (%s); trying the next form", exc)
             else:
                 log.warning("%s was refused (%s); trying the next form", type(methods[0]).__name__, exc)
             continue

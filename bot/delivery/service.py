@@ -22,7 +22,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.concurrency import ProcessPool, WorkPool
 from bot.cpu import run_cpu_within
 from bot.delivery.outbox import Delivery, Outbox
-from bot.delivery.parts import answer_parts, notice_part
+from bot.delivery.parts import OutgoingPart, answer_parts, notice_part
 from bot.delivery.sender import RichSupport, send_part, send_parts
 from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
@@ -106,6 +106,20 @@ class AnswerDelivery:
         except TimeoutError:
             log.warning("rendering a %d-character answer timed out; sending it escaped", len(markdown))
             return escaped_answer(markdown, note, sources, labels)
+
+    async def answer_parts(
+        self, rendered: RenderedAnswer, target: Target, markup: InlineKeyboardMarkup | None
+    ) -> list[OutgoingPart]:
+        """The final answer's parts (`bot.delivery.parts.answer_parts`), built where answers render (a render
+        process in the bot): native references mean converting the rich HTML to blocks. Past
+        `render_timeout_s`, or if that process died, without them."""
+        rich = self.rich.usable
+        try:
+            build = functools.partial(answer_parts, rendered, target, rich=rich, markup=markup)
+            return await self.run_cpu(build)
+        except TimeoutError:
+            log.warning("building native references timed out; the answer goes out as rich HTML")
+            return answer_parts(rendered, target, rich=rich, markup=markup, references=False)
 
     async def run_cpu(self, fn: Callable[[], R]) -> R:
         """`fn()` off the event loop (on the render pool when given); TimeoutError after `render_timeout_s`.
@@ -240,7 +254,7 @@ class AnswerSession:
             )
         else:
             rendered = escaped_answer(texts.not_found)
-        parts = answer_parts(rendered, self._target, rich=self._delivery.rich.usable, markup=markup)
+        parts = await self._delivery.answer_parts(rendered, self._target, markup)
         await self._clear_queued()  # the answer replaces "you are in line"
         outbox = self._delivery.outbox
         if outbox is None:

@@ -53,6 +53,9 @@ class AnswerChunk:
     rich: str
     classic: list[str]
     plain: list[str]
+    # The numbers of the sources listed at the end of this chunk's rich form, in order; empty when the
+    # source list is in another chunk (or there is none). Only then can a mark "[n]" be a reference here.
+    sources: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,11 @@ def _sources(sources: Sequence[SourceLine], labels: SourceLabels) -> tuple[str, 
     return f"<h4>{esc(labels.heading)}</h4><ol>{''.join(rich_items)}</ol>", "\n".join(classic_lines)
 
 
-def _chunk(rich: list[str], classic: list[str]) -> AnswerChunk:
+def _chunk(rich: list[str], classic: list[str], sources: tuple[int, ...] = ()) -> AnswerChunk:
     parts = split_html("\n\n".join(classic), CLASSIC_LIMIT)
-    return AnswerChunk(rich="\n".join(rich), classic=parts, plain=[html_text(p) for p in parts])
+    return AnswerChunk(
+        rich="\n".join(rich), classic=parts, plain=[html_text(p) for p in parts], sources=sources
+    )
 
 
 def render_answer(
@@ -144,7 +149,7 @@ def render_answer(
             strict=True,
         )
     )
-    return RenderedAnswer(chunks=_pack([*pairs, *_tail(note, sources, labels)]))
+    return RenderedAnswer(chunks=_pack([*pairs, *_tail(note, sources, labels)], _listed(sources, labels)))
 
 
 def _tail(
@@ -159,9 +164,17 @@ def _tail(
     return tail
 
 
-def _pack(pairs: list[tuple[str, str]]) -> list[AnswerChunk]:
+def _listed(sources: Sequence[SourceLine], labels: SourceLabels | None) -> tuple[int, ...]:
+    """The numbers of the sources `_tail` lists (its last pair), in order; () when it lists none."""
+    return tuple(s.number for s in sources) if labels is not None else ()
+
+
+def _pack(pairs: list[tuple[str, str]], listed: tuple[int, ...] = ()) -> list[AnswerChunk]:
     """(rich, classic) block pairs into rich messages of at most RICH_LIMIT units and RICH_MAX_BLOCKS blocks,
-    cut only between blocks (a single block over the limit is cut on its own)."""
+    cut only between blocks (a single block over the limit is cut on its own).
+
+    `listed`: the source numbers when the last pair is the source list; the chunk that holds it gets them.
+    """
     chunks: list[AnswerChunk] = []
     rich: list[str] = []
     classic: list[str] = []
@@ -185,7 +198,8 @@ def _pack(pairs: list[tuple[str, str]]) -> list[AnswerChunk]:
         size += block_size
         count += block_count
     if rich:
-        chunks.append(_chunk(rich, classic))
+        # The last pair is always in this chunk (a source list is never over RICH_LIMIT on its own).
+        chunks.append(_chunk(rich, classic, listed))
     return chunks
 
 
@@ -199,7 +213,7 @@ def escaped_answer(
     the note and the source list as a full render would show them (they are short and always render)."""
     escaped = html.escape(markdown.strip(), quote=False)
     pairs = [(f"<p>{escaped}</p>", escaped), *_tail(note, sources, labels)]
-    return RenderedAnswer(chunks=_pack(pairs), degraded=True)
+    return RenderedAnswer(chunks=_pack(pairs, _listed(sources, labels)), degraded=True)
 
 
 _DRAFT_POLICY = LinkPolicy(enabled=False)

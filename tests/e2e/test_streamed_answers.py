@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from tests.conftest import ADMIN_ID, USER_ID
 from tests.e2e.conftest import BotStarter
 from tests.support.corpus import RETURNS_MD
 from tests.support.llm_server import GroundedLLMServer
+from tests.support.rich_blocks import objects_in
 from tests.support.shared_data import CASES_DIR
 from tests.support.telegram_server import ANSWER_METHODS, FakeTelegramServer, RecordedRequest
 
@@ -74,7 +76,7 @@ async def test_a_private_answer_streams_as_drafts_then_arrives_rich_with_referen
         assert all(d.at < final.at for d in drafts)
         # The final message: rich, replying to the question, references after the paragraphs they
         # come from, one source (two sections of one file), and the 👍/👎 buttons.
-        html = final.params["rich_message"]["html"]
+        html = final.text or ""
         assert final.params["reply_parameters"]["message_id"] == question["message_id"]
         assert "после покупки. [1]</p>" in html
         assert "<table><tr><th>товар</th><th>срок</th></tr>" in html
@@ -86,6 +88,40 @@ async def test_a_private_answer_streams_as_drafts_then_arrives_rich_with_referen
         buttons = [b["text"] for row in final.params["reply_markup"]["inline_keyboard"] for b in row]
         assert buttons == ["👍", "👎"]
         assert llm_server.streams_finished == 1
+        # Native references: the drafts were HTML, the final message is blocks, and each mark is a link
+        # that opens the source line it is numbered after, in this very message.
+        assert all("html" in d.params["rich_message"] for d in drafts)
+        blocks = final.params["rich_message"]["blocks"]
+        objects = objects_in(blocks)
+        links = [o for o in objects if o.get("type") == "reference_link"]
+        references = {o["name"]: o for o in objects if o.get("type") == "reference"}
+        assert links
+        for link in links:
+            assert link["text"] == "[1]"
+            assert "Правила возврата" in json.dumps(references[link["reference_name"]], ensure_ascii=False)
+        assert blocks[0]["type"] == "paragraph"
+        assert blocks[0]["text"][-1] in links  # the link ends the paragraph it supports
+        assert "после покупки. [1]" in final.visible_text
+    assert llm_server.violations == []
+
+
+async def test_refused_blocks_arrive_as_the_rich_html_message(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
+) -> None:
+    tg = telegram_server
+    async with start_bot():
+        await _add_returns_policy(tg)
+        tg.refuse_blocks_next()
+        _ask(tg, USER_ID, "Какие документы нужны для возврата?")
+        final = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID)
+        [refused] = [r for r in tg.calls("sendRichMessage", include_failed=True) if r.failed]
+        assert "blocks" in refused.params["rich_message"]
+        # The same answer as one rich HTML message: the marks as text, the sources under it, the buttons.
+        html = final.params["rich_message"]["html"]
+        assert "после покупки. [1]</p>" in html
+        assert "<h4>Источники</h4>" in html
+        assert final.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "👍"
+        assert not [m for m in tg.sent_messages(USER_ID) if "14 дней" in m.visible_text]
     assert llm_server.violations == []
 
 
@@ -102,7 +138,7 @@ async def test_stop_closes_the_model_stream_and_keeps_the_partial_answer(
         await asyncio.sleep(1.0)
         tg.push_stop(USER_ID, first.int_param("draft_id") or 0)
         final = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID)
-        html = final.params["rich_message"]["html"]
+        html = final.text or ""
         assert "Покупатель может вернуть" in html  # what was written so far is kept
         assert "Остановлено" in html  # and marked as stopped
         assert len(final.visible_text) < len(LONG_ANSWER * 4)
@@ -175,11 +211,13 @@ async def test_a_rich_message_refused_for_its_content_goes_out_as_classic_html(
     tg = telegram_server
     async with start_bot():
         await _add_returns_policy(tg)
+        # Both rich forms refused: the blocks with native references, then the same as rich HTML.
         tg.fail_next(
             "sendRichMessage",
             error_code=400,
             description="Bad Request: can't parse rich message",
             retry_after=None,
+            times=2,
         )
         _ask(tg, USER_ID, "Какой срок возврата?")
         classic = await tg.wait_for(
@@ -275,7 +313,7 @@ async def test_the_failing_cases_arrive_as_written(
         final = await tg.wait_for("sendRichMessage", lambda r: r.chat_id == USER_ID)
         for text in expected:
             assert text in final.visible_text
-        assert "<i>" not in final.params["rich_message"]["html"]
+        assert "<i>" not in (final.text or "")
     assert llm_server.violations == []
 
 

@@ -16,12 +16,18 @@ from aiogram.methods import EditMessageText, GetMe, SendMessage, SendRichMessage
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 
+from tests.support.rich_blocks import read_blocks
+
 BOT_USER = User(id=42, is_bot=True, first_name="KB Bot", username="kb_test_bot")
 
 
 def _text_of(method: SendMessage | EditMessageText | SendRichMessage) -> str:
     if isinstance(method, SendRichMessage):
-        return method.rich_message.html or method.rich_message.markdown or ""
+        rich = method.rich_message
+        if rich.blocks is not None:
+            # Checked as Telegram would, and written as our renderer writes the HTML form.
+            return read_blocks([b.model_dump(mode="json", exclude_none=True) for b in rich.blocks]).html
+        return rich.html or rich.markdown or ""
     return method.text or ""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.local_http import LocalHTTPServer
+from tests.support.rich_blocks import BlocksError, read_blocks
 
 JSONDict = dict[str, Any]
 
@@ -133,11 +134,19 @@ class RecordedRequest:
 
     @property
     def text(self) -> str | None:
-        """The text sent: `text`, or a rich message's HTML."""
+        """The text sent: `text`, or a rich message's HTML; for a rich message sent as blocks, the same
+        content written as our renderer writes HTML (`tests.support.rich_blocks`), so an assertion on
+        the HTML holds for either form."""
         value = self.params.get("text")
         rich = self.params.get("rich_message")
-        if not isinstance(value, str) and isinstance(rich, dict) and isinstance(rich.get("html"), str):
-            return str(rich["html"])
+        if not isinstance(value, str) and isinstance(rich, dict):
+            if isinstance(rich.get("html"), str):
+                return str(rich["html"])
+            if rich.get("blocks") is not None:
+                try:
+                    return read_blocks(rich["blocks"]).html
+                except BlocksError:
+                    return None
         return value if isinstance(value, str) else None
 
     @property
@@ -428,6 +437,7 @@ class FakeTelegramServer(LocalHTTPServer):
         self._files_by_path: dict[str, _StoredFile] = {}
         self._faults: dict[str, deque[TelegramAPIError]] = {}
         self._html_rejects = 0
+        self._blocks_rejects = 0
         self._consumed: set[int] = set()
         self._closing = False
         self._update_event = asyncio.Event()
@@ -500,6 +510,11 @@ class FakeTelegramServer(LocalHTTPServer):
     def reject_html_next(self, times: int = 1) -> None:
         """Make the next ``times`` sendMessage calls with parse_mode=HTML fail to parse."""
         self._html_rejects += times
+
+    def refuse_blocks_next(self, times: int = 1) -> None:
+        """Make the next ``times`` rich messages sent as blocks fail with a 400 (as a server would that
+        finds something in them it does not accept); HTML rich messages still go through."""
+        self._blocks_rejects += times
 
     # ------------------------------------------------------------------ state set-up
 
@@ -981,6 +996,14 @@ class FakeTelegramServer(LocalHTTPServer):
         given = [key for key in ("html", "markdown", "blocks") if rich.get(key) is not None]
         if len(given) != 1:
             raise TelegramAPIError(400, "Bad Request: exactly one of html, markdown and blocks must be used")
+        if given[0] == "blocks":
+            if self._blocks_rejects > 0:
+                self._blocks_rejects -= 1
+                raise TelegramAPIError(400, "Bad Request: can't parse rich message blocks")
+            try:
+                return read_blocks(rich["blocks"]).visible
+            except BlocksError as error:
+                raise TelegramAPIError(400, f"Bad Request: {error}") from error
         if given[0] != "html":
             return str(rich[given[0]])  # not used by this bot; accepted as it is
         return validate_rich_html(str(rich["html"]))
