@@ -101,7 +101,7 @@ def load_embedder(settings: Settings, pools: Pools | None = None) -> Embedder:
 
 def open_pools(settings: Settings) -> Pools:
     """The process's executors; whoever opens them shuts them down (`Pools.shutdown`)."""
-    return Pools.for_machine(settings.embed_workers, settings.cpu_workers)
+    return Pools.for_machine(settings.embed_workers, settings.cpu_workers, settings.render_workers)
 
 
 async def open_chunk_backend(settings: Settings, dense_name: str) -> CollectionBackend:

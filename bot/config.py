@@ -105,9 +105,11 @@ class Settings(BaseSettings):
     crawl_delay_s: float = Field(default=1.0, ge=0, le=60)
 
     # Issue 9: executors and the line in front of the model.
-    # Threads for e5 and for pure-Python work (parsing, BM25, rendering); 0 sizes them for this machine.
+    # Threads for e5 and for pure-Python work (parsing, BM25, attribution), and processes that render
+    # answers; 0 sizes them for this machine (one per core; at least two CPU threads).
     embed_workers: int = Field(default=0, ge=0, le=64)
     cpu_workers: int = Field(default=0, ge=0, le=64)
+    render_workers: int = Field(default=0, ge=0, le=64)
     # Questions that may wait for a model slot beyond LLM_MAX_CONCURRENCY; more are refused, told when to
     # come back. A question is told its place in line once it has waited this long for the model.
     llm_queue_max: int = Field(default=50, ge=0, le=100_000)
