@@ -459,6 +459,17 @@ def _scratch_root() -> Path | None:
     return shm if shm.is_dir() else None
 
 
+def machine_speed_ms() -> float:
+    """A fixed pure-Python loop's time on this core, best of 3: the same code measures slower on a slow
+    moment of a shared VM (its speed drifts run to run), and this says how fast the machine was."""
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(2_000_000))
+        runs.append((time.perf_counter() - started) * 1000)
+    return min(runs)
+
+
 def _parse_step(text: str) -> Step:
     pace, chunks, chats, rate, seconds = text.split(",")
     if pace not in PACES:
@@ -497,8 +508,10 @@ async def main(argv: Sequence[str] | None = None) -> int:
     if args.step:
         steps = [_parse_step(text) for text in args.step]
     load_avg = os.getloadavg()
+    speed_before = machine_speed_ms()
     print(
-        f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f}; cores: {os.cpu_count()}",
+        f"load average before: {load_avg[0]:.2f} {load_avg[1]:.2f}; cores: {os.cpu_count()}; "
+        f"reference loop {speed_before:.0f} ms",
         file=sys.stderr,
     )
 
@@ -524,7 +537,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
     out = table(results, floor, idle_rss, lost)
     print(out)
     print(
-        f"\nload average before {load_avg[0]:.2f}, after {load_after[0]:.2f} (1 min); {os.cpu_count()} cores"
+        f"\nload average before {load_avg[0]:.2f}, after {load_after[0]:.2f} (1 min); "
+        f"{os.cpu_count()} cores; reference loop (2M squares summed, best of 3) "
+        f"{speed_before:.0f} ms before, {machine_speed_ms():.0f} after"
     )
     (_results_dir() / "load.json").write_text(
         json.dumps(
