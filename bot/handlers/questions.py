@@ -3,13 +3,14 @@ what is addressed to the bot (/ask, an @mention, a reply to the bot)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, MessageEntityType
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import (
     Message,
@@ -200,8 +201,9 @@ async def _answer(
     )
     session = delivery.session(bot, target)
     notices = ChatNotices(bot, i18n, delivery, target)
-    # 👀 on the question while it is worked on, so "typing…" never ends in nothing.
-    await _react(message, WORKING)
+    # 👀 on the question while it is worked on, so "typing…" never ends in nothing. Sent beside the work,
+    # not before it: one Bot API round trip less ahead of the first model request.
+    working = asyncio.create_task(_react(message, WORKING))
     done: str | None = None
     try:
         outcome = await desk.handle(
@@ -214,6 +216,7 @@ async def _answer(
         await message.reply(i18n.get("llm-unavailable"))
     finally:
         await notices.clear()
+        await _landed(working)  # 👀 first, so the final reaction replaces it and not the reverse
     await _react(message, done)
 
 
@@ -290,6 +293,14 @@ async def _react(message: Message, emoji: str | None) -> None:
     )
     with contextlib.suppress(TelegramBadRequest):
         await message.react(reaction)
+
+
+async def _landed(reaction: asyncio.Task[None]) -> None:
+    """Waits for a reaction sent beside the work; a failure to set it is logged, never the question's."""
+    try:
+        await reaction
+    except TelegramAPIError as exc:
+        log.warning("could not set the reaction on a question: %s", exc)
 
 
 async def _bot_names(bot: Bot) -> frozenset[str]:
