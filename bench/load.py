@@ -47,6 +47,7 @@ import numpy as np
 
 from bench.load_kb import Paragraph, build, embed_paragraphs, read_xquad
 from bench.load_servers import LoadTelegramServer, PacedModelServer
+from bench.machine import machine_speed_ms
 from bench.retrieval import DEFAULT_MODEL_PATH, DEFAULT_XQUAD, MODEL, REPO_ROOT
 from bot.app import run_migrations
 from bot.concurrency import WorkPool
@@ -457,17 +458,6 @@ def _results_dir() -> Path:
 def _scratch_root() -> Path | None:
     shm = Path("/dev/shm")
     return shm if shm.is_dir() else None
-
-
-def machine_speed_ms() -> float:
-    """A fixed pure-Python loop's time on this core, best of 3: the same code measures slower on a slow
-    moment of a shared VM (its speed drifts run to run), and this says how fast the machine was."""
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
-        sum(i * i for i in range(2_000_000))
-        runs.append((time.perf_counter() - started) * 1000)
-    return min(runs)
 
 
 def _parse_step(text: str) -> Step:

@@ -25,6 +25,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from bench.machine import machine_speed_ms
 from bot.concurrency import Pools
 from bot.delivery.service import AnswerDelivery, DeliveryConfig
 from bot.delivery.target import Target
@@ -167,7 +168,10 @@ def main() -> None:
     with startup_heap_frozen():  # as bot.runner does once the bot is up
         asyncio.run(streaming_table())
         render_table()
-    print(f"(load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"(load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; reference loop "
+        f"{machine_speed_ms():.0f} ms, see bench/machine.py)"
+    )
 
 
 if __name__ == "__main__":
