@@ -92,20 +92,27 @@ class ProcessPool:
         """`fn(*args)` in a worker process; its result, or its exception re-raised here.
 
         Raises TimeoutError after `timeout_s` seconds (the worker runs the call on to its end), and
-        also when the worker died under the call (killed, out of memory): the pool then replaces its
-        workers, so one lost process never stops the next call.
+        also when the worker died under the call (killed, out of memory) twice: a dead worker breaks the
+        whole executor and every call in it, so the pool replaces its workers and each broken call is
+        tried once more on the new ones (a call that was only queued then simply runs).
         """
-        executor = self._executor
-        try:
-            future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
-            async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
-                return await future
-        except BrokenProcessPool as exc:
-            if self._executor is executor:
-                log.error("a %s worker process died; starting new ones", self.name)
-                self._executor = self._new_executor()
-                executor.shutdown(wait=False, cancel_futures=True)
-            raise TimeoutError(f"the {self.name} worker process died") from exc
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
+            for attempt in (1, 2):
+                executor = self._executor
+                try:
+                    return await loop.run_in_executor(executor, fn, *args)
+                except BrokenProcessPool as exc:
+                    self._replace(executor)
+                    if attempt == 2:
+                        raise TimeoutError(f"the {self.name} worker process died") from exc
+        raise AssertionError("unreachable")  # pragma: no cover  (mypy: the loop always returns or raises)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self._executor is broken:  # the first of the broken calls to get here replaces it
+            log.error("a %s worker process died; starting new ones", self.name)
+            self._executor = self._new_executor()
+            broken.shutdown(wait=False, cancel_futures=True)
 
     async def warm(self) -> None:
         """Starts every worker now and imports `preload` in it (the first calls would otherwise wait for
@@ -120,8 +127,14 @@ class ProcessPool:
         return sorted(processes)
 
     def shutdown(self) -> None:
-        """Stops taking work; queued calls are cancelled, the workers exit after their current call."""
+        """Stops taking work: queued calls are cancelled and the workers are terminated (SIGTERM), so a
+        call that overran its time limit cannot hold up the process's exit (the interpreter waits for
+        live workers). The runner calls this after the answers in flight are done."""
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError):  # already gone, or already closed
+                process.terminate()
 
 
 # A worker's scheduling niceness: with every core busy, Linux gives a nice-10 process about a tenth of

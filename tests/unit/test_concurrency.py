@@ -54,21 +54,62 @@ async def test_answers_render_in_other_processes_and_survive_a_dead_worker() -> 
         with pytest.raises(ZeroDivisionError):  # a render's own error comes back as it was
             await pool.run(divmod, 1, 0)
 
-        # A worker killed under a call (the OOM killer, say): that call is given up like a timeout...
-        stuck = asyncio.create_task(pool.run(time.sleep, 30, timeout_s=10))
-        await asyncio.sleep(0.3)
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+        # A worker killed while answers are rendering (the OOM killer, say) breaks the executor under
+        # every call in it; they all still get their answers, from new workers.
+        answers = [
+            asyncio.create_task(pool.run(functools.partial(render_answer, f"_ответ {n}_"), timeout_s=10))
+            for n in range(12)
+        ]
+        slow = asyncio.create_task(pool.run(time.sleep, 0.5, timeout_s=10))
+        await asyncio.sleep(0.1)
+        os.kill(workers[0], signal.SIGKILL)
+        done = await asyncio.gather(*answers)
+        assert [d.rich for d in done] == [[f"<p><i>ответ {n}</i></p>"] for n in range(12)]
+        await slow
+        assert not set(pool.pids()) & set(workers)
+
+        # An input that kills every worker it reaches is given up after one more try, like a timeout.
         started = time.perf_counter()
         with pytest.raises(TimeoutError):
-            await stuck
+            await pool.run(_die, timeout_s=10)
         assert time.perf_counter() - started < 5
-        # ...and the next answer renders on new workers.
         again = await pool.run(functools.partial(render_answer, "_снова_"))
         assert again.rich == ["<p><i>снова</i></p>"]
-        assert not set(pool.pids()) & set(workers)
     finally:
         pool.shutdown()
+
+
+async def test_a_stop_does_not_wait_for_a_render_that_overran() -> None:
+    pool = ProcessPool("render", 1)
+    await pool.warm()
+    [worker] = pool.pids()
+    with pytest.raises(TimeoutError):
+        await pool.run(time.sleep, 60, timeout_s=0.2)
+    pool.shutdown()
+    # Terminated: the process can exit now, not in a minute.
+    assert await asyncio.to_thread(_gone_within, worker, 5.0)
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie (exited, not yet reaped) is not alive
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _ticket(queue: ModelQueue) -> Ticket:
