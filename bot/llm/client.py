@@ -71,9 +71,10 @@ class ChatModel:
         try:
             response = await self._client.post(_PATH, body=body, cast_to=ChatCompletion, options=_OPTIONS)
         except openai.APIError as exc:
-            log.warning("LLM request to %s (model %s) failed: %s", self._base_url, self._model, exc)
-            metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
-            raise LLMUnavailableError(str(exc)) from exc
+            kind, reason = _failure(exc)
+            log.warning("LLM request to %s (model %s) failed: %s", self._base_url, self._model, reason)
+            metrics.MODEL_ERRORS.labels(error=kind).inc()
+            raise LLMUnavailableError(reason) from exc
         if response.usage is not None:
             metrics.record_usage(response.usage.prompt_tokens, response.usage.completion_tokens)
         if not response.choices:
@@ -102,7 +103,8 @@ class ChatModel:
         try:
             served = [m.id async for m in self._client.models.list()]
         except openai.APIError as exc:
-            return f"the model server at {self._base_url} (model {self._model}) is not answering ({exc})"
+            reason = _failure(exc)[1]
+            return f"the model server at {self._base_url} (model {self._model}) is not answering ({reason})"
         if self._model not in served:
             offered = ", ".join(served) or "no model"
             return f"the model server at {self._base_url} serves {offered}, not {self._model}"
@@ -135,9 +137,12 @@ class ChatModel:
                 stream_cls=AsyncStream[ChatCompletionChunk],
             )
         except openai.APIError as exc:
-            log.warning("LLM stream from %s (model %s) failed to start: %s", self._base_url, self._model, exc)
-            metrics.MODEL_ERRORS.labels(error=type(exc).__name__).inc()
-            raise LLMUnavailableError(str(exc)) from exc
+            kind, reason = _failure(exc)
+            log.warning(
+                "LLM stream from %s (model %s) failed to start: %s", self._base_url, self._model, reason
+            )
+            metrics.MODEL_ERRORS.labels(error=kind).inc()
+            raise LLMUnavailableError(reason) from exc
         async with response:
             try:
                 async for chunk in response:
@@ -145,9 +150,25 @@ class ChatModel:
                         choice = chunk.choices[0]
                         if choice.delta.content or choice.finish_reason:
                             yield Completion(choice.delta.content or "", choice.finish_reason)
-            except (openai.APIError, httpx2.HTTPError) as exc:
+            except (openai.APIError, httpx2.HTTPError, ValueError) as exc:
+                # ValueError: a malformed event (`data: {not json`) from a broken proxy or server.
                 log.warning("LLM stream broke off: %s", exc)
-                raise LLMUnavailableError(str(exc)) from exc
+                raise LLMUnavailableError(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _failure(exc: openai.APIError) -> tuple[str, str]:
+    """(metric label, one-line reason) for a failed request.
+
+    The SDK's aiohttp transport reports a refused or unreachable connection as a connect *timeout*
+    (`APITimeoutError` caused by `httpx2.ConnectTimeout` caused by aiohttp's `OSError`); an operator
+    must read "cannot connect", not "timed out", so such a failure is named by its cause.
+    """
+    cause: BaseException | None = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return "APIConnectionError", f"cannot connect: {cause}"
+        cause = cause.__cause__
+    return type(exc).__name__, str(exc)
