@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_bot_token()
         if args.command in ("run", "ask"):
             settings.require_llm_base_url()
-        from bot.domain import LLMUnavailableError, TelegramUnreachableError
+        from bot.domain import LLMUnavailableError, RedisUnreachableError, TelegramUnreachableError
         from bot.storage.migrator import SchemaError
 
         try:
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except LLMUnavailableError as exc:
             print(f"The model at LLM_BASE_URL={settings.llm_base_url} did not answer: {exc}", file=sys.stderr)
             return 1
-        except TelegramUnreachableError as exc:
+        except (TelegramUnreachableError, RedisUnreachableError) as exc:
             print(f"Network error: {exc}", file=sys.stderr)
             return 1
     except ConfigError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from qdrant_client import AsyncQdrantClient
 
@@ -56,7 +57,13 @@ from bot.storage.migrator import MigrationContext, SchemaError, ensure_schema, m
 from bot.storage.outbox_store import OutboxStore
 from bot.storage.rate_limits import SendPacer, WaitingQuestions, WindowCounter
 from bot.storage.redis_backup import dump_keys, restore_keys
-from bot.storage.redis_connections import RedisConnections, connect_redis
+from bot.storage.redis_connections import (
+    RedisConnections,
+    connect_redis,
+    ping_url,
+    reachable,
+    shown_url,
+)
 from bot.storage.redis_server import RedisServerProcess
 from bot.storage.seen_updates import SeenUpdates
 from bot.storage.web_sources import WebSourceStore
@@ -194,15 +201,19 @@ async def backup_store(settings: Settings, folder: Path) -> BackupSummary:
     """Writes the chunk collection (vectors included) and the Redis keys that matter into `folder`.
 
     On the embedded store the bot must be stopped (Edge allows one process); with QDRANT_URL and
-    REDIS_URL it runs beside the bot. Raises ConfigError or SchemaError with the reason.
+    REDIS_URL it runs beside the bot. Raises ConfigError or SchemaError with the reason, and
+    RedisUnreachableError before anything is written when Redis cannot be reached.
     """
-    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
-    try:
-        chunks = await transfer.dump(backend, folder / BACKUP_QDRANT_DIR)
-    finally:
-        await backend.close()
     async with redis_address(settings) as url:
-        keys = await dump_keys(url, folder)
+        async with _reachable(settings, url):
+            await ping_url(url)
+        backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+        try:
+            chunks = await transfer.dump(backend, folder / BACKUP_QDRANT_DIR)
+        finally:
+            await backend.close()
+        async with _reachable(settings, url):
+            keys = await dump_keys(url, folder)
     return BackupSummary(chunks, keys)
 
 
@@ -212,30 +223,38 @@ async def restore_store(
     """Restores a `backup_store` folder into an empty chunk store and Redis.
 
     Raises SchemaError if the folder is no backup, was made with another EMBEDDING_MODEL, or the
-    chunk store is not empty.
+    chunk store is not empty; RedisUnreachableError before anything is restored when Redis cannot be
+    reached.
     """
     metadata = transfer.read_metadata_file(folder / BACKUP_QDRANT_DIR)
-    backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
-    try:
-        ctx = MigrationContext(
-            backend=backend,
-            dim=int(metadata.get("embedding_dim", 0)),
-            embedding_model=settings.embedding_model,
-            sparse=sparse or SparseEmbedder(),
-            settings=collection_settings(settings),
-        )
-        chunks = await transfer.load(ctx, folder / BACKUP_QDRANT_DIR)
-    finally:
-        await backend.close()
     async with redis_address(settings) as url:
-        keys = await restore_keys(url, folder)
+        async with _reachable(settings, url):
+            await ping_url(url)
+        backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
+        try:
+            ctx = MigrationContext(
+                backend=backend,
+                dim=int(metadata.get("embedding_dim", 0)),
+                embedding_model=settings.embedding_model,
+                sparse=sparse or SparseEmbedder(),
+                settings=collection_settings(settings),
+            )
+            chunks = await transfer.load(ctx, folder / BACKUP_QDRANT_DIR)
+        finally:
+            await backend.close()
+        async with _reachable(settings, url):
+            keys = await restore_keys(url, folder)
     return BackupSummary(chunks, keys)
 
 
 @contextlib.asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[RedisConnections]:
-    """Redis clients through the one factory: Sentinel, REDIS_URL, or an embedded redis-server."""
+    """Redis clients through the one factory: Sentinel, REDIS_URL, or an embedded redis-server.
+
+    Pings first: raises RedisUnreachableError (one line naming the setting and the address, without a
+    password, and what to do) when Redis cannot be reached."""
     async with contextlib.AsyncExitStack() as stack:
+        url = ""
         if settings.redis_sentinels:
             connections = connect_redis(
                 sentinels=settings.sentinel_addresses,
@@ -244,9 +263,28 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisConnections]:
                 db=settings.redis_db,
             )
         else:
-            connections = connect_redis(url=await stack.enter_async_context(redis_address(settings)))
+            url = await stack.enter_async_context(redis_address(settings))
+            connections = connect_redis(url=url)
         stack.push_async_callback(connections.close)
+        async with _reachable(settings, url):
+            await connections.ping()
         yield connections
+
+
+def _reachable(settings: Settings, url: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """`reachable` with this deployment's words: which setting points at Redis, and what to do."""
+    if settings.redis_sentinels:
+        where = f"REDIS_SENTINELS={settings.redis_sentinels} (master {settings.redis_sentinel_master!r})"
+        hint = "check that the sentinels run and know REDIS_SENTINEL_MASTER, and REDIS_PASSWORD"
+        secret = settings.redis_password.get_secret_value() if settings.redis_password else None
+        return reachable(where, hint, secret=secret)
+    if not settings.redis_url:
+        return reachable(
+            f"{url} (the embedded redis-server, REDIS_URL is empty)",
+            f"check that {settings.redis_data_dir} is writable, or set REDIS_URL to a running Redis",
+        )
+    hint = "start Redis there, or set REDIS_URL to a running one (empty: an embedded redis-server)"
+    return reachable(f"REDIS_URL={shown_url(url)}", hint, secret=urlsplit(url).password)
 
 
 @contextlib.asynccontextmanager
@@ -319,12 +357,12 @@ async def build_services(
     sparse = (sparse or SparseEmbedder()).on(pools.cpu)
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(pools.shutdown)
+        # Redis first: when it is away the command stops at once, before the model is loaded.
+        connections = await stack.enter_async_context(open_redis(settings))
+        redis = connections.client
         model, store, ingestion = await stack.enter_async_context(
             open_knowledge_base(settings, embedder, sparse, pools)
         )
-        connections = await stack.enter_async_context(open_redis(settings))
-        redis = connections.client
-        await redis.ping()
         # The limits library speaks bytes, so it gets a pool of its own.
         limits_pool = connections.pool
         llm = ChatModel(

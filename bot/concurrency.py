@@ -24,11 +24,12 @@ import logging
 import multiprocessing
 import os
 import time
+import weakref
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -82,6 +83,8 @@ class ProcessPool:
         self._preload = preload
         self._context.set_forkserver_preload(list(preload))
         self._executor = self._new_executor()
+        # Executors whose workers the pool terminated because a call overran its time limit.
+        self._retired: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -91,28 +94,62 @@ class ProcessPool:
     async def run(self, fn: Callable[[*Ts], T], *args: *Ts, timeout_s: float | None = None) -> T:
         """`fn(*args)` in a worker process; its result, or its exception re-raised here.
 
-        Raises TimeoutError after `timeout_s` seconds (the worker runs the call on to its end), and
-        also when the worker died under the call (killed, out of memory) twice: a dead worker breaks the
-        whole executor and every call in it, so the pool replaces its workers and each broken call is
-        tried once more on the new ones (a call that was only queued then simply runs).
+        Raises TimeoutError after `timeout_s` seconds. A call that overran its time limit is not left
+        running: a process cannot be stopped alone without breaking its executor, so the pool starts new
+        workers for the calls that follow and terminates the old ones (SIGTERM); the other calls that
+        were in flight or queued on them are tried again on the new workers (that retry is not counted
+        as a death). Also raises TimeoutError when the worker died under the call (killed, out of
+        memory) twice: a dead worker breaks the whole executor and every call in it, so the pool
+        replaces its workers and each broken call is tried once more on the new ones (a call that was
+        only queued then simply runs).
         """
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
-            for attempt in (1, 2):
-                executor = self._executor
-                try:
-                    return await loop.run_in_executor(executor, fn, *args)
-                except BrokenProcessPool as exc:
-                    self._replace(executor)
-                    if attempt == 2:
-                        raise TimeoutError(f"the {self.name} worker process died") from exc
-        raise AssertionError("unreachable")  # pragma: no cover  (mypy: the loop always returns or raises)
+        deaths = 0
+        running: tuple[ProcessPoolExecutor, Future[T]] | None = None  # the call when the time ran out
+        try:
+            async with asyncio.timeout(timeout_s):  # not wait_for: it can lose a cancel on 3.11 (gh-86296)
+                while True:
+                    executor = self._executor
+                    try:
+                        call = executor.submit(fn, *args)
+                    except BrokenProcessPool as exc:
+                        call = _failed(exc)
+                    except RuntimeError:  # shut down as the pool retired it, between two lines: again
+                        if executor is self._executor:
+                            raise
+                        continue
+                    try:
+                        return await asyncio.wrap_future(call)
+                    except BrokenProcessPool as exc:
+                        if executor in self._retired:
+                            continue  # terminated on purpose, for a call that overran: not this one's fault
+                        self._replace(executor)
+                        deaths += 1
+                        if deaths == 2:
+                            raise TimeoutError(f"the {self.name} worker process died") from exc
+                    except asyncio.CancelledError:
+                        running = (executor, call)
+                        raise
+        except TimeoutError:
+            # A call that never started is cancelled here; one that is running would hold its worker to
+            # its end: retire that executor's workers. (A caller's own cancel leaves the call be.)
+            if running is not None and not running[1].cancel() and not running[1].done():
+                self._retire(running[0])
+            raise
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._executor is broken:  # the first of the broken calls to get here replaces it
             log.error("a %s worker process died; starting new ones", self.name)
             self._executor = self._new_executor()
             broken.shutdown(wait=False, cancel_futures=True)
+
+    def _retire(self, stuck: ProcessPoolExecutor) -> None:
+        """New workers for the calls that follow; the old ones terminated, the stuck call's with them."""
+        if self._executor is not stuck:  # already replaced (another call overran, or a worker died)
+            return
+        log.warning("a %s call overran its time limit; its workers are replaced", self.name)
+        self._executor = self._new_executor()
+        self._retired.add(stuck)
+        _terminate(stuck)
 
     async def warm(self) -> None:
         """Starts every worker now and imports `preload` in it (the first calls would otherwise wait for
@@ -130,11 +167,24 @@ class ProcessPool:
         """Stops taking work: queued calls are cancelled and the workers are terminated (SIGTERM), so a
         call that overran its time limit cannot hold up the process's exit (the interpreter waits for
         live workers). The runner calls this after the answers in flight are done."""
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            with contextlib.suppress(OSError, ValueError):  # already gone, or already closed
-                process.terminate()
+        _terminate(self._executor, cancel_futures=True)
+
+
+def _terminate(executor: ProcessPoolExecutor, *, cancel_futures: bool = False) -> None:
+    """Terminates (SIGTERM) the executor's worker processes and shuts it down without waiting. Calls
+    still in it fail with BrokenProcessPool, or are cancelled with `cancel_futures`."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):  # already gone, or already closed
+            process.terminate()
+    executor.shutdown(wait=False, cancel_futures=cancel_futures)
+
+
+def _failed(exc: BaseException) -> Future[Any]:
+    """A future that has already failed with `exc`."""
+    future: Future[Any] = Future()
+    future.set_exception(exc)
+    return future
 
 
 # A worker's scheduling niceness: with every core busy, Linux gives a nice-10 process about a tenth of

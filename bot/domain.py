@@ -143,3 +143,11 @@ class WebSource:
 
 class TelegramUnreachableError(Exception):
     """The Bot API server could not be reached at start (DNS, refused connection, timeout)."""
+
+
+class RedisUnreachableError(Exception):
+    """Redis could not be reached at start (refused connection, unknown host, timeout, wrong password).
+
+    Its message is one line for the operator: the setting and the address (never a password), the
+    reason, and what to do.
+    """

@@ -1,9 +1,12 @@
 """An answer as Telegram gets it: rich-message chunks, each with classic HTML and plain-text forms.
 
 Rich chunks are cut at block boundaries above 32,768 characters or 500 blocks (`sendRichMessage`'s
-limits); each chunk's classic form is cut at 4,096 characters (`sendMessage`), never inside a tag or an
-entity, and its plain form is the classic form's text with the tags dropped and the entities decoded
-(so a literal `<tag>` the model wrote, escaped in the HTML, comes back as written).
+limits, blocks counted as Telegram counts them: nested blocks, list items and table rows too). A list,
+quote or table too big for one rich message is first cut between its items or rows
+(`bot.render.formats.render_pairs`), so it goes out as several rich messages. Each chunk's classic
+form is cut at 4,096 characters (`sendMessage`), never inside a tag or an entity, and its plain form
+is the classic form's text with the tags dropped and the entities decoded (so a literal `<tag>` the
+model wrote, escaped in the HTML, comes back as written).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.render.document import Block, parse_markdown
-from bot.render.formats import render_blocks
+from bot.render.formats import render_pairs
 from bot.render.links import LinkPolicy
 from bot.render.splitting import split_html, units
 
@@ -22,7 +25,8 @@ CLASSIC_LIMIT = 4096
 RICH_LIMIT = 32768
 RICH_MAX_BLOCKS = 500
 
-_BLOCK_TAG_RE = re.compile(r"<(?:p|li|h[1-6]|tr|pre|blockquote|table|ul|ol|hr)\b")
+# (rich HTML, classic HTML, the blocks Telegram counts in the rich form) of one top-level block.
+Piece = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def _where(source: SourceLine, labels: SourceLabels) -> str:
     return "; ".join(where)
 
 
-def _sources(sources: Sequence[SourceLine], labels: SourceLabels) -> tuple[str, str]:
+def _sources(sources: Sequence[SourceLine], labels: SourceLabels) -> Piece:
     esc = html.escape
     rich_items = []
     classic_lines = [f"<b>{esc(labels.heading)}</b>"]
@@ -116,7 +120,9 @@ def _sources(sources: Sequence[SourceLine], labels: SourceLabels) -> tuple[str, 
         tail = esc(f" — {where}") if where else ""
         rich_items.append(f"<li><b>{esc(source.name)}</b>{tail}</li>")
         classic_lines.append(f"{source.number}. <b>{esc(source.name)}</b>{tail}")
-    return f"<h4>{esc(labels.heading)}</h4><ol>{''.join(rich_items)}</ol>", "\n".join(classic_lines)
+    rich = f"<h4>{esc(labels.heading)}</h4><ol>{''.join(rich_items)}</ol>"
+    # The heading, the list, and per source its item and the paragraph Telegram makes of its text.
+    return rich, "\n".join(classic_lines), 2 + 2 * len(sources)
 
 
 def _chunk(rich: list[str], classic: list[str], sources: tuple[int, ...] = ()) -> AnswerChunk:
@@ -141,24 +147,15 @@ def render_answer(
     """
     policy = policy if policy is not None else LinkPolicy()
     blocks: list[Block] = parse_markdown(markdown)
-    memo: dict[int, str] = {}
-    pairs = list(
-        zip(
-            render_blocks(blocks, "rich", policy, memo),
-            render_blocks(blocks, "classic", policy, memo),
-            strict=True,
-        )
-    )
-    return RenderedAnswer(chunks=_pack([*pairs, *_tail(note, sources, labels)], _listed(sources, labels)))
+    pieces = render_pairs(blocks, policy, max_blocks=RICH_MAX_BLOCKS, max_units=RICH_LIMIT)
+    return RenderedAnswer(chunks=_pack([*pieces, *_tail(note, sources, labels)], _listed(sources, labels)))
 
 
-def _tail(
-    note: str | None, sources: Sequence[SourceLine], labels: SourceLabels | None
-) -> list[tuple[str, str]]:
-    """The (rich, classic) blocks after the answer's text: the note ("stopped"), then the source list."""
-    tail = []
+def _tail(note: str | None, sources: Sequence[SourceLine], labels: SourceLabels | None) -> list[Piece]:
+    """The pieces after the answer's text: the note ("stopped"), then the source list."""
+    tail: list[Piece] = []
     if note:
-        tail.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>"))
+        tail.append((f"<p><i>{html.escape(note)}</i></p>", f"<i>{html.escape(note)}</i>", 1))
     if sources and labels is not None:
         tail.append(_sources(sources, labels))
     return tail
@@ -169,9 +166,10 @@ def _listed(sources: Sequence[SourceLine], labels: SourceLabels | None) -> tuple
     return tuple(s.number for s in sources) if labels is not None else ()
 
 
-def _pack(pairs: list[tuple[str, str]], listed: tuple[int, ...] = ()) -> list[AnswerChunk]:
-    """(rich, classic) block pairs into rich messages of at most RICH_LIMIT units and RICH_MAX_BLOCKS blocks,
-    cut only between blocks (a single block over the limit is cut on its own).
+def _pack(pieces: list[Piece], listed: tuple[int, ...] = ()) -> list[AnswerChunk]:
+    """Top-level pieces into rich messages of at most RICH_LIMIT units and RICH_MAX_BLOCKS blocks, cut only
+    between pieces (a single piece over RICH_LIMIT, a giant paragraph or code block, is cut on its own by
+    characters; its parts hold no more blocks than it does).
 
     `listed`: the source numbers when the last pair is the source list; the chunk that holds it gets them.
     """
@@ -179,7 +177,7 @@ def _pack(pairs: list[tuple[str, str]], listed: tuple[int, ...] = ()) -> list[An
     rich: list[str] = []
     classic: list[str] = []
     size = count = 0
-    for rich_block, classic_block in pairs:
+    for rich_block, classic_block, block_count in pieces:
         if units(rich_block) > RICH_LIMIT:
             # One block too big for a rich message (a giant paragraph or code block): cut it on its own.
             if rich:
@@ -189,7 +187,6 @@ def _pack(pairs: list[tuple[str, str]], listed: tuple[int, ...] = ()) -> list[An
                 chunks.append(_chunk([piece], [html.escape(html_text(piece), quote=False)]))
             continue
         block_size = units(rich_block) + 1
-        block_count = max(1, len(_BLOCK_TAG_RE.findall(rich_block)))
         if rich and (size + block_size > RICH_LIMIT or count + block_count > RICH_MAX_BLOCKS):
             chunks.append(_chunk(rich, classic))
             rich, classic, size, count = [], [], 0, 0
@@ -212,8 +209,8 @@ def escaped_answer(
     """The fallback when rendering did not finish in time: the model's text escaped, nothing parsed, then
     the note and the source list as a full render would show them (they are short and always render)."""
     escaped = html.escape(markdown.strip(), quote=False)
-    pairs = [(f"<p>{escaped}</p>", escaped), *_tail(note, sources, labels)]
-    return RenderedAnswer(chunks=_pack(pairs, _listed(sources, labels)), degraded=True)
+    pieces: list[Piece] = [(f"<p>{escaped}</p>", escaped, 1), *_tail(note, sources, labels)]
+    return RenderedAnswer(chunks=_pack(pieces, _listed(sources, labels)), degraded=True)
 
 
 _DRAFT_POLICY = LinkPolicy(enabled=False)

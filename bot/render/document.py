@@ -17,6 +17,9 @@ import pyromark
 # Deeper nesting than this is flattened: Telegram's rich messages allow 16 levels, and a renderer that
 # recursed 50,000 quote levels deep would exhaust the stack.
 MAX_DEPTH = 8
+# Telegram counts blocks and rich texts together against its 16 levels: a style in a paragraph in a
+# list item in a list is level 4. Styles deeper than the leaf leaves room for are flattened.
+RICH_MAX_LEVELS = 16
 
 _OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
 
@@ -82,6 +85,12 @@ class _Builder:
             self._implicit = True
         assert self.inlines is not None
         return self.inlines
+
+    def style_limit(self) -> int:
+        """How many styles (and links) may nest in the open leaf: at most MAX_DEPTH, and within
+        RICH_MAX_LEVELS counting the leaf's blocks (`self.blocks` less the root) and one level kept for
+        inline code or an address shown as code inside the innermost style."""
+        return min(MAX_DEPTH, RICH_MAX_LEVELS - len(self.blocks))
 
     def _add_inline(self, token: Token) -> None:
         self._ensure_leaf().append(token)
@@ -149,19 +158,16 @@ class _Builder:
         elif name == "TableCell":
             header = any(b.kind == "tr" for b in self.blocks) and self._in_head
             self._leaf(Block("th" if header else "td"))
-        elif (
-            name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image") and len(self.styles) >= MAX_DEPTH
-        ):
-            # Too deep to nest: the text goes on in the enclosing run.
-            self._ensure_leaf()
-            self.styles.append(-1)
-        elif name in ("Emphasis", "Strong", "Strikethrough"):
-            self._open_style(_OPENS[name])
-        elif name == "Link":
-            self._open_style(("link", tag["Link"]["dest_url"]))  # type: ignore[index]
-        elif name == "Image":
-            # Images cannot be shown inline; their alt text and address stay as a link.
-            self._open_style(("link", tag["Image"]["dest_url"]))  # type: ignore[index]
+        elif name in ("Emphasis", "Strong", "Strikethrough", "Link", "Image"):
+            self._ensure_leaf()  # first: an implicit paragraph is a level too
+            if len(self.styles) >= self.style_limit():
+                # Too deep to nest: the text goes on in the enclosing run.
+                self.styles.append(-1)
+            elif name in _OPENS:
+                self._open_style(_OPENS[name])
+            else:
+                # A link; images cannot be shown inline: their alt text and address stay as a link.
+                self._open_style(("link", tag[name]["dest_url"]))  # type: ignore[index]
         else:  # footnotes, metadata and the rest are shown as plain paragraphs
             self._close_implicit()
             self._leaf(Block("p"))
@@ -208,6 +214,7 @@ def parse_markdown(markdown: str) -> list[Block]:
     # The open leaf's tokens while not in a code block (builder.inlines unless builder.code), kept in a
     # local: only the general dispatch below changes them.
     tokens: list[Token] | None = None
+    style_limit = builder.style_limit()  # for the open leaf; changes only with the general dispatch
     key: str
     value: Any  # pyromark's event payloads: str, int, dict or None
     events: Iterator[Any] = pyromark.events(markdown, options=_OPTIONS)  # one-key dicts and names
@@ -229,7 +236,7 @@ def parse_markdown(markdown: str) -> list[Block]:
                                 spans.append((tokens, start, len(tokens)))
                                 tokens.append(_CLOSES[value])
                             continue
-                        if key == "Start" and len(styles) < MAX_DEPTH:
+                        if key == "Start" and len(styles) < style_limit:
                             styles.append(len(tokens))
                             tokens.append(opening)
                             continue
@@ -257,6 +264,7 @@ def parse_markdown(markdown: str) -> list[Block]:
         else:  # SoftBreak
             builder.text("\n")
         tokens = builder.inlines if builder.code is None else None
+        style_limit = builder.style_limit()
     _literal_intraword(builder.spans)
     return builder.root.children
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from bot.render.document import Block, Token
 from bot.render.links import LinkPolicy, domain_of
+from bot.render.splitting import units
 
 Form = Literal["rich", "classic", "plain"]
 
@@ -85,6 +86,7 @@ class _Writer:
         # Leaf HTML by id of its inline list, shared by the rich and the classic writer of one tree.
         self.memo: dict[int, str] = memo if memo is not None else {}
         self.runs: dict[str, str] = {}  # text run → its markup in this form
+        self.plain_writer: _Writer | None = None  # for tables shown as lines
 
     # ---------------------------------------------------------------- inline
 
@@ -237,27 +239,34 @@ class _Writer:
         return "\n".join(lines)
 
     def table(self, block: Block) -> str:
-        rows = [row.children for row in block.children]
-        columns = max((len(row) for row in rows), default=0)
-        if self.form == "rich" and columns <= MAX_RICH_TABLE_COLUMNS:
-            body = "".join(
-                "<tr>" + "".join(f"<{c.kind}>{self.cell_text(c)}</{c.kind}>" for c in row) + "</tr>"
-                for row in rows
-            )
-            return f"<table>{body}</table>"
+        if self.tagged_table(block):
+            return f"<table>{''.join(self.table_row(row) for row in block.children)}</table>"
         # Classic messages have no tables: one line per row, cells apart, the header in bold.
-        plain_writer = _Writer("plain", self.policy)
-        lines: list[str] = []
-        for row in rows:
-            cells = [plain_writer.cell_text(c) for c in row]
-            line = " | ".join(cells)
-            header = bool(row) and row[0].kind == "th"
-            if self.form == "plain":
-                lines.append(line)
-            else:
-                escaped = html.escape(line, quote=False)
-                lines.append(f"<b>{escaped}</b>" if header else escaped)
-        return "\n".join(lines)
+        return "\n".join(self.table_line(row) for row in block.children)
+
+    def tagged_table(self, block: Block) -> bool:
+        """Whether this form shows the table as a table (rich, at most 20 columns), not as lines."""
+        columns = max((len(row.children) for row in block.children), default=0)
+        return self.form == "rich" and columns <= MAX_RICH_TABLE_COLUMNS
+
+    def table_row(self, row: Block) -> str:
+        return "<tr>" + "".join(f"<{c.kind}>{self.cell_text(c)}</{c.kind}>" for c in row.children) + "</tr>"
+
+    def table_line(self, row: Block) -> str:
+        if self.plain_writer is None:
+            self.plain_writer = _Writer("plain", self.policy)
+        line = " | ".join(self.plain_writer.cell_text(c) for c in row.children)
+        if self.form == "plain":
+            return line
+        escaped = html.escape(line, quote=False)
+        return f"<b>{escaped}</b>" if _is_header(row) else escaped
+
+    def top(self, block: Block) -> str:
+        """A top-level block in this form ("" if it shows nothing); a rich paragraph gets its `<p>`."""
+        text = self.block(block)
+        if not text.strip():
+            return ""
+        return f"<p>{text}</p>" if self.form == "rich" and block.kind == "p" else text
 
     def blocks(self, blocks: list[Block], sep: str | None = None) -> str:
         rendered = [self.block(b) for b in blocks]
@@ -267,23 +276,137 @@ class _Writer:
         return joiner.join(r for r in rendered if r.strip())
 
 
-def render_blocks(
-    blocks: list[Block], form: Form, policy: LinkPolicy, memo: dict[int, str] | None = None
-) -> list[str]:
-    """Each top-level block in the given form (one string per block, empty blocks dropped).
+def _is_header(row: Block) -> bool:
+    return bool(row.children) and row.children[0].kind == "th"
 
-    `memo`: pass the same dict when rendering one tree in both HTML forms; each leaf's inline runs are
-    then rendered once (rich and classic differ only in line breaks and block tags).
+
+def rich_block_count(block: Block) -> int:
+    """How many blocks Telegram counts in `block`'s rich form: every block, nested ones too, every list
+    item and every table row (cells are not counted). A table of more than 20 columns, shown as lines of
+    text, is one paragraph. Linear in the block's size."""
+    kind = block.kind
+    if kind == "table":
+        columns = max((len(row.children) for row in block.children), default=0)
+        return 1 + len(block.children) if columns <= MAX_RICH_TABLE_COLUMNS else 1
+    if kind in _CONTAINERS:
+        return 1 + sum(rich_block_count(child) for child in block.children)
+    return 1
+
+
+_CONTAINERS = frozenset({"ul", "ol", "quote", "li"})
+# The most a container's own tags take in the rich form: `<blockquote></blockquote>`, `<ol start="…"></ol>`.
+_WRAPPER_UNITS = 40
+
+
+class _Fitter:
+    """Cuts a list, quote or table between its items, children or rows into several blocks of its kind,
+    each within a block count and a size, measured in the rich writer's output."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+
+    def units_in(self, parent: Block, child: Block) -> int:
+        """The UTF-16 units `child` takes inside `parent`'s rich form."""
+        writer = self.writer
+        if parent.kind in ("ul", "ol"):
+            return units(writer.blocks(child.children, sep="")) + len("<li></li>")
+        if parent.kind == "table":
+            if writer.tagged_table(parent):
+                return units(writer.table_row(child))
+            return units(writer.table_line(child)) + 1  # the line and its line end
+        return units(writer.blocks([child], sep=""))
+
+    def split(self, block: Block, max_blocks: int, max_units: int) -> list[Block]:
+        """`block` as one or more blocks of its kind, each within `max_blocks` (as `rich_block_count`
+        counts) and `max_units` (UTF-16 units of its rich form) wherever cutting between its children
+        can do it. A later part of an ordered list starts at its first item's number; an item cut in two
+        starts a new part (its number shown again); each part of a table repeats the header row. A
+        leaf (a paragraph, a code block) is never cut here: one over `max_units` is left for the
+        caller to cut by characters."""
+        if block.kind == "table":
+            return self._split_table(block, max_blocks, max_units)
+        if block.kind not in _CONTAINERS or not block.children:
+            return [block]
+        room_blocks, room_units = max_blocks - 1, max_units - _WRAPPER_UNITS
+        # (piece, the index of the child it comes from, its blocks, its units)
+        entries: list[tuple[Block, int, int, int]] = []
+        for index, child in enumerate(block.children):
+            count, size = rich_block_count(child), self.units_in(block, child)
+            if count <= room_blocks and size <= room_units:
+                entries.append((child, index, count, size))
+                continue
+            for piece in self.split(child, room_blocks, room_units):
+                entries.append((piece, index, rich_block_count(piece), self.units_in(block, piece)))
+        groups: list[list[tuple[Block, int, int, int]]] = []
+        blocks_in = units_in = 0
+        for entry in entries:
+            _, index, count, size = entry
+            if (
+                not groups
+                or groups[-1][-1][1] == index  # the rest of a child cut in two
+                or blocks_in + count > room_blocks
+                or units_in + size > room_units
+            ):
+                groups.append([])
+                blocks_in = units_in = 0
+            groups[-1].append(entry)
+            blocks_in += count
+            units_in += size
+        return [
+            Block(block.kind, children=[piece for piece, *_ in group], start=block.start + group[0][1])
+            for group in groups
+        ]
+
+    def _split_table(self, block: Block, max_blocks: int, max_units: int) -> list[Block]:
+        rows = block.children
+        header = rows[:1] if rows and _is_header(rows[0]) else []
+        body = rows[len(header) :]
+        tagged = self.writer.tagged_table(block)
+        room_blocks = max_blocks - 1 - (len(header) if tagged else 0)
+        room_units = max_units - _WRAPPER_UNITS - sum(self.units_in(block, row) for row in header)
+        groups: list[list[Block]] = []
+        blocks_in = units_in = 0
+        for row in body:
+            count, size = (1 if tagged else 0), self.units_in(block, row)
+            if not groups or blocks_in + count > room_blocks or units_in + size > room_units:
+                groups.append([])
+                blocks_in = units_in = 0
+            groups[-1].append(row)
+            blocks_in += count
+            units_in += size
+        if len(groups) < 2:
+            return [block]
+        return [Block("table", children=[*header, *group]) for group in groups]
+
+
+def render_pairs(
+    blocks: list[Block], policy: LinkPolicy, *, max_blocks: int, max_units: int
+) -> list[tuple[str, str, int]]:
+    """Each top-level block as (rich HTML, classic HTML, the blocks Telegram counts in the rich form).
+
+    A list, quote or table whose rich form is over `max_blocks` blocks (`rich_block_count`) or
+    `max_units` UTF-16 units is first cut between its items, children or rows into several blocks of
+    its kind (`_Fitter.split`), so that each fits one rich message. Blocks that render empty are dropped.
+    Each leaf's inline runs are rendered once for both forms. Linear in the tree's size (a block that
+    is cut is measured once more, child by child).
     """
-    writer = _Writer(form, policy, memo)
-    out: list[str] = []
+    memo: dict[int, str] = {}
+    rich = _Writer("rich", policy, memo)
+    classic = _Writer("classic", policy, memo)
+    fitter = _Fitter(rich)
+    out: list[tuple[str, str, int]] = []
     for block in blocks:
-        text = writer.block(block)
-        if not text.strip():
-            continue
-        if form == "rich" and block.kind == "p":
-            text = f"<p>{text}</p>"
-        out.append(text)
+        count = rich_block_count(block)
+        rich_html = rich.top(block)
+        pieces = [block]
+        splittable = block.kind in _CONTAINERS or block.kind == "table"
+        if splittable and (count > max_blocks or units(rich_html) > max_units):
+            pieces = fitter.split(block, max_blocks, max_units)
+        for piece in pieces:
+            if piece is not block:
+                rich_html, count = rich.top(piece), rich_block_count(piece)
+            if rich_html.strip():
+                out.append((rich_html, classic.top(piece), count))
     return out
 
 

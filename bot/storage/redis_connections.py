@@ -6,11 +6,17 @@ Every Redis user (history, settings, feedback, admin cache, the job stream, upda
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.domain import RedisUnreachableError
 from bot.storage.redis_outage import connection_options
 
 # Connections per pool (redis-py's default, 100): one per command in flight, so one per question
@@ -81,3 +87,41 @@ def connect_redis(
             url, max_connections=MAX_CONNECTIONS, timeout=timeout_s, **options
         ),
     )
+
+
+async def ping_url(url: str, timeout_s: float = 5.0) -> None:
+    """One PING to the Redis at `url`, on a connection of its own (closed after). Raises redis'
+    ConnectionError/TimeoutError (or OSError) when nothing answers there within `timeout_s` seconds."""
+    client = Redis.from_url(url, **{**connection_options(), "socket_connect_timeout": timeout_s})
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+def shown_url(url: str) -> str:
+    """A Redis URL as it may be shown to people: its password replaced by `***` (user, host, port and
+    database kept). `redis://kb:secret@host:6379/0` → `redis://kb:***@host:6379/0`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@contextlib.asynccontextmanager
+async def reachable(where: str, hint: str, *, secret: str | None = None) -> AsyncIterator[None]:
+    """Turns "Redis is not there" inside the block (refused or timed-out connection, unknown host, a
+    wrong password) into one RedisUnreachableError line: `Redis at {where} is not reachable ({reason}):
+    {hint}`. `where` names the setting and the address without a password; `secret` (the password) is
+    blanked out of redis-py's reason too. Other errors pass through unchanged.
+    """
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if secret:
+            reason = reason.replace(secret, "***")
+        reason = reason.rstrip(".")
+        raise RedisUnreachableError(f"Redis at {where} is not reachable ({reason}): {hint}") from None

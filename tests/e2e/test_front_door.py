@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.embed.embedder import Embedder
-from tests.conftest import ADMIN_ID, BOT_TOKEN, USER_ID, free_port
+from tests.conftest import ADMIN_ID, BOT_TOKEN, MODEL_NAME, USER_ID, free_port, model_path
 from tests.e2e.conftest import BotStarter
 from tests.e2e.test_cli import _cli
 from tests.support.bot_process import BotProcess
@@ -74,6 +74,37 @@ async def test_an_unreachable_bot_api_server_is_one_line_naming_it(tmp_path: Pat
     line = _one_line(result.stderr)
     assert telegram_url in line
     assert "TELEGRAM_API_URL" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["worker"], ["ask", "Какой срок возврата?"], ["refresh"], ["backup", "saved"]],
+    ids=lambda command: command[0],
+)
+async def test_an_unreachable_redis_is_one_line_naming_redis_url_without_its_password(
+    tmp_path: Path, telegram_server: FakeTelegramServer, command: list[str]
+) -> None:
+    # REDIS_URL pointing where no Redis listens (a typo, Redis not started yet): the operator gets one
+    # line naming the setting, the address (its password hidden) and what to do, not a traceback.
+    port = free_port()
+    path = model_path()
+    env = {
+        **_CLEAN,
+        "BOT_TOKEN": BOT_TOKEN,
+        "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        "TELEGRAM_API_URL": telegram_server.base_url,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "REDIS_URL": f"redis://kb:S3cret-Redis-pass@127.0.0.1:{port}/0",
+        "EMBEDDING_MODEL": MODEL_NAME,
+        "EMBEDDING_MODEL_PATH": str(path) if path else "",
+    }
+    result = await _cli(tmp_path, env, *command)
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert f"REDIS_URL=redis://kb:***@127.0.0.1:{port}/0" in line
+    assert "not reachable" in line
+    assert "start Redis" in line
+    assert "S3cret-Redis-pass" not in result.stderr + result.stdout
 
 
 async def test_a_model_server_that_is_down_is_named_at_start_without_blocking_it(

@@ -354,3 +354,40 @@ async def test_a_slow_to_render_answer_never_holds_up_another_chat(
         assert [int(n) for n in re.findall(r"\d+", answer.split("**_")[0])] == expected
         assert answer.count("**_") == 2000  # literal: emphasis that never closes stays as written
     assert llm_server.violations == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Все пункты:\n\n" + "\n".join(f"- пункт {i}: срок возврата 14 дней" for i in range(300)),
+        "| пункт | срок |\n|---|---|\n" + "\n".join(f"| пункт {i}. | 14 дней |" for i in range(600)),
+    ],
+    ids=["a 300-item list", "a 600-row table"],
+)
+async def test_an_answer_of_more_than_500_blocks_arrives_as_rich_messages_not_classic_html(
+    start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer, answer: str
+) -> None:
+    tg = telegram_server
+    llm_server.answer_text = answer
+    async with start_bot(llm_max_tokens=40_000):
+        await _add_returns_policy(tg)
+        question = _ask(tg, USER_ID, "Перечисли все пункты возврата")
+        last = await tg.wait_for(
+            "sendRichMessage", lambda r: r.chat_id == USER_ID and "Источники" in r.visible_text, timeout=60
+        )
+        # Telegram's 500-block limit (list items, their paragraphs and table rows count): the answer is
+        # cut between items into several rich messages, every one accepted; nothing went out classic.
+        tried = [r for r in tg.calls("sendRichMessage", include_failed=True) if r.chat_id == USER_ID]
+        assert not [r for r in tried if r.failed]
+        assert not [m for m in tg.calls("sendMessage") if m.chat_id == USER_ID and "пункт" in m.visible_text]
+        parts = [r for r in tg.calls("sendRichMessage") if r.chat_id == USER_ID]
+        assert len(parts) >= 2
+        assert parts[-1] is last
+        assert parts[0].params["reply_parameters"]["message_id"] == question["message_id"]
+        assert "reply_markup" in last.params
+        assert all("reply_markup" not in p.params for p in parts[:-1])
+        # Every item arrives once, in order.
+        text = "".join(p.visible_text for p in parts)
+        numbers = [int(n) for n in re.findall(r"пункт (\d+)", text)]
+        assert numbers == list(range(300 if "- пункт" in answer else 600))
+    assert llm_server.violations == []

@@ -56,9 +56,19 @@ _RICH_TAGS = _HTML_TAGS | frozenset(
     }
 )  # fmt: skip
 _VOID_TAGS = frozenset({"br", "hr"})
+# What Telegram counts against the 500 blocks: every block, nested ones too, every list item and every
+# table row (TDLib's `InputRichMessage`: "the total number of all blocks, list items and table rows").
 _RICH_BLOCK_TAGS = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "pre", "blockquote", "table", "ul", "ol", "hr"}
-)
+    {
+        "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "pre", "blockquote", "table", "ul", "ol",
+        "hr", "details", "footer",
+    }
+)  # fmt: skip
+# Tags whose content is blocks: text or an inline tag directly inside one is a paragraph of its own
+# (a block, and a level of nesting), as in `<li><b>x</b></li>`.
+_RICH_CONTAINER_TAGS = frozenset({"li", "blockquote", "details", "footer"})
+# Tags whose content is neither blocks nor a paragraph's text of their own parent (table structure).
+_RICH_STRUCTURE_TAGS = frozenset({"ul", "ol", "table", "tr", "summary", "th", "td"})
 MAX_RICH_LENGTH = 32768
 MAX_RICH_BLOCKS = 500
 MAX_RICH_DEPTH = 16
@@ -289,17 +299,55 @@ def validate_rich_html(text: str) -> str:
     visible = _html_to_text(text, tags=_RICH_TAGS, void=_VOID_TAGS, max_depth=MAX_RICH_DEPTH)
     if len(visible) > MAX_RICH_LENGTH:
         raise TelegramAPIError(400, "Bad Request: RICH_MESSAGE_TOO_LONG")
-    blocks = sum(
-        1 for m in _TAG_RE.finditer(text) if not m.group(1) and m.group(2).lower() in _RICH_BLOCK_TAGS
-    )
+    blocks, depth = rich_html_structure(text)
     if blocks > MAX_RICH_BLOCKS:
         raise TelegramAPIError(400, "Bad Request: too many blocks in the rich message")
+    if depth > MAX_RICH_DEPTH:
+        raise TelegramAPIError(400, "Bad Request: rich message is nested too deeply")
     for row in re.findall(r"<tr>(.*?)</tr>", text, flags=re.S):
         if len(re.findall(r"<t[hd][ >]", row)) > MAX_RICH_TABLE_COLUMNS:
             raise TelegramAPIError(400, "Bad Request: too many table columns")
     if not visible.strip():
         raise TelegramAPIError(400, "Bad Request: message text is empty")
     return visible
+
+
+def rich_html_structure(text: str) -> tuple[int, int]:
+    """(blocks, deepest level) of a rich message's well-formed HTML, counted as Telegram counts its blocks
+    form: every block tag, nested ones too, list items and table rows; and per run of text or inline tags
+    directly inside the message, a list item or a quote, the paragraph Telegram puts it in (a block and a
+    level: `<ul><li><b>x</b></li></ul>` is 3 blocks, and `<b>` is at level 4)."""
+    blocks = depth = 0
+    stack: list[str] = []
+    in_paragraph = False  # an implicit paragraph is open in the innermost container
+    pos = 0
+    for match in _TAG_RE.finditer(text):
+        inline_text = text[pos : match.start()].strip()
+        pos = match.end()
+        closing, name = match.group(1) == "/", match.group(2).lower()
+        container = not stack or stack[-1] in _RICH_CONTAINER_TAGS
+        inline_tag = not closing and name not in _RICH_BLOCK_TAGS and name not in _RICH_STRUCTURE_TAGS
+        if container and not in_paragraph and (inline_text or inline_tag):
+            blocks += 1
+            in_paragraph = True
+            depth = max(depth, len(stack) + 1)
+        if closing:
+            if stack and stack[-1] == name:
+                stack.pop()
+            if name in _RICH_BLOCK_TAGS:
+                in_paragraph = False
+            continue
+        if name in _RICH_BLOCK_TAGS:
+            blocks += 1
+            in_paragraph = False
+        level = len(stack) + 1 + (1 if in_paragraph and name not in _RICH_BLOCK_TAGS else 0)
+        depth = max(depth, level)
+        if name not in _VOID_TAGS:
+            stack.append(name)
+    if text[pos:].strip() and (not stack or stack[-1] in _RICH_CONTAINER_TAGS) and not in_paragraph:
+        blocks += 1
+        depth = max(depth, len(stack) + 1)
+    return blocks, depth
 
 
 def validate_classic_html(text: str) -> str:

@@ -90,6 +90,45 @@ async def test_a_stop_does_not_wait_for_a_render_that_overran() -> None:
     assert await asyncio.to_thread(_gone_within, worker, 5.0)
 
 
+async def test_a_render_that_overran_its_time_limit_does_not_keep_holding_a_worker() -> None:
+    pool = ProcessPool("render", 2, preload=("bot.render.answer",))
+    try:
+        await pool.warm()
+        first_workers = pool.pids()
+        # One call overruns (a pathological input) while another is rendering on the other worker.
+        in_flight = asyncio.create_task(pool.run(functools.partial(_slow_echo, 1.0, "готово"), timeout_s=10))
+        await asyncio.sleep(0.1)
+        with pytest.raises(TimeoutError):
+            await pool.run(time.sleep, 60, timeout_s=0.3)
+        # The call in flight on the other worker still gets its answer (tried again on new workers).
+        assert await in_flight == "готово"
+        # Two more overrun at once and take every worker the pool has.
+        overruns = [asyncio.create_task(pool.run(time.sleep, 60, timeout_s=0.5)) for _ in range(2)]
+        await asyncio.sleep(0.3)
+        stuck_workers = set(first_workers) | set(pool.pids())
+        results = await asyncio.gather(*overruns, return_exceptions=True)
+        assert all(isinstance(r, TimeoutError) for r in results)
+        # The next answers render at once, not after a minute behind the stuck calls.
+        started = time.perf_counter()
+        answers = await asyncio.gather(
+            *(pool.run(functools.partial(render_answer, f"_ответ {n}_"), timeout_s=5) for n in range(4))
+        )
+        assert [a.rich for a in answers] == [[f"<p><i>ответ {n}</i></p>"] for n in range(4)]
+        assert time.perf_counter() - started < 3
+        # No process is left running a stuck call: every worker that ran one is gone.
+        current = set(pool.pids())
+        for pid in stuck_workers - current:
+            assert await asyncio.to_thread(_gone_within, pid, 5.0), pid
+        assert not set(first_workers) & current
+    finally:
+        pool.shutdown()
+
+
+def _slow_echo(seconds: float, value: str) -> str:
+    time.sleep(seconds)
+    return value
+
+
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while _alive(pid):

@@ -10,9 +10,11 @@ import re
 import time
 
 import pytest
+from aiogram.types import InputRichMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.delivery.blocks import rich_blocks
 from bot.render.answer import (
     CLASSIC_LIMIT,
     RICH_LIMIT,
@@ -22,6 +24,7 @@ from bot.render.answer import (
     render_answer,
 )
 from bot.render.links import LinkPolicy
+from tests.support.rich_blocks import read_blocks
 from tests.support.shared_data import CASES_DIR
 from tests.support.telegram_server import validate_classic_html, validate_rich_html
 
@@ -220,6 +223,68 @@ def test_one_giant_paragraph_is_cut_between_words_not_inside_entities() -> None:
     for part in rendered.classic:
         validate_classic_html(part)
         assert not re.search(r"&[a-z]*$", part)
+
+
+# Shapes whose blocks multiply (each a list item and its paragraph, a table row, a heading and its text,
+# a quote's children): several times over Telegram's 500 blocks, but short in characters.
+_MANY_BLOCKS = {
+    "bullet list": "\n".join(f"- пункт {i} **важно**" for i in range(600)),
+    "numbered list": "\n".join(f"{i + 1}. пункт {i}" for i in range(600)),
+    "table": "| № | срок |\n|---|---|\n" + "\n".join(f"| пункт {i}. | {i} дней |" for i in range(900)),
+    "headings": "\n\n".join(f"## Раздел {i}\n\nпункт {i}" for i in range(700)),
+    "paragraphs": "\n\n".join(f"пункт {i}" for i in range(1300)),
+    "nested list": "- все пункты\n" + "".join(f"  - пункт {i}\n" for i in range(600)),
+    "quoted list": "> Список:\n>\n" + "".join(f"> - пункт {i}\n" for i in range(600)),
+    "deep list": "".join("  " * d + f"- уровень {d}\n" for d in range(3))  # as deep as lists go: 8 blocks
+    + "".join("  " * 3 + f"- пункт {i}\n" for i in range(400)),
+    "long items": "\n".join(f"{i + 1}. пункт {i} " + "слово " * 150 for i in range(120)),
+}
+
+
+@pytest.mark.parametrize("shape", list(_MANY_BLOCKS))
+def test_an_answer_of_many_blocks_goes_out_as_several_rich_messages_telegram_accepts(shape: str) -> None:
+    # Over 500 blocks (or 32,768 characters) of one list, table or quote used to be one rich message
+    # that Telegram refuses, and the answer fell back to classic HTML. Now it is cut between items,
+    # rows or paragraphs into rich messages that each pass Telegram's checks, as HTML and as blocks.
+    rendered = render_answer(_MANY_BLOCKS[shape], [SourceLine(1, "Правила возврата")], LABELS)
+    assert len(rendered.chunks) > 1
+    visible = ""
+    for chunk in rendered.chunks:
+        visible += validate_rich_html(chunk.rich)  # 500 blocks, 32,768 characters, 16 levels
+        blocks = rich_blocks(chunk.rich, chunk.sources)
+        assert blocks is not None
+        read_blocks(InputRichMessage(blocks=blocks).model_dump(mode="json", exclude_none=True)["blocks"])
+    # Every item arrives, once and in order, and the sources come last.
+    numbers = [int(n) for n in re.findall(r"пункт (\d+)", visible)]
+    assert numbers == list(range(len(numbers)))
+    assert len(numbers) >= 120
+    assert visible.rstrip().endswith("Правила возврата")
+
+
+def test_a_long_numbered_list_counts_on_and_a_long_table_keeps_its_header_in_every_part() -> None:
+    numbered = render_answer(_MANY_BLOCKS["numbered list"])
+    starts = [re.match(r'<ol(?: start="(\d+)")?>', chunk.rich) for chunk in numbered.chunks]
+    assert all(starts)
+    firsts = [int(m.group(1) or 1) for m in starts if m]
+    items = [chunk.rich.count("<li>") for chunk in numbered.chunks]
+    # Each part starts at the number after the previous part's last item.
+    assert firsts == [1 + sum(items[:i]) for i in range(len(items))]
+    table = render_answer(_MANY_BLOCKS["table"])
+    assert len(table.chunks) > 1
+    assert all(chunk.rich.startswith("<table><tr><th>№</th><th>срок</th></tr>") for chunk in table.chunks)
+
+
+def test_styles_deep_inside_quotes_and_lists_stay_within_telegrams_16_levels() -> None:
+    styled = "x"
+    for level in range(12):
+        styled = ("*{}*", "**{}**", "~~{}~~")[level % 3].format(f"a {styled} b")
+    for markdown in (">" * 20 + " " + styled, "- " * 20 + styled, "| a |\n|---|\n| " + styled + " |"):
+        rendered = render_answer(markdown)
+        for chunk in rendered.chunks:
+            assert "x" in validate_rich_html(chunk.rich)
+            blocks = rich_blocks(chunk.rich)
+            assert blocks is not None
+            read_blocks(InputRichMessage(blocks=blocks).model_dump(mode="json", exclude_none=True)["blocks"])
 
 
 def test_deep_nesting_is_flattened_not_a_crash() -> None:
