@@ -25,6 +25,7 @@ from bot.domain import TelegramUnreachableError
 from bot.embed.embedder import Embedder
 from bot.handlers import setup_routers
 from bot.handlers.action_limits import ActionLimits
+from bot.handlers.chat_preferences import ChatPreferencesMiddleware
 from bot.handlers.keyboards import SignedButtons
 from bot.handlers.question_journal import QuestionJournal
 from bot.handlers.sending import ChatPacer, GroupPacingMiddleware, KeptResponseModels, RetryAfterMiddleware
@@ -108,6 +109,8 @@ def create_dispatcher(services: Services, i18n_core: FluentRuntimeCore | None = 
         outbox=services.outbox,
         question_journal=QuestionJournal(services.outbox_records),
     )
+    # The chat's settings once per update, before the locale getter and the handlers read them.
+    dp.update.outer_middleware(ChatPreferencesMiddleware())
     create_i18n_middleware(i18n_core).setup(dispatcher=dp)
     # Button data is signed for its chat; a forged or foreign press reaches no handler (issue 12).
     signer = button_signer(services.settings)

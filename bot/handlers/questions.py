@@ -22,10 +22,11 @@ from aiogram.types import (
 from aiogram.utils.text_decorations import add_surrogates, remove_surrogates
 from aiogram_i18n import I18nContext
 
+from bot.cancellation import cancel_and_wait
 from bot.config import Settings
 from bot.delivery.service import AnswerDelivery, AnswerSession, AnswerTexts
 from bot.delivery.target import Target
-from bot.domain import LLMUnavailableError
+from bot.domain import ChatPreferences, LLMUnavailableError
 from bot.handlers.context import GROUP_TYPES, in_group, message_from_admin, speaker_name, thread_of
 from bot.handlers.keyboards import feedback_keyboard
 from bot.handlers.question_journal import JournalMiddleware
@@ -94,9 +95,10 @@ def router() -> Router:
         admins: AdminDirectory,
         signer: ButtonSigner,
         delivery: AnswerDelivery,
+        chat_preferences: ChatPreferences | None = None,
     ) -> None:
         text = (message.text or "").strip()
-        await _answer(message, text, bot, i18n, desk, settings, admins, signer, delivery)
+        await _answer(message, text, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences)
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -120,6 +122,7 @@ def router() -> Router:
         admins: AdminDirectory,
         signer: ButtonSigner,
         delivery: AnswerDelivery,
+        chat_preferences: ChatPreferences | None = None,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
@@ -128,7 +131,9 @@ def router() -> Router:
         if not question:
             await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins, signer, delivery)
+        await _answer(
+            message, question, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences
+        )
 
     @group.message(AddressedToBot())
     async def addressed(
@@ -141,11 +146,14 @@ def router() -> Router:
         admins: AdminDirectory,
         signer: ButtonSigner,
         delivery: AnswerDelivery,
+        chat_preferences: ChatPreferences | None = None,
     ) -> None:
         if not question:
             await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
-        await _answer(message, question, bot, i18n, desk, settings, admins, signer, delivery)
+        await _answer(
+            message, question, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences
+        )
 
     @r.stopped_message_generation()
     async def stop_pressed(event: MessageGenerationStopped, delivery: AnswerDelivery) -> None:
@@ -177,6 +185,7 @@ async def _answer(
     admins: AdminDirectory,
     signer: ButtonSigner,
     delivery: AnswerDelivery,
+    chat_preferences: ChatPreferences | None = None,
 ) -> None:
     target = _target(message)
     if not question:
@@ -198,12 +207,13 @@ async def _answer(
         speaker=speaker_name(message),
         in_group=in_group(message.chat),
         ui_language=locale_language(i18n.locale),
+        preferences=chat_preferences,
     )
     session = delivery.session(bot, target)
     notices = ChatNotices(bot, i18n, delivery, target)
-    # 👀 on the question while it is worked on, so "typing…" never ends in nothing. Sent beside the work,
-    # not before it: one Bot API round trip less ahead of the first model request.
-    working = asyncio.create_task(_react(message, WORKING))
+    # 👀 on the question while it is worked on, so "typing…" never ends in nothing; only once it has
+    # taken WORKING_AFTER_S, as a quick answer needs none (and then two reactions fewer to send).
+    working = _WorkingReaction(message)
     done: str | None = None
     try:
         outcome = await desk.handle(
@@ -216,8 +226,9 @@ async def _answer(
         await message.reply(i18n.get("llm-unavailable"))
     finally:
         await notices.clear()
-        await _landed(working)  # 👀 first, so the final reaction replaces it and not the reverse
-    await _react(message, done)
+        shown = await working.settle()  # 👀 first, so the final reaction replaces it and not the reverse
+    if shown or done is not None:
+        await _react(message, done)
 
 
 async def _reply_to_outcome(
@@ -282,6 +293,8 @@ async def _reply_to_outcome(
 
 # Reactions a bot may set are a fixed list (Bot API, ReactionTypeEmoji); these three are on it.
 WORKING = "👀"
+# Seconds a question is worked on before it gets 👀: "typing…" covers the first moments.
+WORKING_AFTER_S = 1.0
 NOTHING_FOUND = "🤷"
 REFUSED = "😴"
 
@@ -295,12 +308,29 @@ async def _react(message: Message, emoji: str | None) -> None:
         await message.react(reaction)
 
 
-async def _landed(reaction: asyncio.Task[None]) -> None:
-    """Waits for a reaction sent beside the work; a failure to set it is logged, never the question's."""
-    try:
-        await reaction
-    except TelegramAPIError as exc:
-        log.warning("could not set the reaction on a question: %s", exc)
+class _WorkingReaction:
+    """👀 on a question still being worked on after WORKING_AFTER_S seconds (a task beside the work)."""
+
+    def __init__(self, message: Message) -> None:
+        self.shown = False
+        self._task = asyncio.create_task(self._show(message))
+
+    async def _show(self, message: Message) -> None:
+        await asyncio.sleep(WORKING_AFTER_S)
+        self.shown = True
+        await _react(message, WORKING)
+
+    async def settle(self) -> bool:
+        """Whether 👀 was set (so it needs clearing or replacing); stops it if it was not yet due. A
+        failure to set it is logged, never the question's."""
+        if not self.shown:
+            await cancel_and_wait([self._task])
+            return False
+        try:
+            await self._task
+        except TelegramAPIError as exc:
+            log.warning("could not set the reaction on a question: %s", exc)
+        return True
 
 
 async def _bot_names(bot: Bot) -> frozenset[str]:

@@ -29,6 +29,8 @@ class Question:
     speaker: str
     in_group: bool
     ui_language: Language = "en"  # for replies to messages in no recognisable language ("👍")
+    # The chat's /settings when the caller has already read them for this update (else read here).
+    preferences: ChatPreferences | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class QuestionDesk:
         )
         if throttled is not None:
             return throttled
-        preferences = await self._preferences.get(question.chat_id)
+        preferences = question.preferences or await self._preferences.get(question.chat_id)
         scopes = scopes_for_chat(question.chat_id, include_global=preferences.use_global)
         if not await self._catalog.has_documents(scopes):
             language = preferences.language

@@ -10,6 +10,7 @@ from aiogram_i18n import I18nMiddleware
 from aiogram_i18n.cores import FluentRuntimeCore
 from aiogram_i18n.managers import BaseManager
 
+from bot.domain import ChatPreferences
 from bot.helpdesk.preferences import ChatPreferencesService
 from bot.rag.language import locale_language
 
@@ -22,8 +23,9 @@ class TelegramLanguageManager(BaseManager):
     """The interface language: the chat's chosen answer language (/settings) when it has one, else
     the user's Telegram language (aiogram-i18n's stock manager ignores language_code).
 
-    aiogram-i18n passes workflow data by parameter name, so `preferences` is the service the
-    composition root gave the dispatcher (absent in bare test dispatchers).
+    aiogram-i18n passes workflow data by parameter name: `chat_preferences` are the chat's settings
+    read for this update (bot.handlers.chat_preferences), `preferences` the service the composition
+    root gave the dispatcher (either may be absent in bare test dispatchers).
     """
 
     async def get_locale(
@@ -31,12 +33,13 @@ class TelegramLanguageManager(BaseManager):
         event_from_user: User | None = None,
         event_chat: Chat | None = None,
         preferences: ChatPreferencesService | None = None,
+        chat_preferences: ChatPreferences | None = None,
         **_: Any,
     ) -> str:
-        if event_chat is not None and preferences is not None:
-            chosen = (await preferences.get(event_chat.id)).language
-            if chosen != "auto":
-                return chosen
+        if chat_preferences is None and event_chat is not None and preferences is not None:
+            chat_preferences = await preferences.get(event_chat.id)
+        if chat_preferences is not None and chat_preferences.language != "auto":
+            return chat_preferences.language
         return locale_language(event_from_user.language_code if event_from_user else None)
 
     async def set_locale(self, *_: Any, **__: Any) -> None:

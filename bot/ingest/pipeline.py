@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from cachetools import TTLCache
+
 from bot.concurrency import WorkPool
 from bot.domain import DocumentInfo, SparseVector, search_text
 from bot.ingest.chunking import split_into_chunks
@@ -65,6 +67,10 @@ class IngestResult:
     warnings: tuple[ParseWarning, ...] = ()
 
 
+# How long a scope found to hold documents is believed to (s): a delete on another replica shows then.
+NONEMPTY_TTL_S = 30.0
+
+
 class IngestionService:
     def __init__(
         self,
@@ -86,6 +92,10 @@ class IngestionService:
         self._store = store
         self._chunk_tokens = chunk_tokens
         self.max_bytes = max_bytes
+        # Scopes known to hold documents: every question asks, and a base seldom empties. Only "yes" is
+        # kept, so a first upload counts at once; a delete here forgets it, one on another replica is
+        # seen within the TTL (until then a question is searched and finds nothing, as before).
+        self._nonempty: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=4096, ttl=NONEMPTY_TTL_S)
 
     async def ingest(
         self,
@@ -202,8 +212,15 @@ class IngestionService:
         return await self._store.list_documents(scopes)
 
     async def has_documents(self, scopes: list[str]) -> bool:
-        """Whether any published document lies in `scopes` (one indexed lookup, not a listing)."""
-        return bool(await self._store.list_documents(scopes, limit=1))
+        """Whether any published document lies in `scopes` (one indexed lookup, not a listing; a "yes"
+        is remembered for NONEMPTY_TTL_S seconds)."""
+        key = tuple(scopes)
+        if key in self._nonempty:
+            return True
+        found = bool(await self._store.list_documents(scopes, limit=1))
+        if found:
+            self._nonempty[key] = True
+        return found
 
     async def document(self, doc_id: str, scopes: list[str]) -> DocumentInfo | None:
         """The document if it lives in one of `scopes`: another chat's ids look like missing ones."""
@@ -215,6 +232,7 @@ class IngestionService:
         doc = await self.document(doc_id, scopes)
         if doc is not None:
             await self._store.delete_document(doc_id, doc.scope)
+            self._nonempty.clear()
         return doc
 
 

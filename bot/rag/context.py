@@ -10,9 +10,13 @@ chunks are placed first, so the budget always cuts the least relevant text.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cachetools import LRUCache, cached
 
 from bot.domain import StoredChunk
 
@@ -26,6 +30,9 @@ _DUPLICATE_SHARE = 0.8
 _MAX_OVERLAP_CHARS = 600
 _MIN_OVERLAP_CHARS = 20
 _WORD = re.compile(r"\w+")
+# Chunks whose shingles are kept: the same popular chunks come back question after question. Hashed
+# shingles of one chunk take ~15 KB, so 1,024 of them ~15 MB.
+_SHINGLED_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class ContextBudget:
 @dataclass
 class _Group:
     chunks: list[StoredChunk]
-    shingles: list[frozenset[tuple[str, ...]]]
+    shingles: list[frozenset[int]]
 
     @property
     def first(self) -> StoredChunk:
@@ -107,14 +114,21 @@ def _overlap(left: str, right: str) -> int:
     return 0
 
 
-def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+@cached(
+    LRUCache(maxsize=_SHINGLED_CHUNKS),
+    # Keyed by a digest, so the cache keeps no chunk text; locked, as the CPU pool may call it too.
+    key=lambda text: hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest(),
+    lock=threading.Lock(),
+)
+def _shingles(text: str) -> frozenset[int]:
+    """The chunk's word 3-grams, hashed (a collision only makes two chunks look a shingle closer)."""
     words = _WORD.findall(text.lower())
     if len(words) < 3:
-        return frozenset({tuple(words)})
-    return frozenset(zip(words, words[1:], words[2:], strict=False))
+        return frozenset({hash(tuple(words))})
+    return frozenset(map(hash, zip(words, words[1:], words[2:], strict=False)))
 
 
-def _is_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
+def _is_duplicate(a: frozenset[int], b: frozenset[int]) -> bool:
     smaller = min(len(a), len(b))
     return smaller > 0 and len(a & b) / smaller >= _DUPLICATE_SHARE
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from cachetools import TTLCache
 
 from bot.concurrency import WorkPool
 from bot.cpu import run_cpu_on
@@ -52,6 +53,8 @@ T = TypeVar("T")
 # asker's language well; where the documents are (nearly) all in the other language, it lifts recall@6
 # from 0.95 to 0.995 with a perfect translation.
 TRANSLATE_BELOW_OWN_SHARE = 1 / 3
+# How long a scope's chunk counts per language are reused (s): the share changes only with uploads.
+LANGUAGE_COUNTS_TTL_S = 60.0
 # (text, target language) -> the text translated, or None when no translation could be had.
 Translate = Callable[[str, Language], Awaitable[str | None]]
 
@@ -140,6 +143,9 @@ class Retriever:
         self._config = config
         self._cpu = cpu
         self._terms = ChunkTerms(sparse, TERMS_CACHE_CHUNKS)
+        self._language_counts: TTLCache[tuple[str, ...], dict[str, int]] = TTLCache(
+            maxsize=4096, ttl=LANGUAGE_COUNTS_TTL_S
+        )
 
     async def retrieve(
         self,
@@ -193,7 +199,7 @@ class Retriever:
                 candidates = await self._store.search(
                     SearchQuery(dense=dense, sparse=sparse, fusion=fusion), scopes, limit
                 )
-                chunks = assemble_context(candidates, config.budget)
+                chunks = await self._off_loop(assemble_context, candidates, config.budget)
                 return Retrieval(
                     chunks,
                     embed_s=embedded - started,
@@ -211,7 +217,7 @@ class Retriever:
             dense_t, sparse_t = await self._vectors(translated, FollowUpQuery(translated, ""))
             embedded += time.perf_counter() - searched  # its vectors count as embedding, not search
             queries.append(await self._legs(dense_t, sparse_t, scopes, limit))
-        chunks = assemble_context(fuse_queries(queries), config.budget)
+        chunks = await self._off_loop(self._context, queries)
         return Retrieval(
             chunks,
             embed_s=embedded - started,
@@ -232,8 +238,8 @@ class Retriever:
 
     async def _legs(
         self, dense: list[float] | None, sparse: SparseVector | None, scopes: Sequence[str], limit: int
-    ) -> FusionInput:
-        """Both legs of one query at once, with each sparse hit's term coverage for the fusion."""
+    ) -> _Legs:
+        """Both legs of one query at once."""
         wanted = max(_PREFETCH, limit)
         dense_hits, sparse_hits = await asyncio.gather(
             self._store.search(SearchQuery(dense=dense), scopes, wanted) if dense is not None else _no_hits(),
@@ -241,12 +247,21 @@ class Retriever:
             if sparse is not None and sparse.indices
             else _no_hits(),
         )
-        coverage = (
-            await self._off_loop(self._coverage, sparse, sparse_hits)
-            if sparse is not None and sparse_hits
-            else []
-        )
-        return FusionInput(dense_hits, sparse_hits, limit, coverage)
+        return _Legs(dense_hits, sparse_hits, sparse, limit)
+
+    def _context(self, queries: Sequence[_Legs]) -> list[StoredChunk]:
+        """The prompt's chunks from the legs of one or more queries: each sparse hit's term coverage,
+        the fusion, then the context assembly. Pure Python, so it runs off the event loop, in one hop."""
+        inputs = [
+            FusionInput(
+                q.dense_hits,
+                q.sparse_hits,
+                q.limit,
+                self._coverage(q.sparse, q.sparse_hits) if q.sparse is not None and q.sparse_hits else [],
+            )
+            for q in queries
+        ]
+        return assemble_context(fuse_queries(inputs), self._config.budget)
 
     async def _translation(
         self, text: str, scopes: Sequence[str], translate: Translate
@@ -255,13 +270,24 @@ class Retriever:
         mostly in that language; (None, 0.0) when they are not or no translation came."""
         language = detect_language(text)
         target: Language = "en" if language == "ru" else "ru"
-        counts = await self._store.count_languages(scopes)
+        counts = await self._languages(scopes)
         own, other = counts.get(language, 0), counts.get(target, 0)
         if not other or own >= TRANSLATE_BELOW_OWN_SHARE * (own + other):
             return None, 0.0
         started = time.perf_counter()
         translated = await translate(text, target)
         return translated, time.perf_counter() - started
+
+    async def _languages(self, scopes: Sequence[str]) -> dict[str, int]:
+        # Two counts in the store for every question, for a share that moves only with uploads: kept
+        # LANGUAGE_COUNTS_TTL_S seconds per scope set (not an empty scope's: its first upload counts now).
+        key = tuple(scopes)
+        counts = self._language_counts.get(key)
+        if counts is None:
+            counts = await self._store.count_languages(scopes)
+            if any(counts.values()):
+                self._language_counts[key] = counts
+        return counts
 
     async def _sparse_query(self, question: str, context: str) -> SparseVector:
         return await self._off_loop(self._sparse.embed_query, question, context, self._config.context_weight)
@@ -315,6 +341,16 @@ class ChunkTerms:
                 while len(self._kept) > self._capacity:
                     self._kept.popitem(last=False)
         return [found[key] for key in keys]
+
+
+@dataclass(frozen=True)
+class _Legs:
+    """One query's hits from each leg, before the fusion."""
+
+    dense_hits: list[StoredChunk]
+    sparse_hits: list[StoredChunk]
+    sparse: SparseVector | None  # the query's sparse vector, for each sparse hit's term coverage
+    limit: int
 
 
 async def _nothing() -> None:

@@ -199,8 +199,10 @@ class EdgeCollection:
                 query=fused,
                 with_payload=True,
             )
-        points = await self._run(lambda: self._require().query(request))
-        return [Hit(dict(p.payload or {}), float(p.score)) for p in points]
+        # The hits are made on the engine's thread too: one Python object per payload field.
+        return await self._run(
+            lambda: [Hit(dict(p.payload or {}), float(p.score)) for p in self._require().query(request)]
+        )
 
     async def maintain(self) -> None:
         """Lets Edge's optimizers build HNSW and merge segments; Edge has no background thread for it."""
