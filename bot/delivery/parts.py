@@ -22,7 +22,8 @@ from aiogram.types import (
 from bot.delivery.blocks import reference_blocks
 from bot.delivery.outbox import Part
 from bot.delivery.target import Target
-from bot.render.answer import AnswerChunk, RenderedAnswer
+from bot.render.answer import AnswerChunk, RenderedAnswer, SourceLabels, SourceLine, render_answer
+from bot.render.links import LinkPolicy
 
 Method = TelegramMethod[Any]
 
@@ -90,6 +91,23 @@ def _blocks_message(chunk: AnswerChunk) -> InputRichMessage | None:
     return InputRichMessage(blocks=blocks, skip_entity_detection=True)
 
 
+def rendered_parts(
+    markdown: str,
+    sources: list[SourceLine],
+    labels: SourceLabels,
+    policy: LinkPolicy,
+    note: str | None,
+    target: Target,
+    *,
+    rich: bool,
+    markup: InlineKeyboardMarkup | None = None,
+) -> list[OutgoingPart]:
+    """`render_answer` then `answer_parts`: the final answer from the model's Markdown to its parts, in one
+    call, so it crosses to a render process and back once (`AnswerDelivery.final_parts`)."""
+    rendered = render_answer(markdown, sources, labels, policy=policy, note=note)
+    return answer_parts(rendered, target, rich=rich, markup=markup)
+
+
 def answer_parts(
     rendered: RenderedAnswer,
     target: Target,
@@ -107,7 +125,7 @@ def answer_parts(
     before): classic HTML, falling back to plain text. `references=False` skips the blocks form.
 
     CPU: the blocks cost up to ~50 ms for a full 32K message (linear); callers on the event loop run
-    this off the loop, in a render process (`AnswerDelivery.answer_parts`).
+    this off the loop, in a render process (`AnswerDelivery.final_parts`).
     """
     parts: list[OutgoingPart] = []
     last = len(rendered.chunks) - 1

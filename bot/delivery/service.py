@@ -22,18 +22,16 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.concurrency import ProcessPool, WorkPool
 from bot.cpu import run_cpu_within
 from bot.delivery.outbox import Delivery, Outbox
-from bot.delivery.parts import OutgoingPart, answer_parts, notice_part
+from bot.delivery.parts import OutgoingPart, answer_parts, notice_part, rendered_parts
 from bot.delivery.sender import RichSupport, send_part, send_parts
 from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
 from bot.rag.answering import Answer
 from bot.render.answer import (
-    RenderedAnswer,
     SourceLabels,
     SourceLine,
     draft_html,
     escaped_answer,
-    render_answer,
 )
 from bot.render.links import LinkPolicy
 
@@ -89,36 +87,30 @@ class AnswerDelivery:
         """`queued_text`: the "you are in line" notice, in the asker's language."""
         return AnswerSession(self, bot, target, queued_text)
 
-    async def render(
+    async def final_parts(
         self,
         markdown: str,
         sources: list[SourceLine],
         labels: SourceLabels,
         policy: LinkPolicy,
         note: str | None,
-    ) -> RenderedAnswer:
-        """Rendering off the event loop; past `render_timeout_s` (or if the render process died) the text
-        goes out escaped instead."""
+        target: Target,
+        markup: InlineKeyboardMarkup | None,
+    ) -> list[OutgoingPart]:
+        """The final answer rendered and made into its parts (`bot.delivery.parts.rendered_parts`) off the
+        event loop, in one round trip to a render process (native references mean converting the rich HTML
+        to blocks). Past `render_timeout_s` (or if the render process died) the text goes out escaped,
+        without native references."""
+        rich = self.rich.usable
         try:
             return await self.run_cpu(
-                functools.partial(render_answer, markdown, sources, labels, policy=policy, note=note)
+                functools.partial(
+                    rendered_parts, markdown, sources, labels, policy, note, target, rich=rich, markup=markup
+                )
             )
         except TimeoutError:
             log.warning("rendering a %d-character answer timed out; sending it escaped", len(markdown))
-            return escaped_answer(markdown, note, sources, labels)
-
-    async def answer_parts(
-        self, rendered: RenderedAnswer, target: Target, markup: InlineKeyboardMarkup | None
-    ) -> list[OutgoingPart]:
-        """The final answer's parts (`bot.delivery.parts.answer_parts`), built where answers render (a render
-        process in the bot): native references mean converting the rich HTML to blocks. Past
-        `render_timeout_s`, or if that process died, without them."""
-        rich = self.rich.usable
-        try:
-            build = functools.partial(answer_parts, rendered, target, rich=rich, markup=markup)
-            return await self.run_cpu(build)
-        except TimeoutError:
-            log.warning("building native references timed out; the answer goes out as rich HTML")
+            rendered = escaped_answer(markdown, note, sources, labels)
             return answer_parts(rendered, target, rich=rich, markup=markup, references=False)
 
     async def run_cpu(self, fn: Callable[[], R]) -> R:
@@ -245,16 +237,18 @@ class AnswerSession:
             policy = LinkPolicy.from_documents(
                 (str(d.get("content", "")) for d in answer.documents), enabled=self._delivery.config.links
             )
-            rendered = await self._delivery.render(
+            parts = await self._delivery.final_parts(
                 answer.cited_text if show_sources else answer.text,
                 sources,
                 texts.sources,
                 policy,
                 texts.stopped if answer.stopped else texts.cut_off if answer.cut_off else None,
+                self._target,
+                markup,
             )
         else:
-            rendered = escaped_answer(texts.not_found)
-        parts = await self._delivery.answer_parts(rendered, self._target, markup)
+            rich = self._delivery.rich.usable
+            parts = answer_parts(escaped_answer(texts.not_found), self._target, rich=rich, markup=markup)
         await self._clear_queued()  # the answer replaces "you are in line"
         outbox = self._delivery.outbox
         if outbox is None:
