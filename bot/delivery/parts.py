@@ -8,6 +8,7 @@ rich message becomes five classic ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram.methods import SendMessage, SendRichMessage, TelegramMethod
@@ -91,20 +92,26 @@ def _blocks_message(chunk: AnswerChunk) -> InputRichMessage | None:
     return InputRichMessage(blocks=blocks, skip_entity_detection=True)
 
 
+@dataclass(frozen=True)
+class AnswerToRender:
+    """What the final message is made from: the model's Markdown (with reference marks), its source lines
+    and their labels, which links may stay live, and the note under it (stopped, cut off) if any."""
+
+    markdown: str
+    sources: list[SourceLine]
+    labels: SourceLabels
+    policy: LinkPolicy
+    note: str | None = None
+
+
 def rendered_parts(
-    markdown: str,
-    sources: list[SourceLine],
-    labels: SourceLabels,
-    policy: LinkPolicy,
-    note: str | None,
-    target: Target,
-    *,
-    rich: bool,
-    markup: InlineKeyboardMarkup | None = None,
+    answer: AnswerToRender, target: Target, *, rich: bool, markup: InlineKeyboardMarkup | None = None
 ) -> list[OutgoingPart]:
     """`render_answer` then `answer_parts`: the final answer from the model's Markdown to its parts, in one
     call, so it crosses to a render process and back once (`AnswerDelivery.final_parts`)."""
-    rendered = render_answer(markdown, sources, labels, policy=policy, note=note)
+    rendered = render_answer(
+        answer.markdown, answer.sources, answer.labels, policy=answer.policy, note=answer.note
+    )
     return answer_parts(rendered, target, rich=rich, markup=markup)
 
 

@@ -22,7 +22,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.concurrency import ProcessPool, WorkPool
 from bot.cpu import run_cpu_within
 from bot.delivery.outbox import Delivery, Outbox
-from bot.delivery.parts import OutgoingPart, answer_parts, notice_part, rendered_parts
+from bot.delivery.parts import AnswerToRender, OutgoingPart, answer_parts, notice_part, rendered_parts
 from bot.delivery.sender import RichSupport, send_part, send_parts
 from bot.delivery.streaming import DraftStream, PlaceholderStream, StopSignals
 from bot.delivery.target import Target
@@ -88,14 +88,7 @@ class AnswerDelivery:
         return AnswerSession(self, bot, target, queued_text)
 
     async def final_parts(
-        self,
-        markdown: str,
-        sources: list[SourceLine],
-        labels: SourceLabels,
-        policy: LinkPolicy,
-        note: str | None,
-        target: Target,
-        markup: InlineKeyboardMarkup | None,
+        self, answer: AnswerToRender, target: Target, markup: InlineKeyboardMarkup | None
     ) -> list[OutgoingPart]:
         """The final answer rendered and made into its parts (`bot.delivery.parts.rendered_parts`) off the
         event loop, in one round trip to a render process (native references mean converting the rich HTML
@@ -104,13 +97,11 @@ class AnswerDelivery:
         rich = self.rich.usable
         try:
             return await self.run_cpu(
-                functools.partial(
-                    rendered_parts, markdown, sources, labels, policy, note, target, rich=rich, markup=markup
-                )
+                functools.partial(rendered_parts, answer, target, rich=rich, markup=markup)
             )
         except TimeoutError:
-            log.warning("rendering a %d-character answer timed out; sending it escaped", len(markdown))
-            rendered = escaped_answer(markdown, note, sources, labels)
+            log.warning("rendering a %d-character answer timed out; sending it escaped", len(answer.markdown))
+            rendered = escaped_answer(answer.markdown, answer.note, answer.sources, answer.labels)
             return answer_parts(rendered, target, rich=rich, markup=markup, references=False)
 
     async def run_cpu(self, fn: Callable[[], R]) -> R:
@@ -237,15 +228,14 @@ class AnswerSession:
             policy = LinkPolicy.from_documents(
                 (str(d.get("content", "")) for d in answer.documents), enabled=self._delivery.config.links
             )
-            parts = await self._delivery.final_parts(
+            to_render = AnswerToRender(
                 answer.cited_text if show_sources else answer.text,
                 sources,
                 texts.sources,
                 policy,
                 texts.stopped if answer.stopped else texts.cut_off if answer.cut_off else None,
-                self._target,
-                markup,
             )
+            parts = await self._delivery.final_parts(to_render, self._target, markup)
         else:
             rich = self._delivery.rich.usable
             parts = answer_parts(escaped_answer(texts.not_found), self._target, rich=rich, markup=markup)
