@@ -305,13 +305,15 @@ class _Fitter:
     def __init__(self, writer: _Writer) -> None:
         self.writer = writer
 
-    def units_in(self, parent: Block, child: Block) -> int:
-        """The UTF-16 units `child` takes inside `parent`'s rich form."""
+    def units_in(self, parent: Block, child: Block, tagged: bool | None = None) -> int:
+        """The UTF-16 units `child` takes inside `parent`'s rich form. For a table's row, `tagged` is
+        `writer.tagged_table(parent)` when the caller knows it (it looks at every row: asked per row, a
+        table's split was quadratic)."""
         writer = self.writer
         if parent.kind in ("ul", "ol"):
             return units(writer.blocks(child.children, sep="")) + len("<li></li>")
         if parent.kind == "table":
-            if writer.tagged_table(parent):
+            if writer.tagged_table(parent) if tagged is None else tagged:
                 return units(writer.table_row(child))
             return units(writer.table_line(child)) + 1  # the line and its line end
         return units(writer.blocks([child], sep=""))
@@ -363,11 +365,11 @@ class _Fitter:
         body = rows[len(header) :]
         tagged = self.writer.tagged_table(block)
         room_blocks = max_blocks - 1 - (len(header) if tagged else 0)
-        room_units = max_units - _WRAPPER_UNITS - sum(self.units_in(block, row) for row in header)
+        room_units = max_units - _WRAPPER_UNITS - sum(self.units_in(block, row, tagged) for row in header)
         groups: list[list[Block]] = []
         blocks_in = units_in = 0
         for row in body:
-            count, size = (1 if tagged else 0), self.units_in(block, row)
+            count, size = (1 if tagged else 0), self.units_in(block, row, tagged)
             if not groups or blocks_in + count > room_blocks or units_in + size > room_units:
                 groups.append([])
                 blocks_in = units_in = 0

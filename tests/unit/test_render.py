@@ -90,6 +90,29 @@ def test_bracket_shapes_render_in_time_that_grows_linearly(shape: str) -> None:
     assert large < max(32 * small, 1.0)
 
 
+@pytest.mark.parametrize(
+    "row",
+    ["| {i} | x{i} |", "- item {i} with **bold** text", "1. step {i}", "> quoted line {i}\n>"],
+    ids=["table", "bullet list", "numbered list", "quote"],
+)
+def test_blocks_cut_between_their_rows_or_items_render_in_time_that_grows_linearly(row: str) -> None:
+    # Past 500 blocks a table, list or quote is cut between rows or items; measuring each row asked a
+    # question about the whole table (quadratic: 4,000 rows took 1.4 s).
+    def render_seconds(rows: int) -> float:
+        head = "| a | b |\n|---|---|\n" if row.startswith("|") else ""
+        text = head + "\n".join(row.format(i=i) for i in range(rows))
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            render_answer(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = render_seconds(250), render_seconds(4000)
+    # 16× the rows: ~16× when linear, ~256× when quadratic.
+    assert large < max(48 * small, 0.5)
+
+
 # ---------------------------------------------------------------- r03: literal tag names in prose
 
 
