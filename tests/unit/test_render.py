@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from aiogram.types import InputRichMessage
@@ -76,13 +77,9 @@ def test_r01_bracket_matrix_renders_at_once_with_every_bracket() -> None:
 )
 def test_bracket_shapes_render_in_time_that_grows_linearly(shape: str) -> None:
     def render_seconds(pairs: int) -> float:
-        text = "Матрица: " + ", ".join(shape.format(i=i, j=i + 1) for i in range(pairs))
-        best = float("inf")
-        for _ in range(3):  # the best of three: another process's burst on a shared CPU is not ours
-            started = time.perf_counter()
-            _all_valid(text)
-            best = min(best, time.perf_counter() - started)
-        return best
+        return _best_seconds(
+            _all_valid, "Матрица: " + ", ".join(shape.format(i=i, j=i + 1) for i in range(pairs))
+        )
 
     small, large = render_seconds(200), render_seconds(1600)
     # A complexity guard, not a speed target (bench.streaming has those): 8× the pairs costs ~8× when
@@ -100,17 +97,21 @@ def test_blocks_cut_between_their_rows_or_items_render_in_time_that_grows_linear
     # question about the whole table (quadratic: 4,000 rows took 1.4 s).
     def render_seconds(rows: int) -> float:
         head = "| a | b |\n|---|---|\n" if row.startswith("|") else ""
-        text = head + "\n".join(row.format(i=i) for i in range(rows))
-        best = float("inf")
-        for _ in range(3):
-            started = time.perf_counter()
-            render_answer(text)
-            best = min(best, time.perf_counter() - started)
-        return best
+        return _best_seconds(render_answer, head + "\n".join(row.format(i=i) for i in range(rows)))
 
     small, large = render_seconds(250), render_seconds(4000)
     # 16× the rows: ~16× when linear, ~256× when quadratic.
     assert large < max(48 * small, 0.5)
+
+
+def _best_seconds(render: Callable[[str], object], text: str) -> float:
+    """The best of three: another process's burst on a shared CPU is not ours."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        render(text)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 # ---------------------------------------------------------------- r03: literal tag names in prose
