@@ -206,6 +206,9 @@ def render_table() -> None:
         "emphasis runs **_": lambda n: "**_" * n + "x" + "_**" * n,
         "literal <tags>": lambda n: " ".join(f"<span{i}> текст </li>" for i in range(n)),
         "links [a](b_(c)": lambda n: " ".join(f"[a{i}](http://x.example/a_(b{i})" for i in range(n)),
+        # Past 500 blocks these are cut between rows or items, each row measured: structure, not markup.
+        "table rows": lambda n: "| a | b |\n|---|---|\n" + "\n".join(f"| {i} | x{i} |" for i in range(n)),
+        "list items": lambda n: "\n".join(f"- item {i} with **bold** text" for i in range(n)),
     }
     sizes = (1_000, 10_000, 100_000)
     # Beside wall time, the thread's CPU time at 100 KB: the renderer's own cost, whatever the load.

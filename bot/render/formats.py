@@ -399,13 +399,17 @@ def render_pairs(
     out: list[tuple[str, str, int]] = []
     for block in blocks:
         count = rich_block_count(block)
-        rich_html = rich.top(block)
+        rich_html: str | None = None
         pieces = [block]
         splittable = block.kind in _CONTAINERS or block.kind == "table"
-        if splittable and (count > max_blocks or units(rich_html) > max_units):
-            pieces = fitter.split(block, max_blocks, max_units)
+        if splittable and count > max_blocks:
+            pieces = fitter.split(block, max_blocks, max_units)  # too many blocks: not written whole first
+        else:
+            rich_html = rich.top(block)
+            if splittable and units(rich_html) > max_units:
+                pieces = fitter.split(block, max_blocks, max_units)
         for piece in pieces:
-            if piece is not block:
+            if piece is not block or rich_html is None:
                 rich_html, count = rich.top(piece), rich_block_count(piece)
             if rich_html.strip():
                 out.append((rich_html, classic.top(piece), count))
