@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from qdrant_client import AsyncQdrantClient
 
 from bot.concurrency import Pools
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, redis_url_passwords
 from bot.delivery.outbox import Outbox
 from bot.delivery.service import AnswerDelivery, DeliveryConfig
 from bot.domain import LLMUnavailableError
@@ -277,14 +276,14 @@ def _reachable(settings: Settings, url: str) -> contextlib.AbstractAsyncContextM
         where = f"REDIS_SENTINELS={settings.redis_sentinels} (master {settings.redis_sentinel_master!r})"
         hint = "check that the sentinels run and know REDIS_SENTINEL_MASTER, and REDIS_PASSWORD"
         secret = settings.redis_password.get_secret_value() if settings.redis_password else None
-        return reachable(where, hint, secret=secret)
+        return reachable(where, hint, secrets=[secret] if secret else [])
     if not settings.redis_url:
         return reachable(
             f"{url} (the embedded redis-server, REDIS_URL is empty)",
             f"check that {settings.redis_data_dir} is writable, or set REDIS_URL to a running Redis",
         )
     hint = "start Redis there, or set REDIS_URL to a running one (empty: an embedded redis-server)"
-    return reachable(f"REDIS_URL={shown_url(url)}", hint, secret=urlsplit(url).password)
+    return reachable(f"REDIS_URL={shown_url(url)}", hint, secrets=redis_url_passwords(url))
 
 
 @contextlib.asynccontextmanager

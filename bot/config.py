@@ -303,8 +303,16 @@ class Settings(BaseSettings):
             )
             if value is not None
         ]
-        url_password = urlsplit(self.redis_url).password if self.redis_url else None
-        return secrets + ([url_password] if url_password else [])
+        return secrets + (redis_url_passwords(self.redis_url) if self.redis_url else [])
+
+
+def redis_url_passwords(url: str) -> list[str]:
+    """The passwords a Redis URL carries, as written in it: in its address (`redis://user:pw@host`)
+    and as redis-py's `?password=` argument."""
+    parts = urlsplit(url)
+    arguments = (field.partition("=") for field in parts.query.split("&"))
+    in_query = [value for name, _, value in arguments if name == "password"]
+    return [password for password in [parts.password, *in_query] if password]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -71,7 +71,8 @@ class QuestionJournal:
                 await self._records.settle_question(key)
                 continue
             log.info("answering question %s, interrupted by the last shutdown", key)
-            await dp.feed_update(bot, update, **data)
+            # `replayed_question`: the handler knows it may find its own reaction from the last run.
+            await dp.feed_update(bot, update, **{**data, "replayed_question": True})
         return len(pending)
 
 

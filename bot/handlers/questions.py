@@ -96,9 +96,22 @@ def router() -> Router:
         signer: ButtonSigner,
         delivery: AnswerDelivery,
         chat_preferences: ChatPreferences | None = None,
+        replayed_question: bool = False,
     ) -> None:
         text = (message.text or "").strip()
-        await _answer(message, text, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences)
+        await _answer(
+            message,
+            text,
+            bot,
+            i18n,
+            desk,
+            settings,
+            admins,
+            signer,
+            delivery,
+            chat_preferences,
+            replayed=replayed_question,
+        )
 
     @private.message(F.text.startswith("/"))
     async def unknown_command(message: Message, i18n: I18nContext) -> None:
@@ -123,6 +136,7 @@ def router() -> Router:
         signer: ButtonSigner,
         delivery: AnswerDelivery,
         chat_preferences: ChatPreferences | None = None,
+        replayed_question: bool = False,
     ) -> None:
         question = (command.args or "").strip()
         replied = message.reply_to_message
@@ -132,7 +146,17 @@ def router() -> Router:
             await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
         await _answer(
-            message, question, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences
+            message,
+            question,
+            bot,
+            i18n,
+            desk,
+            settings,
+            admins,
+            signer,
+            delivery,
+            chat_preferences,
+            replayed=replayed_question,
         )
 
     @group.message(AddressedToBot())
@@ -147,12 +171,23 @@ def router() -> Router:
         signer: ButtonSigner,
         delivery: AnswerDelivery,
         chat_preferences: ChatPreferences | None = None,
+        replayed_question: bool = False,
     ) -> None:
         if not question:
             await delivery.notice(bot, _target(message), i18n.get("ask-usage"))
             return
         await _answer(
-            message, question, bot, i18n, desk, settings, admins, signer, delivery, chat_preferences
+            message,
+            question,
+            bot,
+            i18n,
+            desk,
+            settings,
+            admins,
+            signer,
+            delivery,
+            chat_preferences,
+            replayed=replayed_question,
         )
 
     @r.stopped_message_generation()
@@ -186,7 +221,11 @@ async def _answer(
     signer: ButtonSigner,
     delivery: AnswerDelivery,
     chat_preferences: ChatPreferences | None = None,
+    *,
+    replayed: bool = False,
 ) -> None:
+    """`replayed`: a question the journal answers again after a restart (it may still wear the 👀 the
+    interrupted run put on it)."""
     target = _target(message)
     if not question:
         await delivery.notice(bot, target, i18n.get("not-a-question"))
@@ -227,7 +266,8 @@ async def _answer(
     finally:
         await notices.clear()
         shown = await working.settle()  # 👀 first, so the final reaction replaces it and not the reverse
-    if shown or done is not None:
+    # A replayed question may wear 👀 from the run a shutdown interrupted: it is settled here too.
+    if shown or replayed or done is not None:
         await _react(message, done)
 
 

@@ -96,6 +96,7 @@ class IngestionService:
         # kept, so a first upload counts at once; a delete here forgets it, one on another replica is
         # seen within the TTL (until then a question is searched and finds nothing, as before).
         self._nonempty: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=4096, ttl=NONEMPTY_TTL_S)
+        self._deletes = 0  # deletes so far: a lookup that overlapped one does not keep its "yes"
 
     async def ingest(
         self,
@@ -217,8 +218,9 @@ class IngestionService:
         key = tuple(scopes)
         if key in self._nonempty:
             return True
+        deletes = self._deletes
         found = bool(await self._store.list_documents(scopes, limit=1))
-        if found:
+        if found and deletes == self._deletes:  # it may have read a document deleted meanwhile
             self._nonempty[key] = True
         return found
 
@@ -232,6 +234,7 @@ class IngestionService:
         doc = await self.document(doc_id, scopes)
         if doc is not None:
             await self._store.delete_document(doc_id, doc.scope)
+            self._deletes += 1
             self._nonempty.clear()
         return doc
 

@@ -70,6 +70,8 @@ class SparseQueryEmbedder(Protocol):
 
 
 class ChunkSearch(Protocol):
+    changes: int  # documents published or deleted through this store so far
+
     async def search(self, query: SearchQuery, scopes: Sequence[str], limit: int) -> list[StoredChunk]: ...
 
     async def count_languages(self, scopes: Sequence[str]) -> dict[str, int]: ...
@@ -143,7 +145,8 @@ class Retriever:
         self._config = config
         self._cpu = cpu
         self._terms = ChunkTerms(sparse, TERMS_CACHE_CHUNKS)
-        self._language_counts: TTLCache[tuple[str, ...], dict[str, int]] = TTLCache(
+        # scopes → (the store's `changes` when counted, the counts)
+        self._language_counts: TTLCache[tuple[str, ...], tuple[int, dict[str, int]]] = TTLCache(
             maxsize=4096, ttl=LANGUAGE_COUNTS_TTL_S
         )
 
@@ -280,13 +283,17 @@ class Retriever:
 
     async def _languages(self, scopes: Sequence[str]) -> dict[str, int]:
         # Two counts in the store for every question, for a share that moves only with uploads: kept
-        # LANGUAGE_COUNTS_TTL_S seconds per scope set (not an empty scope's: its first upload counts now).
+        # LANGUAGE_COUNTS_TTL_S seconds per scope set (not an empty scope's: its first upload counts now),
+        # and only until a document is published or deleted here (one on another replica shows within
+        # the TTL).
         key = tuple(scopes)
-        counts = self._language_counts.get(key)
-        if counts is None:
-            counts = await self._store.count_languages(scopes)
-            if any(counts.values()):
-                self._language_counts[key] = counts
+        changes = self._store.changes
+        kept = self._language_counts.get(key)
+        if kept is not None and kept[0] == changes:
+            return kept[1]
+        counts = await self._store.count_languages(scopes)
+        if any(counts.values()):
+            self._language_counts[key] = (changes, counts)
         return counts
 
     async def _sparse_query(self, question: str, context: str) -> SparseVector:

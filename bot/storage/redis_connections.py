@@ -7,7 +7,8 @@ Every Redis user (history, settings, feedback, admin cache, the job stream, upda
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -99,29 +100,36 @@ async def ping_url(url: str, timeout_s: float = 5.0) -> None:
         await client.aclose()
 
 
+# redis-py passes a URL's arguments to the connection pool: `?password=` is a password too.
+_PASSWORD_ARGUMENT = re.compile(r"(^|&)password=[^&]*")
+
+
 def shown_url(url: str) -> str:
     """A Redis URL as it may be shown to people: its password replaced by `***` (user, host, port and
-    database kept). `redis://kb:secret@host:6379/0` → `redis://kb:***@host:6379/0`."""
+    database kept), whether in the address or as redis-py's `?password=` argument.
+    `redis://kb:secret@host:6379/0` → `redis://kb:***@host:6379/0`."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = _PASSWORD_ARGUMENT.sub(r"\1password=***", query)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @contextlib.asynccontextmanager
-async def reachable(where: str, hint: str, *, secret: str | None = None) -> AsyncIterator[None]:
+async def reachable(where: str, hint: str, *, secrets: Sequence[str] = ()) -> AsyncIterator[None]:
     """Turns "Redis is not there" inside the block (refused or timed-out connection, unknown host, a
     wrong password) into one RedisUnreachableError line: `Redis at {where} is not reachable ({reason}):
-    {hint}`. `where` names the setting and the address without a password; `secret` (the password) is
+    {hint}`. `where` names the setting and the address without a password; `secrets` (the passwords) are
     blanked out of redis-py's reason too. Other errors pass through unchanged.
     """
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        if secret:
+        for secret in secrets:
             reason = reason.replace(secret, "***")
         reason = reason.rstrip(".")
         raise RedisUnreachableError(f"Redis at {where} is not reachable ({reason}): {hint}") from None

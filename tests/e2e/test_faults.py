@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
+from bot.handlers import questions
 from bot.storage.history import history_key
 from tests.conftest import USER_ID
 from tests.e2e.conftest import BotStarter
@@ -110,3 +111,40 @@ async def test_a_question_interrupted_by_shutdown_is_answered_after_the_restart(
     async with start_bot():
         reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_CHAT, timeout=30)
     assert "14" in reply.visible_text
+
+
+async def test_a_question_interrupted_under_eyes_loses_them_when_answered_after_the_restart(
+    start_bot: BotStarter,
+    telegram_server: FakeTelegramServer,
+    llm_server: GroundedLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The question had 👀 (worked on for over a second) when the bot was stopped. After the restart it is
+    # answered at once, too quickly for this run's own 👀: the answer must not leave the old 👀 on it.
+    tg = telegram_server
+    async with start_bot(shutdown_grace_s=0):
+        await _upload_and_wait(tg, "f-returns", "returns.md", RETURNS_MD.encode())
+        llm_server.delay_s = 5.0
+        pushed = tg.push_message(
+            chat_id=USER_CHAT, user_id=USER_ID, text="Какой срок возврата?", language_code="ru"
+        )
+        asked = int(pushed["message"]["message_id"])
+        await tg.wait_for(
+            "setMessageReaction",
+            lambda r: r.int_param("message_id") == asked and r.params.get("reaction") == [_EYES],
+        )
+    llm_server.delay_s = 0.0
+    monkeypatch.setattr(questions, "WORKING_AFTER_S", 60.0)  # this run answers before its own 👀 is due
+    async with start_bot():
+        reply = await tg.wait_for("sendMessage", lambda r: r.chat_id == USER_CHAT, timeout=30)
+        assert "14" in reply.visible_text
+        await _until(lambda: _reaction_on(tg, asked) == [])
+
+
+_EYES = {"type": "emoji", "emoji": questions.WORKING}
+
+
+def _reaction_on(tg: FakeTelegramServer, message_id: int) -> object:
+    """The reaction the bot last set on a message (None: it never set one)."""
+    calls = [r for r in tg.calls("setMessageReaction") if r.int_param("message_id") == message_id]
+    return calls[-1].params.get("reaction") if calls else None

@@ -157,3 +157,22 @@ async def test_run_on_a_fresh_data_folder_with_the_model_down_starts_answers_and
     assert start_warning, bot.log_text()
     assert any(dead in m and "failed" in m for m in messages), bot.log_text()  # the question's failure
     assert "Traceback" not in bot.log_text()
+
+
+async def test_a_redis_password_given_as_a_url_argument_is_hidden_too(
+    tmp_path: Path, telegram_server: FakeTelegramServer
+) -> None:
+    # redis-py also takes the password as an argument of the URL (`?password=`, passed to the pool).
+    port = free_port()
+    env = {
+        **_CLEAN,
+        "BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_URL": telegram_server.base_url,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0?password=S3cret-Redis-pass&socket_timeout=5",
+    }
+    result = await _cli(tmp_path, env, "refresh")
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert f"REDIS_URL=redis://127.0.0.1:{port}/0?password=***&socket_timeout=5" in line
+    assert "S3cret-Redis-pass" not in result.stderr + result.stdout

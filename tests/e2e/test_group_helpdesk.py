@@ -355,6 +355,14 @@ async def test_group_settings_are_for_admins_and_change_the_answers(
         after = _ask(tg, GROUP_A, OTHER_USER, "/ask Какой срок возврата?")
         await tg.wait_for(ANSWER_METHODS, _replying_to(after))
         assert not [r for r in tg.calls("sendMessage") if _replying_to(unanswerable)(r)]
+        # ...but not ignored: a shrug on the question, whether or not it was worked on long enough for 👀.
+        await tg.wait_for(
+            "setMessageReaction",
+            lambda r: (
+                r.int_param("message_id") == unanswerable["message_id"]
+                and r.params.get("reaction") == [{"type": "emoji", "emoji": "🤷"}]
+            ),
+        )
 
         # Turning the global base off keeps the group to its own documents.
         press(ADMIN_A, SettingChange(name="use_global", value="off"))

@@ -69,6 +69,16 @@ async def russian_kb(
     return paragraphs
 
 
+async def _add_english_articles(services: Services) -> None:
+    """The same articles in English, in the global base."""
+    paragraphs, _, articles = _xquad("en")
+    for number in ARTICLES:
+        for name in articles[number]:
+            await services.ingestion.ingest(
+                paragraphs[name].encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None
+            )
+
+
 async def _first_documents(services: Services, questions: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
     """Each question's first document as the model is shown it (title, the whole document)."""
     found = []
@@ -139,13 +149,9 @@ async def test_a_base_of_both_languages_is_searched_without_translation(
     sparse_embedder: SparseEmbedder,
 ) -> None:
     # The same articles in English in the global base: half the chunks the asker can read are English.
-    paragraphs, english, articles = _xquad("en")
+    _, english, _ = _xquad("en")
     async with build_services(make_settings(), embedder=embedder, sparse=sparse_embedder) as services:
-        for number in ARTICLES:
-            for name in articles[number]:
-                await services.ingestion.ingest(
-                    paragraphs[name].encode(), name, scope=GLOBAL_SCOPE, uploaded_by=None
-                )
+        await _add_english_articles(services)
         answer = await services.answering.answer(english[QIDS[0]][0], chat_id=CHAT, remember=False)
         # The chat's own scope alone is all Russian again: then it is translated.
         alone = await services.answering.answer(
@@ -228,3 +234,24 @@ async def test_the_migration_gives_stored_chunks_their_language(
         assert await store.count_languages([chat_scope(1)]) == {"ru": 0, "en": 0}
     finally:
         await backend.close()
+
+
+async def test_documents_added_in_the_other_language_count_at_the_next_question(
+    russian_kb: dict[str, str],
+    make_settings: SettingsFactory,
+    llm_server: GroundedLLMServer,
+    embedder: Embedder,
+    sparse_embedder: SparseEmbedder,
+) -> None:
+    # The languages of a scope's chunks are remembered for a minute (asked for every question); the
+    # English articles an admin has just added must count at the next question, not a minute later.
+    _, english, _ = _xquad("en")
+    question = english[QIDS[0]][0]
+    async with build_services(make_settings(), embedder=embedder, sparse=sparse_embedder) as services:
+        before = await services.answering.answer(question, chat_id=CHAT, remember=False)
+        await _add_english_articles(services)
+        after = await services.answering.answer(question, chat_id=CHAT, remember=False)
+    assert "translate" in before.timings  # all Russian: translated
+    assert "translate" not in after.timings  # half English now: no model call for a translation
+    assert str(after.documents[0]["title"]).startswith("en-")
+    assert len(llm_server.translation_requests) == 1

@@ -3,9 +3,10 @@ and the server adapter on qdrant-client's local mode standing in for a server)."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,30 @@ async def test_a_new_version_of_a_file_replaces_the_old_one(services: Services) 
     other = await ingestion.ingest(RETURNS_MD.encode(), "faq.md", scope=chat_scope(-100), uploaded_by=1)
     assert other.replaced == []
     assert len(await ingestion.documents([GLOBAL_SCOPE, chat_scope(-100)])) == 2
+
+
+async def test_a_base_emptied_while_a_question_looked_it_up_is_empty_at_the_next_one(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Has documents" is remembered (the desk asks it for every question). A lookup that read the last
+    # document just before an admin deleted it must not keep the base "full" for the next asker.
+    ingestion = services.ingestion
+    doc = (await ingestion.ingest(RETURNS_MD.encode(), "faq.md", scope=GLOBAL_SCOPE, uploaded_by=1)).document
+    store = ingestion._store
+    listed, go_on = asyncio.Event(), asyncio.Event()
+    real_list = store.list_documents
+
+    async def list_then_wait(scopes: Sequence[str], limit: int = 500) -> list[DocumentInfo]:
+        found = await real_list(scopes, limit)  # read before the delete, answered after it
+        listed.set()
+        await go_on.wait()
+        return found
+
+    monkeypatch.setattr(store, "list_documents", list_then_wait)
+    lookup = asyncio.create_task(ingestion.has_documents([GLOBAL_SCOPE]))
+    await listed.wait()
+    monkeypatch.setattr(store, "list_documents", real_list)
+    assert await ingestion.delete(doc.doc_id, [GLOBAL_SCOPE]) is not None
+    go_on.set()
+    assert await lookup  # it saw the document
+    assert not await ingestion.has_documents([GLOBAL_SCOPE])

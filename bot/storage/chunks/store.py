@@ -42,6 +42,9 @@ class QdrantChunkStore:
 
     def __init__(self, backend: CollectionBackend) -> None:
         self._backend = backend
+        # Documents published or deleted through this store so far: what a reader kept (a scope's
+        # language counts) is out of date once this moved.
+        self.changes = 0
 
     @property
     def backend(self) -> CollectionBackend:
@@ -54,6 +57,7 @@ class QdrantChunkStore:
                 batch = chunks[start : start + _UPSERT_BATCH]
                 await self._backend.upsert([self._point(doc, chunk) for chunk in batch])
             await self._backend.set_payload(_of_document(doc.doc_id, doc.scope), {"status": READY})
+            self.changes += 1
         except BaseException:
             await self.delete_document(doc.doc_id, doc.scope)
             raise
@@ -96,6 +100,7 @@ class QdrantChunkStore:
     async def delete_document(self, doc_id: str, scope: str) -> None:
         """Removes every chunk of `doc_id` that belongs to `scope`; another scope's chunks stay."""
         await self._backend.delete(_of_document(doc_id, scope))
+        self.changes += 1
 
     async def maintain(self) -> None:
         """Builds the engine's indexes over what was written since the last call.
