@@ -59,7 +59,6 @@ from bot.storage.redis_backup import dump_keys, restore_keys
 from bot.storage.redis_connections import (
     RedisConnections,
     connect_redis,
-    ping_url,
     reachable,
     shown_url,
 )
@@ -203,16 +202,15 @@ async def backup_store(settings: Settings, folder: Path) -> BackupSummary:
     REDIS_URL it runs beside the bot. Raises ConfigError or SchemaError with the reason, and
     RedisUnreachableError before anything is written when Redis cannot be reached.
     """
-    async with redis_address(settings) as url:
-        async with _reachable(settings, url):
-            await ping_url(url)
+    # Through the one Redis factory: REDIS_URL, the master REDIS_SENTINELS name, or the embedded server.
+    async with open_redis(settings) as redis:
         backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
         try:
             chunks = await transfer.dump(backend, folder / BACKUP_QDRANT_DIR)
         finally:
             await backend.close()
-        async with _reachable(settings, url):
-            keys = await dump_keys(url, folder)
+        async with _reachable(settings, settings.redis_url):
+            keys = await dump_keys(redis.pool, folder)
     return BackupSummary(chunks, keys)
 
 
@@ -226,9 +224,7 @@ async def restore_store(
     reached.
     """
     metadata = transfer.read_metadata_file(folder / BACKUP_QDRANT_DIR)
-    async with redis_address(settings) as url:
-        async with _reachable(settings, url):
-            await ping_url(url)
+    async with open_redis(settings) as redis:
         backend = await open_chunk_backend(settings, vector_name_for(settings.embedding_model))
         try:
             ctx = MigrationContext(
@@ -241,8 +237,8 @@ async def restore_store(
             chunks = await transfer.load(ctx, folder / BACKUP_QDRANT_DIR)
         finally:
             await backend.close()
-        async with _reachable(settings, url):
-            keys = await restore_keys(url, folder)
+        async with _reachable(settings, settings.redis_url):
+            keys = await restore_keys(redis.pool, folder)
     return BackupSummary(chunks, keys)
 
 

@@ -8,16 +8,17 @@ import base64
 import json
 from pathlib import Path
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 # Chat settings, answers kept for rating, ratings, escalation marks, the admin-check cache.
 BACKED_UP = ("kb:chat-settings:*", "kb:answer:*", "kb:feedback:*", "kb:escalated:*", "kb:chat-admin:*")
 REDIS_FILE = "redis.json"
 
 
-async def dump_keys(redis_url: str, folder: Path) -> int:
-    """Writes every backed-up key to `folder/redis.json`; returns how many."""
-    client: Redis = Redis.from_url(redis_url)  # bytes in and out: DUMP payloads are binary
+async def dump_keys(pool: ConnectionPool, folder: Path) -> int:
+    """Writes every backed-up key to `folder/redis.json`; returns how many. `pool` speaks bytes (DUMP
+    payloads are binary): `RedisConnections.pool`, so a Sentinel-watched master is the one read."""
+    client: Redis = Redis(connection_pool=pool)
     try:
         rows = []
         for pattern in BACKED_UP:
@@ -41,10 +42,11 @@ async def dump_keys(redis_url: str, folder: Path) -> int:
     return len(rows)
 
 
-async def restore_keys(redis_url: str, folder: Path) -> int:
-    """Puts the keys of `folder/redis.json` back (replacing keys of the same name); returns how many."""
+async def restore_keys(pool: ConnectionPool, folder: Path) -> int:
+    """Puts the keys of `folder/redis.json` back (replacing keys of the same name) through `pool` (bytes,
+    as `dump_keys`); returns how many."""
     rows = json.loads((folder / REDIS_FILE).read_text(encoding="utf-8"))
-    client: Redis = Redis.from_url(redis_url)
+    client: Redis = Redis(connection_pool=pool)
     try:
         async with client.pipeline(transaction=False) as pipe:
             for row in rows:

@@ -90,16 +90,6 @@ def connect_redis(
     )
 
 
-async def ping_url(url: str, timeout_s: float = 5.0) -> None:
-    """One PING to the Redis at `url`, on a connection of its own (closed after). Raises redis'
-    ConnectionError/TimeoutError (or OSError) when nothing answers there within `timeout_s` seconds."""
-    client = Redis.from_url(url, **{**connection_options(), "socket_connect_timeout": timeout_s})
-    try:
-        await client.ping()
-    finally:
-        await client.aclose()
-
-
 # redis-py passes a URL's arguments to the connection pool: `?password=` is a password too.
 _PASSWORD_ARGUMENT = re.compile(r"(^|&)password=[^&]*")
 
