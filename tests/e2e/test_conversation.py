@@ -21,6 +21,18 @@ async def _say(tg: FakeTelegramServer, chat_id: int, text: str, language_code: s
     return await tg.wait_for("sendMessage", lambda r: r.chat_id == chat_id)
 
 
+async def _admin_adds_returns(tg: FakeTelegramServer) -> None:
+    """The admin sends returns.md in private; returns once its upload status says it is indexed."""
+    tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
+    tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
+    await tg.wait_for(
+        "editMessageText",
+        lambda r: (
+            r.chat_id == ADMIN_ID and "returns.md" in (r.text or "") and not (r.text or "").startswith("⏳")
+        ),
+    )
+
+
 async def test_small_talk_gets_a_friendly_reply_without_search_or_rating(
     start_bot: BotStarter, telegram_server: FakeTelegramServer, llm_server: GroundedLLMServer
 ) -> None:
@@ -56,16 +68,7 @@ async def test_a_question_over_the_rate_waits_with_one_notice_and_is_answered(
 ) -> None:
     tg = telegram_server
     async with start_bot(user_question_rate="1/10 seconds", user_queue_max=1):
-        tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
-        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
-        await tg.wait_for(
-            "editMessageText",
-            lambda r: (
-                r.chat_id == ADMIN_ID
-                and "returns.md" in (r.text or "")
-                and not (r.text or "").startswith("⏳")
-            ),
-        )
+        await _admin_adds_returns(tg)
 
         def answer_to(message_id: int) -> Callable[[RecordedRequest], bool]:
             return lambda r: (
@@ -120,16 +123,7 @@ async def test_a_base_emptied_by_a_delete_is_named_empty_at_the_next_question(
     # document must not leave the next asker with a search of nothing.
     tg = telegram_server
     async with start_bot(user_question_rate="100/minute", user_command_rate="100/minute"):
-        tg.add_file("f-returns", RETURNS_MD.encode(), "returns.md")
-        tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, document=tg.document_for("f-returns"))
-        await tg.wait_for(
-            "editMessageText",
-            lambda r: (
-                r.chat_id == ADMIN_ID
-                and "returns.md" in (r.text or "")
-                and not (r.text or "").startswith("⏳")
-            ),
-        )
+        await _admin_adds_returns(tg)
         tg.push_message(chat_id=ADMIN_ID, user_id=ADMIN_ID, text="Какой срок возврата?", language_code="ru")
         await tg.wait_for(
             "sendMessage",
