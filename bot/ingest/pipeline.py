@@ -93,10 +93,10 @@ class IngestionService:
         self._chunk_tokens = chunk_tokens
         self.max_bytes = max_bytes
         # Scopes known to hold documents: every question asks, and a base seldom empties. Only "yes" is
-        # kept, so a first upload counts at once; a delete here forgets it, one on another replica is
-        # seen within the TTL (until then a question is searched and finds nothing, as before).
-        self._nonempty: TTLCache[tuple[str, ...], bool] = TTLCache(maxsize=4096, ttl=NONEMPTY_TTL_S)
-        self._deletes = 0  # deletes so far: a lookup that overlapped one does not keep its "yes"
+        # kept, with the store's `changes` when it was read: any publish or delete through the store
+        # makes it stale (a lookup that overlapped one keeps nothing); one on another replica is seen
+        # within the TTL (until then a question is searched and finds nothing, as before).
+        self._nonempty: TTLCache[tuple[str, ...], int] = TTLCache(maxsize=4096, ttl=NONEMPTY_TTL_S)
 
     async def ingest(
         self,
@@ -216,12 +216,12 @@ class IngestionService:
         """Whether any published document lies in `scopes` (one indexed lookup, not a listing; a "yes"
         is remembered for NONEMPTY_TTL_S seconds)."""
         key = tuple(scopes)
-        if key in self._nonempty:
+        changes = self._store.changes
+        if self._nonempty.get(key) == changes:
             return True
-        deletes = self._deletes
         found = bool(await self._store.list_documents(scopes, limit=1))
-        if found and deletes == self._deletes:  # it may have read a document deleted meanwhile
-            self._nonempty[key] = True
+        if found and changes == self._store.changes:  # it may have read a document deleted meanwhile
+            self._nonempty[key] = changes
         return found
 
     async def document(self, doc_id: str, scopes: list[str]) -> DocumentInfo | None:
@@ -234,8 +234,6 @@ class IngestionService:
         doc = await self.document(doc_id, scopes)
         if doc is not None:
             await self._store.delete_document(doc_id, doc.scope)
-            self._deletes += 1
-            self._nonempty.clear()
         return doc
 
 
